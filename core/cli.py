@@ -1,0 +1,141 @@
+"""Headless command line: the same engine, config and run store as the browser app."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import events as ev
+from .config import TrainConfig
+from .data import DataLimits, prepare, read_table
+from .engine import TrainingJob
+from .errors import StudioError
+from .predict import Predictor
+from .samples import SAMPLES, sample_path
+from .store import RunStore
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for f in fields(TrainConfig):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None)
+
+
+def _config_from(args: argparse.Namespace) -> TrainConfig:
+    base = TrainConfig.load(args.config) if args.config else TrainConfig()
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    return TrainConfig.from_dict({**base.__dict__, **overrides}).validate()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = _config_from(args)
+    data = prepare(read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20)), args.text_col, args.label_col)
+    print(f"{len(data)} rows ({data.rows_dropped} dropped), text='{data.text_column}', "
+          f"label='{data.label_column}', classes: {data.class_counts()}")
+    job = TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start()
+    bar, cursor, outcome = None, 0, None
+    try:
+        while outcome is None:
+            batch = job.events.wait(cursor, timeout=0.5)
+            cursor += len(batch)
+            for event in batch:
+                if isinstance(event, ev.Started):
+                    bar = tqdm(total=event.total_steps, unit="step", dynamic_ncols=True)
+                    print(f"run folder: {event.run_dir}  precision: {event.precision}", file=sys.stderr)
+                    for warning in event.warnings:
+                        print(f"warning: {warning}", file=sys.stderr)
+                elif isinstance(event, ev.Step) and bar is not None:
+                    bar.total = event.total_steps
+                    bar.update(event.step - bar.n)
+                    bar.set_postfix(loss=f"{event.loss:.4f}", samples_s=f"{event.samples_per_s:.1f}")
+                elif isinstance(event, ev.Evaluation):
+                    tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  accuracy {event.accuracy:.4f}  "
+                               f"macro-F1 {event.macro_f1:.4f}{'  (best)' if event.is_best else ''}")
+                elif isinstance(event, ev.Status):
+                    tqdm.write(event.message)
+                elif isinstance(event, ev.TERMINAL):
+                    outcome = event
+    except KeyboardInterrupt:
+        job.cancel()
+        job.join()
+        outcome = job.events.since(0)[-1]
+    job.join()
+    if bar is not None:
+        bar.close()
+    if isinstance(outcome, ev.Failed):
+        print(f"error: {outcome.message}", file=sys.stderr)
+        return EXIT_FAILED
+    m = outcome.metrics
+    if m.get("accuracy") is not None:
+        print(f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
+              f"(majority-class baseline {m['majority_baseline']:.4f})")
+    print(f"train time {m['train_seconds']:.1f} s  samples/s {m['samples_per_s'] or 0:.1f}")
+    print(f"run folder: {outcome.run_dir}")
+    return EXIT_OK if isinstance(outcome, ev.Finished) else EXIT_CANCELLED
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    predictor = Predictor(args.run)
+    if args.file:
+        out = args.out or str(Path(args.file).with_suffix("")) + "_predictions.csv"
+        predictor.predict_file(args.file, out, args.text_col)
+        print(f"wrote {out}")
+    if not args.texts and not args.file:
+        raise StudioError("Give one or more texts, or --file FILE.")
+    for text, p in zip(args.texts, predictor.predict(args.texts)):
+        print(f"{p.label}\t{p.confidence:.3f}\t{text}")
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = RunStore(args.runs).list()
+    if not runs:
+        print("no runs yet")
+    for r in runs:
+        acc = r.metrics.get("accuracy")
+        print(f"{r.run_id}\t{r.status}\t{r.base_model}\t{r.data_name}\t"
+              f"accuracy={'-' if acc is None else f'{acc:.4f}'}")
+    return EXIT_OK
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    for name, sample in SAMPLES.items():
+        print(f"{name}: {sample_path(name)}  ({sample.description})")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="SFT Studio headless CLI")
+    parser.add_argument("--runs", default=None, help="runs folder (default: ./runs or $SFT_STUDIO_RUNS)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="fine-tune a classifier on a table of labelled texts")
+    train.add_argument("--data", required=True, help="CSV, TSV, JSONL or Excel file")
+    train.add_argument("--text-col", default=None)
+    train.add_argument("--label-col", default=None)
+    train.add_argument("--config", default=None, help="train_config.json to start from")
+    train.add_argument("--max-mb", type=int, default=200, help="largest data file accepted, in MB")
+    _add_config_flags(train)
+    train.set_defaults(func=cmd_train)
+    predict = sub.add_parser("predict", help="predict with a saved run")
+    predict.add_argument("--run", required=True, help="run folder")
+    predict.add_argument("--file", default=None, help="table to predict; writes a CSV with predictions")
+    predict.add_argument("--out", default=None)
+    predict.add_argument("--text-col", default=None)
+    predict.add_argument("texts", nargs="*")
+    predict.set_defaults(func=cmd_predict)
+    sub.add_parser("runs", help="list runs").set_defaults(func=cmd_runs)
+    sub.add_parser("samples", help="build the sample datasets").set_defaults(func=cmd_samples)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StudioError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,0 +1,79 @@
+"""Training configuration: one dataclass shared by the UI, the CLI and the engine."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from .errors import ConfigError
+from .models import DEFAULT_MODEL
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one fine-tuning run."""
+
+    base_model: str = DEFAULT_MODEL
+    learning_rate: float = 1e-4
+    epochs: float = 3.0
+    batch_size: int = 16
+    max_length: int = 128
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    val_fraction: float = 0.2
+    eval_every_steps: int = 0  # 0: evaluate at the end of each epoch
+    early_stopping_patience: int = 3  # evaluations without macro-F1 gain; 0 disables
+    max_grad_norm: float = 1.0
+    precision: str = "auto"
+    max_steps: int = 0  # 0: derived from epochs
+
+    def validate(self) -> "TrainConfig":
+        checks = [
+            (0 < self.learning_rate <= 1, "learning rate must be between 0 and 1"),
+            (0 < self.epochs <= 1000, "epochs must be between 0 and 1000"),
+            (1 <= self.batch_size <= 4096, "batch size must be between 1 and 4096"),
+            (8 <= self.max_length <= 8192, "max length must be between 8 and 8192 tokens"),
+            (0 <= self.warmup_ratio < 1, "warmup ratio must be between 0 and 1"),
+            (0 <= self.weight_decay < 1, "weight decay must be between 0 and 1"),
+            (0 < self.val_fraction < 0.9, "validation fraction must be between 0 and 0.9"),
+            (self.eval_every_steps >= 0, "evaluation interval cannot be negative"),
+            (self.early_stopping_patience >= 0, "early-stopping patience cannot be negative"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.max_steps >= 0, "max steps cannot be negative"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"Invalid setting: {message}.")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"Unknown settings: {', '.join(sorted(unknown))}.")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+PRESETS: dict[str, dict] = {
+    "Fast": dict(epochs=1.0, batch_size=32, max_length=64, learning_rate=1e-4),
+    "Balanced": dict(epochs=3.0, batch_size=16, max_length=128, learning_rate=1e-4),
+    "Accurate": dict(epochs=5.0, batch_size=16, max_length=256, learning_rate=5e-5),
+}

@@ -1,0 +1,126 @@
+"""Run folders on disk: create, list, mark status, delete, export as zip."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+STATUS_FILE = "status.json"
+RUNNING, FINISHED, CANCELLED, FAILED, INTERRUPTED = "running", "finished", "cancelled", "failed", "interrupted"
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("SFT_STUDIO_RUNS", "runs"))
+
+
+def write_json_atomic(path: Path, data) -> None:
+    """Write JSON to a temp file beside ``path`` then rename, so readers never see half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, default=None):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError, OSError):
+        return False
+    return True
+
+
+@dataclass
+class RunInfo:
+    """What the runs table shows about one run."""
+
+    run_id: str
+    path: Path
+    status: str
+    created: float
+    base_model: str
+    data_name: str
+    label_names: list[str]
+    metrics: dict
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / "model.safetensors").is_file()
+
+
+class RunStore:
+    """All runs live as folders under one root directory."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else default_runs_dir()
+
+    def create(self, hint: str) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", hint).strip("-")[:40] or "run"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for n in range(1000):
+            path = self.root / (f"{stamp}-{slug}" + (f"-{n}" if n else ""))
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+        raise ModelError("Could not create a new run folder.")
+
+    @staticmethod
+    def set_status(run_dir: Path, status: str, **extra) -> None:
+        path = Path(run_dir) / STATUS_FILE
+        previous = read_json(path, {}) or {}
+        write_json_atomic(path, {"created": time.time(), **previous, **extra,
+                                 "status": status, "pid": os.getpid(), "updated": time.time()})
+
+    def path_of(self, run_id: str) -> Path:
+        path = (self.root / run_id).resolve()
+        if path.parent != self.root.resolve() or not path.is_dir():
+            raise ModelError(f"There is no run called '{run_id}'.")
+        return path
+
+    def info(self, run_dir: Path) -> RunInfo:
+        run_dir = Path(run_dir)
+        status = read_json(run_dir / STATUS_FILE, {}) or {}
+        state = status.get("status", INTERRUPTED)
+        if state == RUNNING and not _pid_alive(int(status.get("pid", -1))):
+            state = INTERRUPTED
+        config = read_json(run_dir / "train_config.json", {}) or {}
+        data = read_json(run_dir / "data.json", {}) or {}
+        return RunInfo(
+            run_id=run_dir.name, path=run_dir, status=state,
+            created=float(status.get("created", run_dir.stat().st_mtime)),
+            base_model=config.get("base_model", "?"), data_name=data.get("name", ""),
+            label_names=data.get("label_names", []),
+            metrics=read_json(run_dir / "metrics.json", {}) or {},
+        )
+
+    def list(self) -> list[RunInfo]:
+        if not self.root.is_dir():
+            return []
+        runs = [self.info(p) for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        return sorted(runs, key=lambda r: r.created, reverse=True)
+
+    def delete(self, run_id: str) -> None:
+        shutil.rmtree(self.path_of(run_id))
+
+    def export_zip(self, run_id: str, out_dir: str | Path | None = None) -> Path:
+        """Zip a run folder (weights, tokenizer, config, metrics) and return the zip path."""
+        path = self.path_of(run_id)
+        out_dir = Path(out_dir or tempfile.mkdtemp(prefix="sft-export-"))
+        return Path(shutil.make_archive(str(out_dir / run_id), "zip", root_dir=path))
