@@ -246,10 +246,11 @@ def _label_sort_key(name: str):
 
 def prepare(frame: pd.DataFrame, text_column: str | None = None, label_column: str | None = None) -> LabelledData:
     """Clean the chosen columns, build the label map and check the data can be trained on."""
-    if text_column is None or label_column is None:
-        guessed_text, guessed_label = guess_columns(frame) if len(frame.columns) >= 2 else (None, None)
-        text_column = text_column or guessed_text
-        label_column = label_column or guessed_label
+    if len(frame.columns) < 2:
+        raise DataError("The table has only one column; it needs a text column and a label column.")
+    if not text_column:
+        text_column = guess_text_column(frame.drop(columns=[label_column], errors="ignore") if label_column else frame)
+    label_column = label_column or guess_label_column(frame, text_column)
     for role, column in (("text", text_column), ("label", label_column)):
         if column not in frame.columns:
             raise DataError(f"The {role} column '{column}' is not in the table. Columns: {', '.join(frame.columns)}.")

@@ -1,0 +1,56 @@
+"""Shared fixtures: isolated run/cache folders and a tiny random BERT for fast engine tests."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SFT_STUDIO_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sample_cache(tmp_path_factory):
+    """Sample CSVs built once per test session from the installed dataset packages."""
+    cache = tmp_path_factory.mktemp("cache")
+    os.environ["SFT_STUDIO_CACHE"] = str(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer random BERT with the real MiniLM tokenizer, saved as safetensors."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from core.models import REGISTRY, DEFAULT_MODEL
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    source = REGISTRY[DEFAULT_MODEL].path()
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (source / name).exists():
+            shutil.copy(source / name, out / name)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512)
+    BertForSequenceClassification(config).save_pretrained(out, safe_serialization=True)
+    return out
+
+
+@pytest.fixture
+def toy_csv(tmp_path) -> Path:
+    """A small, clearly separable two-class English dataset."""
+    import pandas as pd
+
+    good = ["great", "wonderful", "excellent", "lovely", "superb", "fantastic", "brilliant", "delightful"]
+    bad = ["terrible", "awful", "horrible", "dreadful", "poor", "disgusting", "broken", "useless"]
+    rows = [{"review": f"this product is {w} and I {'love' if lab == 'pos' else 'hate'} it {i}", "sentiment": lab}
+            for i in range(6) for lab, words in (("pos", good), ("neg", bad)) for w in words]
+    path = tmp_path / "toy.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path

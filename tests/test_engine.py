@@ -1,0 +1,143 @@
+"""Engine behaviour with a tiny random BERT: event order, cancel, reproducibility, store, config."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from core import events as ev
+from core.config import TrainConfig
+from core.data import prepare, read_table
+from core.engine import TrainingJob, length_grouped_batches
+from core.errors import ConfigError
+from core.predict import Predictor
+from core.store import RunStore
+
+
+def tiny_config(model_dir, **overrides) -> TrainConfig:
+    base = dict(base_model=str(model_dir), epochs=2, batch_size=8, max_length=32, learning_rate=1e-3,
+                eval_every_steps=4, early_stopping_patience=0, precision="fp32")
+    return TrainConfig(**{**base, **overrides})
+
+
+def run_job(config, csv_path) -> TrainingJob:
+    job = TrainingJob(config, prepare(read_table(csv_path)), RunStore(), data_name="toy")
+    job.run()
+    return job
+
+
+def kinds(job):
+    return [e.kind for e in job.events.since(0)]
+
+
+def test_config_round_trip_and_validation(tmp_path):
+    config = TrainConfig(learning_rate=3e-5, epochs=2.5, precision="bf16", seed=7)
+    assert TrainConfig.from_json(config.to_json()) == config
+    config.save(tmp_path / "c.json")
+    assert TrainConfig.load(tmp_path / "c.json") == config
+    with pytest.raises(ConfigError, match="batch size"):
+        TrainConfig(batch_size=0).validate()
+    with pytest.raises(ConfigError, match="Unknown settings"):
+        TrainConfig.from_dict({"learning_rat": 1})
+
+
+def test_event_order_and_run_folder(tiny_model_dir, toy_csv):
+    job = run_job(tiny_config(tiny_model_dir), toy_csv)
+    names = kinds(job)
+    assert names[0] == "status" and names[-1] == "finished"
+    assert names.index("started") < names.index("step") < names.index("evaluation")
+    steps = [e for e in job.events.since(0) if isinstance(e, ev.Step)]
+    assert [s.step for s in steps] == list(range(1, steps[-1].total_steps + 1))
+    assert all(s.eta_s >= 0 and s.samples_per_s > 0 for s in steps)
+    run = job.run_dir
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.json", "metrics.json",
+                 "history.jsonl", "data.json", "validation_predictions.csv"):
+        assert (run / name).is_file(), name
+    history = [json.loads(line)["event"] for line in (run / "history.jsonl").read_text().splitlines()]
+    assert history == names
+    config = json.loads((run / "config.json").read_text())
+    assert set(config["id2label"].values()) == {"neg", "pos"}
+    info = RunStore().list()[0]
+    assert info.status == "finished" and info.metrics["macro_f1"] >= 0
+
+
+def test_seeded_runs_are_reproducible(tiny_model_dir, toy_csv):
+    a = run_job(tiny_config(tiny_model_dir, epochs=1), toy_csv)
+    b = run_job(tiny_config(tiny_model_dir, epochs=1), toy_csv)
+    losses = lambda job: [e.loss for e in job.events.since(0) if isinstance(e, ev.Step)]
+    assert losses(a) == pytest.approx(losses(b), abs=1e-6)
+    c = run_job(tiny_config(tiny_model_dir, epochs=1, seed=3), toy_csv)
+    assert losses(c) != pytest.approx(losses(a), abs=1e-6)
+
+
+def test_cancel_stops_within_one_batch_and_keeps_a_loadable_model(tiny_model_dir, toy_csv):
+    job = TrainingJob(tiny_config(tiny_model_dir, epochs=50, eval_every_steps=5),
+                      prepare(read_table(toy_csv)), RunStore(), data_name="toy")
+    cancelled_at = {}
+    evaluated = threading.Event()
+
+    def on_event(event):
+        if isinstance(event, ev.Evaluation):
+            evaluated.set()
+        if isinstance(event, ev.Step) and evaluated.is_set() and not cancelled_at:
+            cancelled_at["step"] = event.step
+            job.cancel()
+
+    job.events.subscribe(on_event)
+    job.start()
+    job.join(timeout=120)
+    events = job.events.since(0)
+    assert isinstance(events[-1], ev.Cancelled)
+    last_step = max(e.step for e in events if isinstance(e, ev.Step))
+    assert last_step <= cancelled_at["step"] + 1
+    assert RunStore().list()[0].status == "cancelled"
+    predictions = Predictor(job.run_dir).predict(["this product is great", "this product is awful"])
+    assert all(p.label in {"pos", "neg"} for p in predictions)
+    assert events[-1].metrics["macro_f1"] >= 0
+
+
+def test_early_stopping_ends_before_the_budget(tiny_model_dir, toy_csv):
+    job = run_job(tiny_config(tiny_model_dir, epochs=30, eval_every_steps=1, early_stopping_patience=2,
+                              learning_rate=1e-9), toy_csv)
+    steps = [e for e in job.events.since(0) if isinstance(e, ev.Step)]
+    assert isinstance(job.events.since(0)[-1], ev.Finished)
+    assert steps[-1].step < steps[0].total_steps
+
+
+def test_missing_base_model_fails_with_a_message(toy_csv, tmp_path):
+    job = run_job(tiny_config(tmp_path / "no-such-model"), toy_csv)
+    last = job.events.since(0)[-1]
+    assert isinstance(last, ev.Failed) and "neither a known base model" in last.message
+
+
+def test_pickle_only_model_is_refused(toy_csv, tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    (tmp_path / "m" / "pytorch_model.bin").write_bytes(b"not really")
+    last = run_job(tiny_config(tmp_path / "m"), toy_csv).events.since(0)[-1]
+    assert isinstance(last, ev.Failed) and "safetensors" in last.message
+
+
+def test_length_grouped_batches_cover_every_row_once():
+    import torch
+
+    lengths = [i % 17 for i in range(203)]
+    batches = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(0))
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(203))
+    assert all(len(b) <= 8 for b in batches)
+
+
+def test_store_export_and_delete(tiny_model_dir, toy_csv, tmp_path):
+    import zipfile
+
+    job = run_job(tiny_config(tiny_model_dir, epochs=1), toy_csv)
+    store = RunStore()
+    run_id = job.run_dir.name
+    archive = store.export_zip(run_id, tmp_path)
+    assert "model.safetensors" in zipfile.ZipFile(archive).namelist()
+    store.delete(run_id)
+    assert store.list() == []
+    with pytest.raises(Exception, match="no run called"):
+        store.delete("../etc")
