@@ -24,7 +24,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 42
     val_fraction: float = 0.2
-    eval_every_steps: int = 0  # 0: evaluate at the end of each epoch
+    eval_every_steps: int = 0  # 0: about 5 evaluations per run, at least one per epoch
     early_stopping_patience: int = 3  # evaluations without macro-F1 gain; 0 disables
     max_grad_norm: float = 1.0
     precision: str = "auto"

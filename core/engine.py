@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 from transformers import logging as hf_logging
 from transformers import set_seed
 
@@ -22,7 +23,7 @@ from .config import TrainConfig
 from .data import LabelledData, split, unknown_token_rate, unknown_token_warning
 from .errors import StudioError
 from .metrics import classification_metrics, majority_baseline
-from .models import resolve_model_path
+from .models import load_tokenizer, resolve_model_path
 from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, write_json_atomic
 
 hf_logging.set_verbosity_error()
@@ -90,7 +91,7 @@ def encode(tokenizer, data: LabelledData, max_length: int) -> Encoded:
 def load_tokenizer_and_model(base_model: str, label_names: list[str]):
     """Load a base model from a local folder with a fresh classification head."""
     path = resolve_model_path(base_model)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer = copy.deepcopy(load_tokenizer(base_model))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -160,6 +161,7 @@ class TrainingJob:
     def run(self) -> None:
         """Run synchronously; every outcome ends in a Finished, Failed or Cancelled event."""
         try:
+            self._check_cancel()
             self.config.validate()
             self.run_dir = self.store.create(f"{self.data_name}-{Path(self.config.base_model).name}")
             self.store.set_status(self.run_dir, RUNNING)
@@ -219,7 +221,7 @@ class TrainingJob:
         train_enc, self._val_enc = encode(tokenizer, train, cfg.max_length), encode(tokenizer, val, cfg.max_length)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-        eval_every = cfg.eval_every_steps or steps_per_epoch
+        eval_every = cfg.eval_every_steps or min(steps_per_epoch, math.ceil(total / 5))
         optimizer = make_optimizer(model, cfg)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
         self._baseline = majority_baseline(train.labels, val.labels)

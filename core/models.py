@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +63,11 @@ def resolve_model_path(name_or_path: str) -> Path:
             "loaded (pickle .bin files can run code); convert the model first."
         )
     return path
+
+
+@lru_cache(maxsize=8)
+def load_tokenizer(name_or_path: str):
+    """The tokenizer of a base model (cached: the Data tab checks readability on every upload)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path), local_files_only=True)

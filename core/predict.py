@@ -1,7 +1,9 @@
 """Load a saved run and predict labels with per-class probabilities."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +35,19 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.apply(lambda column: column.map(clean) if column.dtype == object or column.dtype == "string" else column)
 
 
+@lru_cache(maxsize=4)
+def _cached_predictor(run_dir: str, weights_mtime: float) -> "Predictor":
+    return Predictor(run_dir)
+
+
+def load_predictor(run_dir: str | Path) -> "Predictor":
+    """A Predictor kept in memory; reloaded when the run's weights change on disk."""
+    weights = Path(run_dir) / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"The run '{Path(run_dir).name}' has no saved model (model.safetensors).")
+    return _cached_predictor(str(run_dir), weights.stat().st_mtime)
+
+
 class Predictor:
     """A fine-tuned classifier loaded from a run folder."""
 
@@ -48,10 +63,13 @@ class Predictor:
         self.label_names = [id2label[i] for i in range(len(id2label))]
         config_path = self.run_dir / "train_config.json"
         self.max_length = TrainConfig.load(config_path).max_length if config_path.is_file() else 256
+        self._lock = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
 
-    @torch.inference_mode()
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
-        texts = [str(t) for t in texts]
+        with self._lock, torch.inference_mode():
+            return self._predict([str(t) for t in texts], batch_size)
+
+    def _predict(self, texts: list[str], batch_size: int) -> list[Prediction]:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         results: list[Prediction | None] = [None] * len(texts)
         for start in range(0, len(order), batch_size):

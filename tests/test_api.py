@@ -1,0 +1,71 @@
+"""Drive the running app headless with gradio_client: train and predict endpoints, queueing, bad input."""
+from __future__ import annotations
+
+import json
+import threading
+import pytest
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app.url, verbose=False)
+
+
+def tiny_config(model_dir, **extra) -> str:
+    return json.dumps({"base_model": str(model_dir), "epochs": 2, "batch_size": 8, "max_length": 32,
+                       "learning_rate": 1e-3, "precision": "fp32", **extra})
+
+
+def test_train_then_predict_endpoints(client, tiny_model_dir, toy_csv):
+    from gradio_client import handle_file
+
+    result = client.predict(handle_file(str(toy_csv)), "", "", tiny_config(tiny_model_dir), api_name="/train")
+    assert result["status"] == "finished", result
+    assert 0 <= result["metrics"]["accuracy"] <= 1
+    label, message = client.predict("this product is great and I love it", result["run_id"], api_name="/predict")
+    assert label["label"] in {"pos", "neg"}
+    assert {c["label"] for c in label["confidences"]} == {"pos", "neg"}
+    assert message == ""
+
+
+def test_two_clients_training_at_once_are_queued(app, tiny_model_dir, toy_csv):
+    from gradio_client import Client, handle_file
+
+    results, errors = [], []
+
+    def train(seed):
+        try:
+            c = Client(app.url, verbose=False)
+            results.append(c.predict(handle_file(str(toy_csv)), "", "", tiny_config(tiny_model_dir, seed=seed, epochs=3),
+                                     api_name="/train"))
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train, args=(seed,)) for seed in (1, 2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=300)
+    assert not errors, errors
+    assert sorted(r["status"] for r in results) == ["finished", "finished"]
+    assert len({r["run_id"] for r in results}) == 2
+    spans = []
+    for r in results:
+        events = [json.loads(x) for x in (app.runs / r["run_id"] / "history.jsonl").read_text().splitlines()]
+        spans.append((events[0]["time"], events[-1]["time"]))
+    first, second = sorted(spans)
+    assert first[1] <= second[0], "the two jobs trained at the same time"
+
+
+def test_bad_upload_gives_a_clear_error(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(AppError, match="empty"):
+        client.predict(handle_file(str(empty)), "", "", "{}", api_name="/train")
+    with pytest.raises(AppError, match="batch size"):
+        client.predict(handle_file(str(empty)), "", "", json.dumps({"batch_size": 0}), api_name="/train")

@@ -1,0 +1,110 @@
+"""Real headless Chromium against the running app: upload, train with a live curve, evaluate, predict."""
+from __future__ import annotations
+
+import re
+import shutil
+import time
+
+import pytest
+
+from conftest import ARTIFACTS
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which("chromium") and not shutil.os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is not installed: run `make test`, which installs it.")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    page = context.new_page()
+    page.goto(app.url)
+    yield page
+    context.close()
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_upload_train_evaluate_predict(page, sample_cache):
+    from core.samples import sample_path
+
+    page.locator("#data-upload input[type=file]").set_input_files(str(sample_path("bbc_news")))
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('bbc_news.csv')", timeout=60_000)
+    assert "600 rows kept" in page.locator("#data-message").inner_text()
+    page.locator("#class-balance .plot-container").wait_for(timeout=30_000)
+    shot(page, "1-data")
+
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label("Fast").check()
+    page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
+    started = time.time()
+    page.locator("#start-train").click()
+    page.locator("#train-progress-text").wait_for(timeout=60_000)
+    first_loss_s = time.time() - started
+    page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0",
+                           timeout=30_000)
+    print(f"\nStart -> first loss point on screen: {first_loss_s:.1f} s")
+    shot(page, "2-train-running")
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=300_000)
+    outcome = page.locator("#train-outcome").inner_text()
+    accuracy = float(re.search(r"accuracy ([0-9.]+)", outcome).group(1))
+    assert accuracy > 0.5, outcome  # 5 balanced classes: chance is 0.2
+    assert page.locator("#metric-cards .sft-card").count() == 5
+    shot(page, "3-train-finished")
+
+    page.get_by_role("tab", name="Evaluate").click()
+    page.wait_for_function("document.querySelector('#eval-summary')?.innerText.includes('macro-F1')", timeout=30_000)
+    page.locator("#eval-confusion .plot-container").wait_for(timeout=30_000)
+    shot(page, "4-evaluate")
+
+    page.get_by_role("tab", name="Predict").click()
+    page.locator("#predict-text textarea").fill("The striker scored twice as the champions won the cup final.")
+    page.locator("#predict-button").click()
+    page.wait_for_function("document.querySelector('#predict-label')?.innerText.includes('%')", timeout=30_000)
+    label_text = page.locator("#predict-label").inner_text()
+    assert re.search(r"(business|entertainment|politics|sports|tech)", label_text), label_text
+    assert re.search(r"\d+%", label_text), label_text
+    shot(page, "5-predict")
+
+    page.get_by_role("tab", name="Runs").click()
+    page.wait_for_function("document.querySelector('#runs-table')?.innerText.includes('finished')", timeout=30_000)
+    shot(page, "6-runs")
+
+
+def test_bad_upload_shows_a_message_and_app_keeps_serving(page, tmp_path):
+    bad = tmp_path / "photo.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    page.locator("#data-upload input[type=file]").set_input_files(str(bad))
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('not a table')", timeout=30_000)
+    assert "Traceback" not in page.content()
+    shot(page, "7-bad-upload")
+    single = tmp_path / "one_class.csv"
+    single.write_text("text,label\n" + "".join(f"sentence number {i},same\n" for i in range(10)))
+    page.reload()
+    page.locator("#data-upload input[type=file]").set_input_files(str(single))
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('same label')", timeout=30_000)
+
+
+def test_chinese_browser_gets_chinese_labels(browser, app):
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(app.url)
+    page.get_by_role("tab", name="2 · 训练").wait_for(timeout=30_000)
+    context.close()

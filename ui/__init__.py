@@ -1,0 +1,1 @@
+"""Gradio front end: one module per tab; all training logic lives in core/."""

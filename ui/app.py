@@ -1,0 +1,44 @@
+"""Assemble the tabs into one Gradio Blocks app."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from . import api, data_tab, evaluate_tab, predict_tab, runs_tab, train_tab
+from .context import AppContext
+from .strings import I18N, t
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CSS = (ASSETS / "style.css").read_text(encoding="utf-8")
+
+
+def build_app(ctx: AppContext | None = None) -> gr.Blocks:
+    ctx = ctx or AppContext()
+    with gr.Blocks(title="SFT Studio") as demo:
+        gr.Markdown(f"## {I18N.translations_dict['en']['title']}", elem_id="title")
+        with gr.Tabs() as tabs:
+            with gr.Tab(t("tab_data"), id="data"):
+                data = data_tab.build(ctx)
+            with gr.Tab(t("tab_train"), id="train"):
+                train_tab.build(ctx, data["state"])
+            with gr.Tab(t("tab_evaluate"), id="evaluate") as evaluate_page:
+                evaluate = evaluate_tab.build(ctx)
+            with gr.Tab(t("tab_predict"), id="predict") as predict_page:
+                predict = predict_tab.build(ctx)
+            with gr.Tab(t("tab_runs"), id="runs") as runs_page:
+                runs = runs_tab.build(ctx)
+        api.build(ctx)
+
+        evaluate_page.select(evaluate["choose"], evaluate["run"], evaluate["outputs"], api_visibility="private")
+        predict_page.select(predict["choose"], predict["run"], predict["run"], api_visibility="private")
+        runs_page.select(runs["show"], runs["run"], runs["outputs"], api_visibility="private")
+        runs["load"].click(
+            lambda run_id: (*evaluate["choose"](run_id), predict["choose"](run_id), gr.Tabs(selected="predict")),
+            runs["run"], [*evaluate["outputs"], predict["run"], tabs], api_visibility="private")
+        demo.load(data["on_sample"], data["sample"], data["outputs"], api_visibility="private")
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs) -> None:
+    demo.queue(default_concurrency_limit=2).launch(css=CSS, i18n=I18N, theme=gr.themes.Soft(), **kwargs)

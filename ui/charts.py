@@ -1,0 +1,38 @@
+"""Plotly figures for the tabs."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core import events as ev
+
+
+def class_balance(counts: dict[str, int]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#4f46e5"))
+    fig.update_layout(height=300, margin=dict(l=40, r=10, t=30, b=40), yaxis_title="rows")
+    return fig
+
+
+def training_curve(events: list[ev.Event]) -> go.Figure:
+    steps = [e for e in events if isinstance(e, ev.Step)]
+    evals = [e for e in events if isinstance(e, ev.Evaluation)]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(go.Scatter(x=[s.step for s in steps], y=[s.loss for s in steps], name="train loss",
+                             mode="lines", line=dict(color="#4f46e5")))
+    fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.loss for e in evals], name="validation loss",
+                             mode="lines+markers", line=dict(color="#f59e0b")))
+    fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.macro_f1 for e in evals], name="validation macro-F1",
+                             mode="lines+markers", line=dict(color="#10b981", dash="dot")), secondary_y=True)
+    fig.update_layout(height=360, margin=dict(l=40, r=40, t=30, b=40), legend=dict(orientation="h", y=-0.2),
+                      xaxis_title="step")
+    fig.update_yaxes(title_text="loss", secondary_y=False)
+    fig.update_yaxes(title_text="macro-F1", range=[0, 1], secondary_y=True)
+    return fig
+
+
+def confusion_heatmap(confusion: list[list[int]], label_names: list[str]) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=confusion, x=label_names, y=label_names, colorscale="Blues",
+                               text=confusion, texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z}"))
+    fig.update_layout(height=400, margin=dict(l=60, r=10, t=30, b=60), xaxis_title="predicted",
+                      yaxis_title="true", yaxis_autorange="reversed")
+    return fig

@@ -1,0 +1,79 @@
+"""Predict tab: one sentence -> label with probabilities; a whole table -> CSV with predictions."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from core.errors import StudioError
+from core.predict import load_predictor
+
+from .context import AppContext, error_md, ok_md
+from .strings import t
+
+EXAMPLES = [
+    "Shares in the carmaker fell sharply after it cut its profit forecast.",
+    "The striker scored twice as the champions won the league final.",
+    "The new smartphone chip doubles battery life, the company says.",
+    "这是一个非常好的产品，我非常喜欢它。",
+    "酒店的服务太差了，再也不会来了。",
+]
+
+
+def _run_dir(ctx: AppContext, run_id: str | None) -> Path:
+    if not run_id:
+        runs = ctx.runs_with_model()
+        if not runs:
+            raise StudioError("There is no trained model yet: train one in the Train tab first.")
+        run_id = runs[0].run_id
+    return ctx.store.path_of(run_id)
+
+
+def build(ctx: AppContext) -> dict:
+    with gr.Row():
+        run = gr.Dropdown([], label=t("run"), elem_id="predict-run", scale=4, allow_custom_value=True)
+        refresh = gr.Button(t("refresh"), scale=1)
+    with gr.Row():
+        with gr.Column():
+            text = gr.Textbox(label=t("text_in"), lines=4, elem_id="predict-text")
+            button = gr.Button(t("predict"), variant="primary", elem_id="predict-button")
+            gr.Examples(EXAMPLES, inputs=text)
+        with gr.Column():
+            message = gr.HTML(elem_id="predict-message")
+            label = gr.Label(label=t("prediction"), num_top_classes=5, elem_id="predict-label")
+    with gr.Row():
+        batch_in = gr.File(label=t("batch_in"), type="filepath", elem_id="batch-in")
+        batch_out = gr.File(label=t("batch_out"), elem_id="batch-out")
+
+    def predict(sentence: str, run_id: str | None = None):
+        """Predict the label of one text with the chosen run (default: the newest)."""
+        if not sentence or not sentence.strip():
+            return None, error_md("Type a sentence first.")
+        try:
+            prediction = load_predictor(_run_dir(ctx, run_id)).predict([sentence])[0]
+        except StudioError as exc:
+            return None, error_md(exc.message)
+        return prediction.probabilities, ""
+
+    def predict_file(path: str | None, run_id: str | None = None):
+        """Predict every row of an uploaded table; returns a CSV with prediction columns."""
+        if not path:
+            return None, gr.skip()
+        try:
+            out = Path(tempfile.mkdtemp(prefix="sft-pred-")) / f"{Path(path).stem}_predictions.csv"
+            frame = load_predictor(_run_dir(ctx, run_id)).predict_file(path, out, limits=ctx.limits)
+        except StudioError as exc:
+            return None, error_md(exc.message)
+        return str(out), ok_md(f"✅ Predicted {len(frame):,} rows.")
+
+    def choose(selected=None):
+        choices = ctx.run_choices()
+        ids = [c[1] for c in choices]
+        return gr.update(choices=choices, value=selected if selected in ids else (ids[0] if ids else None))
+
+    button.click(predict, [text, run], [label, message], api_name="predict", concurrency_limit=4)
+    text.submit(predict, [text, run], [label, message], api_visibility="private", concurrency_limit=4)
+    batch_in.upload(predict_file, [batch_in, run], [batch_out, message], api_name="predict_file")
+    refresh.click(choose, run, run, api_visibility="private")
+    return {"choose": choose, "run": run}

@@ -1,0 +1,147 @@
+"""Train tab: model, presets and sliders; Start/Stop; live curve, progress and metric cards."""
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+
+from core import events as ev
+from core.config import PRECISIONS, PRESETS, TrainConfig
+from core.data import prepare, read_table
+from core.engine import TrainingJob
+from core.errors import StudioError
+from core.models import DEFAULT_MODEL, REGISTRY, resolve_model_path
+
+from . import charts
+from .context import AppContext, error_md, ok_md
+from .strings import t
+
+LOCAL = "local folder…"
+DEFAULTS = TrainConfig()
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_html(events: list[ev.Event], position: int) -> str:
+    if position:
+        return f"<div class='sft-progress'>⏳ Waiting in the training queue: position {position}</div>"
+    steps = [e for e in events if isinstance(e, ev.Step)]
+    if not steps:
+        status = next((e.message for e in reversed(events) if isinstance(e, ev.Status)), "Starting…")
+        return f"<div class='sft-progress'>{status}</div>"
+    s = steps[-1]
+    pct = 100 * s.step / s.total_steps
+    return (f"<div class='sft-progress'><div class='sft-bar'><div style='width:{pct:.1f}%'></div></div>"
+            f"<span id='train-progress-text'>step {s.step}/{s.total_steps} · epoch {s.epoch:.2f} · "
+            f"loss {s.loss:.4f} · {s.samples_per_s:.1f} samples/s · ETA {_fmt_time(s.eta_s)}</span></div>")
+
+
+def cards_html(events: list[ev.Event]) -> str:
+    evals = [e for e in events if isinstance(e, ev.Evaluation)]
+    if not evals:
+        return ""
+    best = max(evals, key=lambda e: e.macro_f1)
+    cards = [("accuracy", best.accuracy), ("macro-F1", best.macro_f1), ("precision", best.macro_precision),
+             ("recall", best.macro_recall), ("val loss", best.loss)]
+    return "<div class='sft-cards'>" + "".join(
+        f"<div class='sft-card'><div class='v'>{v:.3f}</div><div class='k'>{k}</div></div>" for k, v in cards
+    ) + f"</div><div class='sft-note'>best of {len(evals)} evaluation(s), step {best.step}</div>"
+
+
+def outcome_html(events: list[ev.Event]) -> str:
+    last = events[-1] if events else None
+    if isinstance(last, ev.Finished):
+        m = last.metrics
+        return ok_md(f"✅ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): accuracy "
+                     f"{m.get('accuracy', 0):.3f}, macro-F1 {m.get('macro_f1', 0):.3f} (majority-class baseline "
+                     f"{m.get('majority_baseline') or 0:.3f}). Saved as <code>{last.run_dir.split('/')[-1]}</code>; "
+                     "open Evaluate or Predict.")
+    if isinstance(last, ev.Cancelled):
+        kept = f" The best model so far is kept in <code>{last.run_dir.split('/')[-1]}</code>." if last.run_dir else ""
+        return ok_md(f"⏹ Stopped.{kept}")
+    if isinstance(last, ev.Failed):
+        return error_md(last.message)
+    started = next((e for e in events if isinstance(e, ev.Started)), None)
+    if started and started.warnings:
+        return error_md("<br>".join(started.warnings))
+    return ""
+
+
+def build(ctx: AppContext, data_state: gr.State) -> dict:
+    job_id = gr.BrowserState(None, storage_key="sft_studio_job")
+    seen = gr.State("")
+    with gr.Row():
+        model = gr.Dropdown([(m.label, k) for k, m in REGISTRY.items()] + [(LOCAL, LOCAL)], value=DEFAULT_MODEL,
+                            label=t("base_model"), elem_id="base-model")
+        local_path = gr.Textbox(label=t("local_path"), visible=False, elem_id="local-path")
+        preset = gr.Radio(list(PRESETS), value="Balanced", label=t("preset"), elem_id="preset")
+        precision = gr.Radio(list(PRECISIONS), value=DEFAULTS.precision, label=t("precision"), elem_id="precision")
+    with gr.Row():
+        lr = gr.Slider(-6, -2, value=math.log10(DEFAULTS.learning_rate), step=0.1, label=t("lr"),
+                       info="−4 means 1e-4", elem_id="lr")
+        epochs = gr.Slider(0.1, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"), elem_id="epochs")
+        batch = gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("batch_size"), elem_id="batch-size")
+        max_len = gr.Slider(16, 512, value=DEFAULTS.max_length, step=8, label=t("max_length"), elem_id="max-length")
+    with gr.Row():
+        warmup = gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label=t("warmup"), elem_id="warmup")
+        decay = gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"), elem_id="decay")
+        val_frac = gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05, label=t("val_fraction"), elem_id="val-frac")
+        seed = gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed")
+    with gr.Row():
+        start = gr.Button(t("start"), variant="primary", elem_id="start-train")
+        stop = gr.Button(t("stop"), variant="stop", interactive=False, elem_id="stop-train")
+    progress = gr.HTML(elem_id="train-progress")
+    outcome = gr.HTML(elem_id="train-outcome")
+    cards = gr.HTML(elem_id="metric-cards")
+    curve = gr.Plot(label=t("curve"), elem_id="loss-curve")
+    timer = gr.Timer(0.5)
+
+    model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
+    preset.change(lambda p: [PRESETS[p].get(k, getattr(DEFAULTS, k)) for k in ("epochs", "batch_size", "max_length")]
+                  + [math.log10(PRESETS[p].get("learning_rate", DEFAULTS.learning_rate))],
+                  preset, [epochs, batch, max_len, lr], api_visibility="private")
+
+    def on_start(state, current, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac, seed_value, prec):
+        active = ctx.queue.get(current)
+        if active is not None and not active.done:
+            return gr.skip(), error_md("A training run from this page is still going; stop it first.")
+        if not state:
+            return gr.skip(), error_md("Load data first: upload a file or pick a sample in the Data tab.")
+        base = (path or "").strip() if model_key == LOCAL else model_key
+        try:
+            config = TrainConfig(base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
+                                 batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
+                                 weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
+                                 precision=prec).validate()
+            resolve_model_path(base)
+            data = prepare(read_table(state["path"], ctx.limits), state["text_col"], state["label_col"])
+        except StudioError as exc:
+            return gr.skip(), error_md(exc.message)
+        return ctx.queue.submit(TrainingJob(config, data, ctx.store, data_name=state["name"])), ""
+
+    def on_stop(current):
+        if current:
+            ctx.queue.cancel(current)
+
+    def on_tick(current, last_seen):
+        job = ctx.queue.get(current)
+        if job is None:
+            return (gr.skip(),) * 7
+        events = job.events.since(0)
+        position = ctx.queue.position(current)
+        key = f"{current}:{len(events)}:{position}"
+        if key == last_seen:
+            return (gr.skip(),) * 7
+        running = not job.done
+        return (key, progress_html(events, position), cards_html(events), charts.training_curve(events),
+                outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
+
+    start.click(on_start, [data_state, job_id, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
+                           seed, precision], [job_id, outcome], api_visibility="private")
+    stop.click(on_stop, job_id, None, api_visibility="private")
+    timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
+               concurrency_limit=None, show_progress="hidden", api_visibility="private")
+    return {"job_id": job_id}
