@@ -33,6 +33,7 @@ test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) -m bench.train_speed
 
 clean:

@@ -73,7 +73,7 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict] = {
-    "Fast": dict(epochs=1.0, batch_size=32, max_length=64, learning_rate=1e-4),
+    "Fast": dict(epochs=1.0, batch_size=16, max_length=64, learning_rate=3e-4),
     "Balanced": dict(epochs=3.0, batch_size=16, max_length=128, learning_rate=1e-4),
     "Accurate": dict(epochs=5.0, batch_size=16, max_length=256, learning_rate=5e-5),
 }

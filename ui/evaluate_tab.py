@@ -35,6 +35,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None):
     if predictions_file.is_file():
         frame = pd.read_csv(predictions_file)
         wrong = frame[frame["label"] != frame["predicted"]].sort_values("confidence", ascending=False)
+        wrong["text"] = wrong["text"].str.slice(0, 300)
     return summary, per_class, charts.confusion_heatmap(m["confusion"], names), wrong
 
 
