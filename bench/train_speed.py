@@ -10,6 +10,7 @@ Prints a markdown table and writes JSON. Methods:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import tempfile
@@ -55,6 +56,7 @@ class Result:
 @contextmanager
 def rss_peak():
     """Track the peak resident memory of this process while the block runs (sampled every 50 ms)."""
+    gc.collect()
     proc, peak, stop = psutil.Process(), [0], threading.Event()
 
     def sample():

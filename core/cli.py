@@ -36,7 +36,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = prepare(read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20)), args.text_col, args.label_col)
     print(f"{len(data)} rows ({data.rows_dropped} dropped), text='{data.text_column}', "
           f"label='{data.label_column}', classes: {data.class_counts()}")
-    job = TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start()
+    return _follow(TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    run_dir = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    return _follow(TrainingJob.resume(run_dir).start())
+
+
+def _follow(job: TrainingJob) -> int:
+    """Show the job's events as a progress bar until it ends; Ctrl-C cancels and keeps the best model."""
     bar, cursor, outcome = None, 0, None
     try:
         while outcome is None:
@@ -127,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-col", default=None)
     predict.add_argument("texts", nargs="*")
     predict.set_defaults(func=cmd_predict)
+    resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    resume.add_argument("--run", required=True, help="run folder or run id")
+    resume.set_defaults(func=cmd_resume)
     sub.add_parser("runs", help="list runs").set_defaults(func=cmd_runs)
     sub.add_parser("samples", help="build the sample datasets").set_defaults(func=cmd_samples)
     return parser

@@ -132,10 +132,11 @@ def _read_excel(path: Path) -> pd.DataFrame:
         sheets = pd.read_excel(path, sheet_name=None, dtype=str)
     except Exception as exc:  # openpyxl/xlrd raise many unrelated types
         raise DataError(f"The Excel file could not be opened ({type(exc).__name__}).") from exc
-    for frame in sheets.values():
-        if len(frame.dropna(how="all")):
-            return frame
-    raise DataError("The Excel file has no sheet with rows in it.")
+    filled = {name: int(frame.notna().sum().sum()) for name, frame in sheets.items()}
+    best = max(filled, key=filled.get, default=None)
+    if best is None or filled[best] == 0 or sheets[best].dropna(how="all").empty:
+        raise DataError("The Excel file has no sheet with rows in it.")
+    return sheets[best]
 
 
 def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFrame:
@@ -161,18 +162,48 @@ def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFr
         if suffix in JSON_SUFFIXES or text.lstrip().startswith("{"):
             frame = _read_jsonl(text) if suffix != ".json" else _read_json(text)
         else:
-            try:
-                frame = pd.read_csv(io.StringIO(text), sep=_sniff_delimiter(text, suffix), dtype=str,
-                                    skipinitialspace=True, on_bad_lines="error")
-            except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
-                raise DataError("The file could not be read as a table: the rows do not have the "
-                                "same number of columns.") from exc
+            frame = _read_delimited(text, _sniff_delimiter(text, suffix))
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise DataError("The file has column names but no rows of data.")
     if len(frame) > limits.max_rows:
         raise DataError(f"The file has {len(frame):,} rows; the limit is {limits.max_rows:,}.")
     return frame
+
+
+def _read_delimited(text: str, sep: str, header: int | None = 0) -> pd.DataFrame:
+    """CSV/TSV; trailing empty cells are trimmed, other ragged rows are dropped if they are few."""
+    ragged = []
+
+    def fix(fields: list[str]):
+        if not any(f.strip() for f in fields[width:]):
+            return fields[:width]
+        ragged.append(fields)
+        return None
+
+    first_line = next(csv.reader(io.StringIO(text, newline=None), delimiter=sep), [])
+    width = len(first_line)
+    try:
+        frame = pd.read_csv(io.StringIO(text, newline=None), sep=sep, dtype=str, skipinitialspace=True,
+                            header=header, index_col=False, engine="python", on_bad_lines=fix)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+        raise DataError("The file could not be read as a table; check that it is a CSV, TSV or Excel file.") from exc
+    if len(ragged) > 0.01 * (len(frame) + len(ragged)):
+        raise DataError(f"{len(ragged):,} rows do not have the same number of columns as the header "
+                        f"({width}). Check the delimiter and quoting of the file.")
+    if header is not None and _header_looks_like_data(frame):
+        frame = _read_delimited(text, sep, header=None)
+        frame.columns = [f"column_{i + 1}" for i in range(len(frame.columns))]
+    return frame
+
+
+def _header_looks_like_data(frame: pd.DataFrame) -> bool:
+    """A first row of data mistaken for the header: a long sentence, or a name that is also a value below."""
+    for column in frame.columns:
+        name = str(column)
+        if len(name) > 40 or (not name.startswith("Unnamed") and name in set(frame[column].dropna().astype(str))):
+            return True
+    return False
 
 
 def _read_json(text: str) -> pd.DataFrame:
@@ -203,7 +234,7 @@ def guess_text_column(frame: pd.DataFrame) -> str:
             continue
         distinct = values.nunique() / len(values)
         score = values.str.len().mean() * (0.2 + distinct) * (3 if _name_hint(column, TEXT_NAME_HINTS) else 1)
-        if score > best_score and (distinct > 0.3 or values.str.len().mean() >= 15):
+        if score > best_score:
             best, best_score = column, score
     if best is None:
         raise DataError("No column looks like text. The table needs one column of sentences or documents.")
@@ -219,9 +250,9 @@ def guess_label_column(frame: pd.DataFrame, text_column: str) -> str:
         values = _as_strings(frame[column])
         values = values[values != ""]
         distinct = values.nunique()
-        if distinct < 1:
-            continue
         hinted = _name_hint(column, LABEL_NAME_HINTS)
+        if distinct < 1 and not hinted:
+            continue
         if hinted or 2 <= distinct <= max(2, min(1000, len(values) // 2)):
             candidates.append((not hinted, distinct / max(len(values), 1), column))
     if not candidates:
@@ -268,6 +299,9 @@ def prepare(frame: pd.DataFrame, text_column: str | None = None, label_column: s
     if texts.empty:
         raise DataError("No row has both a text and a label.")
     counts = labels.value_counts()
+    if len(counts) > 50 and len(counts) > len(labels) / 2:
+        raise DataError(f"The label column '{label_column}' has {len(counts):,} different values for {len(labels):,} "
+                        "rows: it looks like an ID or free text, not a class. Choose another label column.")
     if len(counts) < 2:
         raise DataError(f"Every row has the same label '{counts.index[0]}'. Training needs at least two classes.")
     rare = [str(name) for name, n in counts.items() if n < 2]
@@ -299,12 +333,12 @@ def split(data: LabelledData, val_fraction: float, seed: int) -> tuple[LabelledD
     return data.subset(train_idx), data.subset(val_idx)
 
 
-def unknown_token_rate(tokenizer, texts: list[str], sample: int = 2000) -> float:
-    """Share of word-piece tokens the tokenizer maps to its unknown token."""
+def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:
+    """Share of tokens the tokenizer maps to its unknown token (first 1,000 characters of up to 500 texts)."""
     unk = tokenizer.unk_token_id
     if unk is None or not texts:
         return 0.0
-    ids = tokenizer(texts[:sample], add_special_tokens=False, truncation=True, max_length=512)["input_ids"]
+    ids = tokenizer([t[:1000] for t in texts[:sample]], add_special_tokens=False)["input_ids"]
     total = sum(len(x) for x in ids)
     return sum(x.count(unk) for x in ids) / total if total else 0.0
 

@@ -9,7 +9,7 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -17,14 +17,15 @@ import torch
 from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 from transformers import logging as hf_logging
 from transformers import set_seed
+from safetensors.torch import load_model, save_model
 
 from . import events as ev
 from .config import TrainConfig
 from .data import LabelledData, split, unknown_token_rate, unknown_token_warning
-from .errors import StudioError
+from .errors import ModelError, StudioError
 from .metrics import classification_metrics, majority_baseline
 from .models import load_tokenizer, resolve_model_path
-from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, write_json_atomic
+from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, read_json, write_json_atomic
 
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
@@ -75,7 +76,8 @@ class Encoded:
     labels: list[int]
 
     def batch(self, indices: list[int], tokenizer, device: torch.device) -> dict[str, torch.Tensor]:
-        padded = tokenizer.pad({"input_ids": [self.input_ids[i] for i in indices]}, return_tensors="pt")
+        padded = tokenizer.pad({"input_ids": [self.input_ids[i] for i in indices]}, pad_to_multiple_of=8,
+                               return_tensors="pt")
         return {
             "input_ids": padded["input_ids"].to(device),
             "attention_mask": padded["attention_mask"].to(device),
@@ -83,9 +85,50 @@ class Encoded:
         }
 
 
+CHARS_PER_TOKEN_BOUND = 16  # no real text needs more characters than this per token
+
+
 def encode(tokenizer, data: LabelledData, max_length: int) -> Encoded:
-    ids = tokenizer(data.texts, truncation=True, max_length=max_length)["input_ids"]
+    """Tokenise once; texts are cut to a character bound first so long documents tokenise fast."""
+    cut = max_length * CHARS_PER_TOKEN_BOUND
+    ids = tokenizer([t[:cut] for t in data.texts], truncation=True, max_length=max_length)["input_ids"]
     return Encoded(ids, list(data.labels))
+
+
+RESUME_DIR = "resume"
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_memory(model_config, batch_size: int, seq_len: int, device: torch.device) -> None:
+    """Refuse settings whose activations cannot fit (Korthikanti et al. estimate, fp32, x2 headroom)."""
+    hidden = getattr(model_config, "hidden_size", 768)
+    heads = getattr(model_config, "num_attention_heads", 12)
+    layers = getattr(model_config, "num_hidden_layers", 12)
+    per_layer = seq_len * batch_size * hidden * (34 + 5 * heads * seq_len / hidden) * 2
+    needed, free = per_layer * layers * 2, free_memory_bytes(device)
+    if needed > free:
+        raise StudioError(f"Batch size {batch_size} with sequences of {seq_len} tokens needs about "
+                          f"{needed / 2**30:.0f} GB of memory, but only {free / 2**30:.0f} GB is free. "
+                          "Lower the batch size or the max length.")
+
+
+@dataclass
+class LoopState:
+    """Where the training loop stands; saved with every resume checkpoint."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    seen: int = 0
+    elapsed: float = 0.0
+    bad_evals: int = 0
+    total: int = 0
+    best: dict | None = None
 
 
 def load_tokenizer_and_model(base_model: str, label_names: list[str]):
@@ -121,8 +164,9 @@ class TrainingJob:
     """One fine-tuning run. ``start()`` runs it in a thread; read ``events`` for progress."""
 
     def __init__(self, config: TrainConfig, data: LabelledData, store: RunStore | None = None,
-                 data_name: str = "data"):
+                 data_name: str = "data", owner: str | None = None):
         self.config = config
+        self.owner = owner
         self.data = data
         self.data_name = data_name
         self.store = store or RunStore()
@@ -135,6 +179,23 @@ class TrainingJob:
         self._baseline: float | None = None
         self._started = time.time()
         self._samples_per_s: float | None = None
+        self._resume_from: Path | None = None
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, store: RunStore | None = None) -> "TrainingJob":
+        """A job that continues an interrupted run from its last resume checkpoint, in the same folder."""
+        run_dir = Path(run_dir)
+        if not (run_dir / RESUME_DIR / "state.pt").is_file():
+            raise ModelError(f"The run '{run_dir.name}' has no checkpoint to resume from.")
+        meta = read_json(run_dir / "data.json", {})
+        frame = pd.read_csv(run_dir / "dataset.csv", dtype=str, keep_default_na=False)
+        index = {name: i for i, name in enumerate(meta["label_names"])}
+        data = LabelledData(frame["text"].tolist(), [index[v] for v in frame["label"]], meta["label_names"],
+                            meta["text_column"], meta["label_column"], meta["rows_total"], meta["rows_dropped"])
+        job = cls(TrainConfig.load(run_dir / "train_config.json"), data, store or RunStore(run_dir.parent),
+                  data_name=meta["name"])
+        job._resume_from = run_dir
+        return job
 
     # -- control -----------------------------------------------------------
     def start(self) -> "TrainingJob":
@@ -163,9 +224,13 @@ class TrainingJob:
         try:
             self._check_cancel()
             self.config.validate()
-            self.run_dir = self.store.create(f"{self.data_name}-{Path(self.config.base_model).name}")
-            self.store.set_status(self.run_dir, RUNNING)
-            self.config.save(self.run_dir / "train_config.json")
+            if self._resume_from:
+                self.run_dir = self._resume_from
+                self.store.set_status(self.run_dir, RUNNING)  # keeps the owner already recorded
+            else:
+                self.run_dir = self.store.create(f"{self.data_name}-{Path(self.config.base_model).name}")
+                self.config.save(self.run_dir / "train_config.json")
+                self.store.set_status(self.run_dir, RUNNING, owner=self.owner)
             self.events.subscribe(self._append_history)
             self._train()
         except Cancelled:
@@ -174,16 +239,21 @@ class TrainingJob:
             self._fail(exc.message)
         except (torch.OutOfMemoryError, MemoryError):
             self._fail("Out of memory. Lower the batch size or the max length and try again.")
+        except OSError as exc:
+            self._fail(f"Could not write to the runs folder ({exc.strerror or exc}: {exc.filename or self.store.root}). "
+                       "Free some disk space or choose a writable folder.")
         except Exception as exc:  # the message reaches the user; the run folder keeps the history
             self._fail(f"Training failed: {type(exc).__name__}: {exc}")
 
     def _append_history(self, event: ev.Event) -> None:
-        with open(self.run_dir / "history.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        with contextlib.suppress(OSError):  # a full disk fails the run through its own save, not here
+            with open(self.run_dir / "history.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
 
     def _fail(self, message: str) -> None:
         if self.run_dir:
-            self.store.set_status(self.run_dir, FAILED, message=message)
+            with contextlib.suppress(OSError):
+                self.store.set_status(self.run_dir, FAILED, message=message)
         self.events.publish(ev.Failed(message))
 
     def _finish_cancelled(self) -> None:
@@ -206,11 +276,8 @@ class TrainingJob:
         tokenizer, model = load_tokenizer_and_model(cfg.base_model, data.label_names)
         self._check_cancel()
         self._tokenizer, self._model = tokenizer, model.to(self._device)
-        write_json_atomic(self.run_dir / "data.json", {
-            "name": self.data_name, "text_column": data.text_column, "label_column": data.label_column,
-            "label_names": data.label_names, "rows_total": data.rows_total, "rows_dropped": data.rows_dropped,
-            "train_rows": len(train), "val_rows": len(val), "class_counts": data.class_counts(),
-        })
+        if not self._resume_from:
+            self._save_data(train, val)
         tokenizer.save_pretrained(self.run_dir)
 
         self.events.publish(ev.Status("Tokenising"))
@@ -218,22 +285,32 @@ class TrainingJob:
         warnings = list(data.warnings)
         if (warning := unknown_token_warning(unk, cfg.base_model)):
             warnings.append(warning)
-        train_enc, self._val_enc = encode(tokenizer, train, cfg.max_length), encode(tokenizer, val, cfg.max_length)
+        max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
+        if max_length < cfg.max_length:
+            warnings.append(f"Max length lowered to {max_length} tokens, the longest input this model accepts.")
+        train_enc, self._val_enc = encode(tokenizer, train, max_length), encode(tokenizer, val, max_length)
+        check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self._device)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-        total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-        eval_every = cfg.eval_every_steps or min(steps_per_epoch, math.ceil(total / 5))
+        loop = LoopState(total=cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch)))
+        eval_every = cfg.eval_every_steps or min(steps_per_epoch, math.ceil(loop.total / 5))
         optimizer = make_optimizer(model, cfg)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * loop.total), loop.total)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        if self._resume_from:
+            loop = self._load_resume(optimizer, scheduler, generator)
+            self._best = loop.best
         self._baseline = majority_baseline(train.labels, val.labels)
-        self.events.publish(ev.Started(str(self.run_dir), total, len(train), len(val), data.label_names,
+        self.events.publish(ev.Started(str(self.run_dir), loop.total, len(train), len(val), data.label_names,
                                        self._precision, unk, warnings))
 
-        generator = torch.Generator().manual_seed(cfg.seed)
         lengths = [len(x) for x in train_enc.input_ids]
-        step, seen, bad_evals, self._started = 0, 0, 0, time.time()
+        self._started = time.time() - loop.elapsed
         model.train()
-        while step < total:
-            for indices in length_grouped_batches(lengths, cfg.batch_size, generator):
+        while loop.step < loop.total:
+            epoch_rng = generator.get_state()
+            for index, indices in enumerate(length_grouped_batches(lengths, cfg.batch_size, generator)):
+                if index < loop.batch_in_epoch:
+                    continue  # already trained before the resume checkpoint
                 self._check_cancel()
                 batch = train_enc.batch(indices, tokenizer, self._device)
                 with autocast(self._device, self._precision):
@@ -243,22 +320,64 @@ class TrainingJob:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                step, seen = step + 1, seen + len(indices)
+                loop.step, loop.seen, loop.batch_in_epoch = loop.step + 1, loop.seen + len(indices), index + 1
                 elapsed = time.time() - self._started
-                self.events.publish(ev.Step(step, total, step / steps_per_epoch, loss.item(), scheduler.get_last_lr()[0],
-                                            seen / elapsed, elapsed / step * (total - step)))
-                if step % eval_every == 0 or step == total:
-                    improved = self._evaluate(step, step / steps_per_epoch)
-                    bad_evals = 0 if improved else bad_evals + 1
-                    if cfg.early_stopping_patience and bad_evals >= cfg.early_stopping_patience:
-                        self.events.publish(ev.Status(f"Early stopping: no macro-F1 gain in {bad_evals} evaluations"))
-                        total = step
-                if step >= total:
+                self.events.publish(ev.Step(loop.step, loop.total, loop.step / steps_per_epoch, loss.item(),
+                                            scheduler.get_last_lr()[0], loop.seen / elapsed,
+                                            elapsed / loop.step * (loop.total - loop.step)))
+                if loop.step % eval_every == 0 or loop.step == loop.total:
+                    improved = self._evaluate(loop.step, loop.step / steps_per_epoch)
+                    loop.bad_evals = 0 if improved else loop.bad_evals + 1
+                    if cfg.early_stopping_patience and loop.bad_evals >= cfg.early_stopping_patience:
+                        self.events.publish(ev.Status(f"Early stopping: no macro-F1 gain in {loop.bad_evals} evaluations"))
+                        loop.total = loop.step
+                    loop.elapsed, loop.best = time.time() - self._started, self._best
+                    self._save_resume(loop, optimizer, scheduler, epoch_rng)
+                if loop.step >= loop.total:
                     break
-        self._samples_per_s = seen / (time.time() - self._started)
+            loop.epoch, loop.batch_in_epoch = loop.epoch + 1, 0
+        self._samples_per_s = loop.seen / (time.time() - self._started)
         metrics = self._write_metrics()
         self.store.set_status(self.run_dir, FINISHED)
         self.events.publish(ev.Finished(str(self.run_dir), metrics, metrics["train_seconds"], self._samples_per_s))
+
+    def _save_data(self, train: LabelledData, val: LabelledData) -> None:
+        """Describe the data (data.json) and keep a copy (dataset.csv) so the run can be resumed."""
+        data = self.data
+        write_json_atomic(self.run_dir / "data.json", {
+            "name": self.data_name, "text_column": data.text_column, "label_column": data.label_column,
+            "label_names": data.label_names, "rows_total": data.rows_total, "rows_dropped": data.rows_dropped,
+            "train_rows": len(train), "val_rows": len(val), "class_counts": data.class_counts(),
+        })
+        tmp = self.run_dir / ".dataset.csv.tmp"
+        pd.DataFrame({"text": data.texts, "label": [data.label_names[y] for y in data.labels]}).to_csv(tmp, index=False)
+        os.replace(tmp, self.run_dir / "dataset.csv")
+
+    def _save_resume(self, loop: LoopState, optimizer, scheduler, epoch_rng: torch.Tensor) -> None:
+        """Current weights + optimizer/scheduler/RNG state, written to a temp folder then swapped in."""
+        tmp, final, old = (self.run_dir / f".{RESUME_DIR}-tmp", self.run_dir / RESUME_DIR,
+                           self.run_dir / f".{RESUME_DIR}-old")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        save_model(self._model, str(tmp / "model.safetensors"))
+        torch.save({"loop": asdict(loop), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "epoch_rng": epoch_rng, "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+        shutil.rmtree(old, ignore_errors=True)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def _load_resume(self, optimizer, scheduler, generator: torch.Generator) -> LoopState:
+        folder = self.run_dir / RESUME_DIR
+        load_model(self._model, str(folder / "model.safetensors"), device=str(self._device))
+        state = torch.load(folder / "state.pt", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        generator.set_state(state["epoch_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.events.publish(ev.Status(f"Resuming from step {state['loop']['step']}"))
+        return LoopState(**state["loop"])
 
     @torch.inference_mode()
     def _predict_val(self) -> tuple[float, list[int], list[list[float]]]:

@@ -62,7 +62,8 @@ class Predictor:
         id2label = self.model.config.id2label
         self.label_names = [id2label[i] for i in range(len(id2label))]
         config_path = self.run_dir / "train_config.json"
-        self.max_length = TrainConfig.load(config_path).max_length if config_path.is_file() else 256
+        trained_length = TrainConfig.load(config_path).max_length if config_path.is_file() else 256
+        self.max_length = min(trained_length, getattr(self.model.config, "max_position_embeddings", None) or trained_length)
         self._lock = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:

@@ -56,6 +56,12 @@ class RunInfo:
     data_name: str
     label_names: list[str]
     metrics: dict
+    owner: str | None = None
+    shared: bool = False
+
+    def visible_to(self, viewer: str | None) -> bool:
+        """Runs without an owner (CLI, API) or marked shared are visible to everyone."""
+        return viewer is None or self.owner is None or self.shared or self.owner == viewer
 
     @property
     def has_model(self) -> bool:
@@ -88,9 +94,10 @@ class RunStore:
         write_json_atomic(path, {"created": time.time(), **previous, **extra,
                                  "status": status, "pid": os.getpid(), "updated": time.time()})
 
-    def path_of(self, run_id: str) -> Path:
+    def path_of(self, run_id: str, viewer: str | None = None) -> Path:
+        """The folder of a run, if it exists and ``viewer`` may see it (None: any run)."""
         path = (self.root / run_id).resolve()
-        if path.parent != self.root.resolve() or not path.is_dir():
+        if path.parent != self.root.resolve() or not path.is_dir() or not self.info(path).visible_to(viewer):
             raise ModelError(f"There is no run called '{run_id}'.")
         return path
 
@@ -108,19 +115,28 @@ class RunStore:
             base_model=config.get("base_model", "?"), data_name=data.get("name", ""),
             label_names=data.get("label_names", []),
             metrics=read_json(run_dir / "metrics.json", {}) or {},
+            owner=status.get("owner"), shared=bool(status.get("shared")),
         )
 
-    def list(self) -> list[RunInfo]:
+    def list(self, viewer: str | None = None) -> list[RunInfo]:
+        """Runs visible to ``viewer`` (None: all), newest first."""
         if not self.root.is_dir():
             return []
         runs = [self.info(p) for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        return sorted(runs, key=lambda r: r.created, reverse=True)
+        return sorted((r for r in runs if r.visible_to(viewer)), key=lambda r: r.created, reverse=True)
 
-    def delete(self, run_id: str) -> None:
-        shutil.rmtree(self.path_of(run_id))
+    def set_shared(self, run_id: str, shared: bool, viewer: str | None = None) -> None:
+        path = self.path_of(run_id, viewer)
+        info = self.info(path)
+        if viewer is not None and info.owner not in (None, viewer):
+            raise ModelError("Only the owner of a run can change its sharing.")
+        write_json_atomic(path / STATUS_FILE, {**(read_json(path / STATUS_FILE, {}) or {}), "shared": shared})
 
-    def export_zip(self, run_id: str, out_dir: str | Path | None = None) -> Path:
+    def delete(self, run_id: str, viewer: str | None = None) -> None:
+        shutil.rmtree(self.path_of(run_id, viewer))
+
+    def export_zip(self, run_id: str, out_dir: str | Path | None = None, viewer: str | None = None) -> Path:
         """Zip a run folder (weights, tokenizer, config, metrics) and return the zip path."""
-        path = self.path_of(run_id)
+        path = self.path_of(run_id, viewer)
         out_dir = Path(out_dir or tempfile.mkdtemp(prefix="sft-export-"))
         return Path(shutil.make_archive(str(out_dir / run_id), "zip", root_dir=path))

@@ -12,7 +12,7 @@ from core.data import prepare, read_table
 from core.engine import TrainingJob
 from core.errors import StudioError
 
-from .context import AppContext
+from .context import AppContext, viewer_of
 
 
 def build(ctx: AppContext) -> None:
@@ -24,7 +24,7 @@ def build(ctx: AppContext) -> None:
         result = gr.JSON()
         trigger = gr.Button()
 
-    def train(path: str, text_column: str, label_column: str, config: str) -> dict:
+    def train(path: str, text_column: str, label_column: str, config: str, request: gr.Request) -> dict:
         """Train on a table with a JSON TrainConfig (partial is fine); waits in the queue, returns metrics."""
         try:
             if not path:
@@ -35,7 +35,7 @@ def build(ctx: AppContext) -> None:
             raise gr.Error("The config must be a JSON object, e.g. {\"epochs\": 1}.")
         except StudioError as exc:
             raise gr.Error(exc.message)
-        job = TrainingJob(settings, table, ctx.store, data_name=Path(path).stem)
+        job = TrainingJob(settings, table, ctx.store, data_name=Path(path).stem, owner=viewer_of(request, None))
         job_id = ctx.queue.submit(job)
         while not job.done:
             job.events.wait(len(job.events.since(0)), timeout=1.0)

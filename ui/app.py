@@ -1,6 +1,7 @@
 """Assemble the tabs into one Gradio Blocks app."""
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import gradio as gr
@@ -16,26 +17,32 @@ CSS = (ASSETS / "style.css").read_text(encoding="utf-8")
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or AppContext()
     with gr.Blocks(title="SFT Studio") as demo:
+        user = gr.BrowserState(None, storage_key="sft_studio_user")
         gr.Markdown(f"## {I18N.translations_dict['en']['title']}", elem_id="title")
         with gr.Tabs() as tabs:
             with gr.Tab(t("tab_data"), id="data"):
                 data = data_tab.build(ctx)
             with gr.Tab(t("tab_train"), id="train"):
-                train_tab.build(ctx, data["state"])
+                train_tab.build(ctx, data["state"], user)
             with gr.Tab(t("tab_evaluate"), id="evaluate") as evaluate_page:
-                evaluate = evaluate_tab.build(ctx)
+                evaluate = evaluate_tab.build(ctx, user)
             with gr.Tab(t("tab_predict"), id="predict") as predict_page:
-                predict = predict_tab.build(ctx)
+                predict = predict_tab.build(ctx, user)
             with gr.Tab(t("tab_runs"), id="runs") as runs_page:
-                runs = runs_tab.build(ctx)
+                runs = runs_tab.build(ctx, user)
         api.build(ctx)
 
-        evaluate_page.select(evaluate["choose"], evaluate["run"], evaluate["outputs"], api_visibility="private")
-        predict_page.select(predict["choose"], predict["run"], predict["run"], api_visibility="private")
-        runs_page.select(runs["show"], runs["run"], runs["outputs"], api_visibility="private")
-        runs["load"].click(
-            lambda run_id: (*evaluate["choose"](run_id), predict["choose"](run_id), gr.Tabs(selected="predict")),
-            runs["run"], [*evaluate["outputs"], predict["run"], tabs], api_visibility="private")
+        evaluate_page.select(evaluate["choose"], [evaluate["run"], user], evaluate["outputs"], api_visibility="private")
+        predict_page.select(predict["choose"], [predict["run"], user], predict["run"], api_visibility="private")
+        runs_page.select(runs["show"], [runs["run"], user], runs["outputs"], api_visibility="private")
+
+        def load_run(run_id: str, browser_id: str | None = None, request: gr.Request = None):
+            return (*evaluate["choose"](run_id, browser_id, request), predict["choose"](run_id, browser_id, request),
+                    gr.Tabs(selected="predict"))
+
+        runs["load"].click(load_run, [runs["run"], user], [*evaluate["outputs"], predict["run"], tabs],
+                           api_visibility="private")
+        demo.load(lambda current: current or uuid.uuid4().hex, user, user, api_visibility="private")
         demo.load(data["on_sample"], data["sample"], data["outputs"], api_visibility="private")
     return demo
 

@@ -7,16 +7,16 @@ import pandas as pd
 from core.errors import StudioError
 
 from . import charts
-from .context import AppContext, error_md, ok_md
+from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
 
 
-def evaluate_run(ctx: AppContext, run_id: str | None):
+def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
     """Outputs: summary, per-class table, confusion heatmap, misclassified table."""
     if not run_id:
         return ok_md("No trained run yet: train one in the Train tab."), None, None, None
     try:
-        info = ctx.store.info(ctx.store.path_of(run_id))
+        info = ctx.store.info(ctx.store.path_of(run_id, viewer))
     except StudioError as exc:
         return error_md(exc.message), None, None, None
     m = info.metrics
@@ -39,7 +39,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None):
     return summary, per_class, charts.confusion_heatmap(m["confusion"], names), wrong
 
 
-def build(ctx: AppContext) -> dict:
+def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     with gr.Row():
         run = gr.Dropdown([], label=t("run"), elem_id="eval-run", scale=4, allow_custom_value=True)
         refresh = gr.Button(t("refresh"), scale=1)
@@ -50,12 +50,17 @@ def build(ctx: AppContext) -> dict:
     wrong = gr.Dataframe(label=t("misclassified"), wrap=True, max_height=400, elem_id="eval-misclassified")
     outputs = [summary, per_class, confusion, wrong]
 
-    def choose(selected=None):
-        choices = ctx.run_choices()
+    def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
+        viewer = viewer_of(request, browser_id)
+        choices = ctx.run_choices(viewer)
         ids = [c[1] for c in choices]
         value = selected if selected in ids else (ids[0] if ids else None)
-        return (gr.update(choices=choices, value=value), *evaluate_run(ctx, value))
+        return (gr.update(choices=choices, value=value), *evaluate_run(ctx, value, viewer))
 
-    run.input(lambda r: evaluate_run(ctx, r), run, outputs, api_name="evaluate")
-    refresh.click(choose, run, [run, *outputs], api_visibility="private")
+    def show(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+        """Metrics, per-class table, confusion matrix and misclassified rows of a run."""
+        return evaluate_run(ctx, run_id, viewer_of(request, browser_id))
+
+    run.input(show, [run, user], outputs, api_name="evaluate")
+    refresh.click(choose, [run, user], [run, *outputs], api_visibility="private")
     return {"choose": choose, "run": run, "outputs": [run, *outputs]}

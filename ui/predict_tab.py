@@ -9,7 +9,7 @@ import gradio as gr
 from core.errors import StudioError
 from core.predict import load_predictor
 
-from .context import AppContext, error_md, ok_md
+from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
 
 EXAMPLES = [
@@ -21,16 +21,16 @@ EXAMPLES = [
 ]
 
 
-def _run_dir(ctx: AppContext, run_id: str | None) -> Path:
+def _run_dir(ctx: AppContext, run_id: str | None, viewer: str | None) -> Path:
     if not run_id:
-        runs = ctx.runs_with_model()
+        runs = ctx.runs_with_model(viewer)
         if not runs:
             raise StudioError("There is no trained model yet: train one in the Train tab first.")
         run_id = runs[0].run_id
-    return ctx.store.path_of(run_id)
+    return ctx.store.path_of(run_id, viewer)
 
 
-def build(ctx: AppContext) -> dict:
+def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     with gr.Row():
         run = gr.Dropdown([], label=t("run"), elem_id="predict-run", scale=4, allow_custom_value=True)
         refresh = gr.Button(t("refresh"), scale=1)
@@ -46,34 +46,35 @@ def build(ctx: AppContext) -> dict:
         batch_in = gr.File(label=t("batch_in"), type="filepath", elem_id="batch-in")
         batch_out = gr.File(label=t("batch_out"), elem_id="batch-out")
 
-    def predict(sentence: str, run_id: str | None = None):
+    def predict(sentence: str, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Predict the label of one text with the chosen run (default: the newest)."""
         if not sentence or not sentence.strip():
             return None, error_md("Type a sentence first.")
         try:
-            prediction = load_predictor(_run_dir(ctx, run_id)).predict([sentence])[0]
+            prediction = load_predictor(_run_dir(ctx, run_id, viewer_of(request, browser_id))).predict([sentence])[0]
         except StudioError as exc:
             return None, error_md(exc.message)
         return prediction.probabilities, ""
 
-    def predict_file(path: str | None, run_id: str | None = None):
+    def predict_file(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Predict every row of an uploaded table; returns a CSV with prediction columns."""
         if not path:
             return None, gr.skip()
         try:
             out = Path(tempfile.mkdtemp(prefix="sft-pred-")) / f"{Path(path).stem}_predictions.csv"
-            frame = load_predictor(_run_dir(ctx, run_id)).predict_file(path, out, limits=ctx.limits)
+            predictor = load_predictor(_run_dir(ctx, run_id, viewer_of(request, browser_id)))
+            frame = predictor.predict_file(path, out, limits=ctx.limits)
         except StudioError as exc:
             return None, error_md(exc.message)
         return str(out), ok_md(f"✅ Predicted {len(frame):,} rows.")
 
-    def choose(selected=None):
-        choices = ctx.run_choices()
+    def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
+        choices = ctx.run_choices(viewer_of(request, browser_id))
         ids = [c[1] for c in choices]
         return gr.update(choices=choices, value=selected if selected in ids else (ids[0] if ids else None))
 
-    button.click(predict, [text, run], [label, message], api_name="predict", concurrency_limit=4)
-    text.submit(predict, [text, run], [label, message], api_visibility="private", concurrency_limit=4)
-    batch_in.upload(predict_file, [batch_in, run], [batch_out, message], api_name="predict_file")
-    refresh.click(choose, run, run, api_visibility="private")
+    button.click(predict, [text, run, user], [label, message], api_name="predict", concurrency_limit=4)
+    text.submit(predict, [text, run, user], [label, message], api_visibility="private", concurrency_limit=4)
+    batch_in.upload(predict_file, [batch_in, run, user], [batch_out, message], api_name="predict_file")
+    refresh.click(choose, [run, user], run, api_visibility="private")
     return {"choose": choose, "run": run}

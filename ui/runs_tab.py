@@ -1,4 +1,4 @@
-"""Runs tab: table of past runs; load one, download it as zip, delete it with confirmation."""
+"""Runs tab: table of past runs; load one, share it, download it as zip, delete it with confirmation."""
 from __future__ import annotations
 
 import time
@@ -8,22 +8,24 @@ import pandas as pd
 
 from core.errors import StudioError
 
-from .context import AppContext, error_md, ok_md
+from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
 
+COLUMNS = ["run", "status", "date", "base model", "data", "accuracy", "macro-F1", "classes", "shared"]
 
-def runs_table(ctx: AppContext) -> pd.DataFrame:
+
+def runs_table(ctx: AppContext, viewer: str | None) -> pd.DataFrame:
     rows = [{
         "run": r.run_id, "status": r.status, "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
         "base model": r.base_model.split("/")[-1], "data": r.data_name,
         "accuracy": round(r.metrics["accuracy"], 4) if "accuracy" in r.metrics else None,
         "macro-F1": round(r.metrics["macro_f1"], 4) if "macro_f1" in r.metrics else None,
-        "classes": len(r.label_names),
-    } for r in ctx.store.list()]
-    return pd.DataFrame(rows, columns=["run", "status", "date", "base model", "data", "accuracy", "macro-F1", "classes"])
+        "classes": len(r.label_names), "shared": "yes" if r.shared or r.owner is None else "",
+    } for r in ctx.store.list(viewer)]
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def build(ctx: AppContext) -> dict:
+def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     table = gr.Dataframe(label=t("runs_table"), interactive=False, elem_id="runs-table")
     with gr.Row():
         run = gr.Dropdown([], label=t("run"), elem_id="runs-run", scale=3, allow_custom_value=True)
@@ -31,31 +33,48 @@ def build(ctx: AppContext) -> dict:
     with gr.Row():
         load = gr.Button(t("load_run"), variant="primary", elem_id="runs-load")
         download = gr.Button(t("download_zip"), elem_id="runs-download")
+        share = gr.Button(t("share"), elem_id="runs-share")
         confirm = gr.Checkbox(label=t("confirm_delete"), value=False, elem_id="runs-confirm")
         delete = gr.Button(t("delete"), variant="stop", elem_id="runs-delete")
     message = gr.HTML(elem_id="runs-message")
-    archive = gr.File(label="zip", visible=True, elem_id="runs-zip")
+    archive = gr.File(label="zip", elem_id="runs-zip")
 
-    def show(selected=None):
-        ids = [r.run_id for r in ctx.store.list()]
-        return runs_table(ctx), gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None))
+    def show(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
+        viewer = viewer_of(request, browser_id)
+        ids = [r.run_id for r in ctx.store.list(viewer)]
+        return (runs_table(ctx, viewer),
+                gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None)))
 
-    def export(run_id):
+    def export(run_id: str, browser_id: str | None = None, request: gr.Request = None):
+        """Zip a run folder for download."""
         try:
-            return str(ctx.store.export_zip(run_id)), ok_md(f"✅ {run_id}.zip is ready to download.")
+            path = ctx.store.export_zip(run_id, viewer=viewer_of(request, browser_id))
         except StudioError as exc:
             return None, error_md(exc.message)
+        return str(path), ok_md(f"{run_id}.zip is ready to download.")
 
-    def remove(run_id, sure):
-        if not sure:
-            return (*show(run_id), error_md("Tick the confirmation box to delete this run."), False)
+    def toggle_share(run_id: str, browser_id: str | None = None, request: gr.Request = None):
+        viewer = viewer_of(request, browser_id)
         try:
-            ctx.store.delete(run_id)
+            info = ctx.store.info(ctx.store.path_of(run_id, viewer))
+            ctx.store.set_shared(run_id, not info.shared, viewer)
         except StudioError as exc:
-            return (*show(run_id), error_md(exc.message), False)
-        return (*show(), ok_md(f"🗑 Deleted {run_id}."), False)
+            return (*show(run_id, browser_id, request), error_md(exc.message))
+        state = "shared with every user of this app" if not info.shared else "private again"
+        return (*show(run_id, browser_id, request), ok_md(f"{run_id} is now {state}."))
 
-    refresh.click(show, run, [table, run], api_visibility="private")
-    download.click(export, run, [archive, message], api_name="download_run")
-    delete.click(remove, [run, confirm], [table, run, message, confirm], api_name="delete_run")
+    def remove(run_id: str, sure: bool, browser_id: str | None = None, request: gr.Request = None):
+        """Delete a run (needs the confirmation box ticked)."""
+        if not sure:
+            return (*show(run_id, browser_id, request), error_md("Tick the confirmation box to delete this run."), False)
+        try:
+            ctx.store.delete(run_id, viewer_of(request, browser_id))
+        except StudioError as exc:
+            return (*show(run_id, browser_id, request), error_md(exc.message), False)
+        return (*show(None, browser_id, request), ok_md(f"Deleted {run_id}."), False)
+
+    refresh.click(show, [run, user], [table, run], api_visibility="private")
+    download.click(export, [run, user], [archive, message], api_name="download_run")
+    share.click(toggle_share, [run, user], [table, run, message], api_name="share_run")
+    delete.click(remove, [run, confirm, user], [table, run, message, confirm], api_name="delete_run")
     return {"show": show, "outputs": [table, run], "load": load, "run": run}

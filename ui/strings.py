@@ -45,6 +45,7 @@ STRINGS = {
     "download_zip": ("Download as zip", "下载 zip"),
     "confirm_delete": ("Yes, delete this run", "确认删除此运行"),
     "delete": ("Delete", "删除"),
+    "share": ("Share / unshare", "共享 / 取消共享"),
 }
 
 I18N = gr.I18n(en={k: v[0] for k, v in STRINGS.items()}, zh={k: v[1] for k, v in STRINGS.items()})

@@ -13,7 +13,7 @@ from core.errors import StudioError
 from core.models import DEFAULT_MODEL, REGISTRY, resolve_model_path
 
 from . import charts
-from .context import AppContext, error_md, ok_md
+from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
 
 LOCAL = "local folder…"
@@ -70,7 +70,7 @@ def outcome_html(events: list[ev.Event]) -> str:
     return ""
 
 
-def build(ctx: AppContext, data_state: gr.State) -> dict:
+def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     job_id = gr.BrowserState(None, storage_key="sft_studio_job")
     seen = gr.State("")
     with gr.Row():
@@ -104,7 +104,8 @@ def build(ctx: AppContext, data_state: gr.State) -> dict:
                   + [math.log10(PRESETS[p].get("learning_rate", DEFAULTS.learning_rate))],
                   preset, [epochs, batch, max_len, lr], api_visibility="private")
 
-    def on_start(state, current, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac, seed_value, prec):
+    def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
+                 seed_value, prec, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
@@ -120,7 +121,8 @@ def build(ctx: AppContext, data_state: gr.State) -> dict:
             data = prepare(read_table(state["path"], ctx.limits), state["text_col"], state["label_col"])
         except StudioError as exc:
             return gr.skip(), error_md(exc.message)
-        return ctx.queue.submit(TrainingJob(config, data, ctx.store, data_name=state["name"])), ""
+        job = TrainingJob(config, data, ctx.store, data_name=state["name"], owner=viewer_of(request, browser_id))
+        return ctx.queue.submit(job), ""
 
     def on_stop(current):
         if current:
@@ -139,7 +141,7 @@ def build(ctx: AppContext, data_state: gr.State) -> dict:
         return (key, progress_html(events, position), cards_html(events), charts.training_curve(events),
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
-    start.click(on_start, [data_state, job_id, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
+    start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
                            seed, precision], [job_id, outcome], api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
