@@ -87,6 +87,21 @@ def test_upload_train_evaluate_predict(page, sample_cache):
     page.wait_for_function("document.querySelector('#runs-table')?.innerText.includes('finished')", timeout=30_000)
     shot(page, "6-runs")
 
+    other = page.context.browser.new_context(locale="en-US").new_page()  # a second user, own browser storage
+    other.goto(page.url)
+    other.get_by_role("tab", name="Runs").click()
+    other.locator("#runs-table").wait_for(timeout=30_000)
+    other.wait_for_timeout(1500)
+    assert "bbc_news" not in other.locator("#runs-table").inner_text()
+    other.context.close()
+    page.locator("#runs-share").click()
+    page.wait_for_function("document.querySelector('#runs-message')?.innerText.includes('now shared')", timeout=30_000)
+    other = page.context.browser.new_context(locale="en-US").new_page()
+    other.goto(page.url)
+    other.get_by_role("tab", name="Runs").click()
+    other.wait_for_function("document.querySelector('#runs-table')?.innerText.includes('bbc_news')", timeout=30_000)
+    other.context.close()
+
 
 def test_bad_upload_shows_a_message_and_app_keeps_serving(page, tmp_path):
     bad = tmp_path / "photo.csv"
