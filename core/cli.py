@@ -10,8 +10,10 @@ from tqdm import tqdm
 
 from . import events as ev
 from .config import TrainConfig
-from .data import DataLimits, prepare, read_table
+from .chat import ChatModel
+from .data import DataLimits, read_table
 from .engine import TrainingJob
+from .tasks import make_job, prepare_data, resume_job
 from .errors import StudioError
 from .predict import Predictor
 from .samples import SAMPLES, sample_path
@@ -22,7 +24,11 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(TrainConfig):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            parser.add_argument(flag, dest=f.name, type=type(f.default), default=None)
 
 
 def _config_from(args: argparse.Namespace) -> TrainConfig:
@@ -33,15 +39,22 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = _config_from(args)
-    data = prepare(read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20)), args.text_col, args.label_col)
-    print(f"{len(data)} rows ({data.rows_dropped} dropped), text='{data.text_column}', "
-          f"label='{data.label_column}', classes: {data.class_counts()}")
-    return _follow(TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
+    table = read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20))
+    data = prepare_data(config.task, table, args.text_col, args.label_col)
+    print(f"{len(data)} rows ({data.rows_dropped} dropped), columns '{data.text_column}' -> '{data.label_column}'")
+    return _follow(make_job(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
-    return _follow(TrainingJob.resume(run_dir).start())
+    return _follow(resume_job(run_dir).start())
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    model = ChatModel(args.run)
+    for question in args.messages:
+        print(model.reply([{"role": "user", "content": question}], args.temperature, args.max_new_tokens))
+    return EXIT_OK
 
 
 def _follow(job: TrainingJob) -> int:
@@ -61,6 +74,9 @@ def _follow(job: TrainingJob) -> int:
                     bar.total = event.total_steps
                     bar.update(event.step - bar.n)
                     bar.set_postfix(loss=f"{event.loss:.4f}", samples_s=f"{event.samples_per_s:.1f}")
+                elif isinstance(event, ev.GenerationEvaluation):
+                    tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  perplexity {event.perplexity:.2f}"
+                               f"{'  (best)' if event.is_best else ''}")
                 elif isinstance(event, ev.Evaluation):
                     tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  accuracy {event.accuracy:.4f}  "
                                f"macro-F1 {event.macro_f1:.4f}{'  (best)' if event.is_best else ''}")
@@ -82,6 +98,8 @@ def _follow(job: TrainingJob) -> int:
     if m.get("accuracy") is not None:
         print(f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
               f"(majority-class baseline {m['majority_baseline']:.4f})")
+    if m.get("perplexity") is not None:
+        print(f"validation loss {m['val_loss']:.4f}  perplexity {m['perplexity']:.2f}")
     print(f"train time {m['train_seconds']:.1f} s  samples/s {m['samples_per_s'] or 0:.1f}")
     print(f"run folder: {outcome.run_dir}")
     return EXIT_OK if isinstance(outcome, ev.Finished) else EXIT_CANCELLED
@@ -97,6 +115,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise StudioError("Give one or more texts, or --file FILE.")
     for text, p in zip(args.texts, predictor.predict(args.texts)):
         print(f"{p.label}\t{p.confidence:.3f}\t{text}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    print(f"wrote {Predictor(args.run).export(args.out)}")
     return EXIT_OK
 
 
@@ -123,8 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="fine-tune a classifier on a table of labelled texts")
     train.add_argument("--data", required=True, help="CSV, TSV, JSONL or Excel file")
-    train.add_argument("--text-col", default=None)
-    train.add_argument("--label-col", default=None)
+    train.add_argument("--text-col", "--prompt-col", dest="text_col", default=None,
+                       help="text column (prompt column with --task assistant)")
+    train.add_argument("--label-col", "--response-col", dest="label_col", default=None,
+                       help="label column (response column with --task assistant)")
     train.add_argument("--config", default=None, help="train_config.json to start from")
     train.add_argument("--max-mb", type=int, default=200, help="largest data file accepted, in MB")
     _add_config_flags(train)
@@ -139,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     resume.add_argument("--run", required=True, help="run folder or run id")
     resume.set_defaults(func=cmd_resume)
+    export = sub.add_parser("export", help="write a run as a plain Hugging Face folder (LoRA merged in)")
+    export.add_argument("--run", required=True, help="run folder")
+    export.add_argument("--out", required=True, help="new folder to write")
+    export.set_defaults(func=cmd_export)
+    chat = sub.add_parser("chat", help="ask an assistant run (or a base model key) one or more questions")
+    chat.add_argument("--run", required=True, help="assistant run folder or base model key")
+    chat.add_argument("--temperature", type=float, default=0.0)
+    chat.add_argument("--max-new-tokens", type=int, default=128)
+    chat.add_argument("messages", nargs="+")
+    chat.set_defaults(func=cmd_chat)
     sub.add_parser("runs", help="list runs").set_defaults(func=cmd_runs)
     sub.add_parser("samples", help="build the sample datasets").set_defaults(func=cmd_samples)
     return parser

@@ -9,12 +9,14 @@ from .errors import ConfigError
 from .models import DEFAULT_MODEL
 
 PRECISIONS = ("auto", "fp32", "bf16")
+TASKS = ("classification", "assistant")
 
 
 @dataclass
 class TrainConfig:
     """Hyperparameters of one fine-tuning run."""
 
+    task: str = "classification"  # or "assistant": generative SFT on prompt/response pairs
     base_model: str = DEFAULT_MODEL
     learning_rate: float = 1e-4
     epochs: float = 3.0
@@ -29,6 +31,10 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     precision: str = "auto"
     max_steps: int = 0  # 0: derived from epochs
+    lora: bool = False  # train LoRA adapters (peft) instead of every weight
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -42,7 +48,11 @@ class TrainConfig:
             (self.eval_every_steps >= 0, "evaluation interval cannot be negative"),
             (self.early_stopping_patience >= 0, "early-stopping patience cannot be negative"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.task in TASKS, f"task must be one of {', '.join(TASKS)}"),
             (self.max_steps >= 0, "max steps cannot be negative"),
+            (1 <= self.lora_rank <= 256, "LoRA rank must be between 1 and 256"),
+            (self.lora_alpha >= 1, "LoRA alpha must be at least 1"),
+            (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
         ]
         for ok, message in checks:
             if not ok:

@@ -343,10 +343,15 @@ def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:
     return sum(x.count(unk) for x in ids) / total if total else 0.0
 
 
-def unknown_token_warning(rate: float, model_name: str) -> str | None:
-    """A plain warning when the base model cannot read much of the data."""
+def unknown_token_warning(rate: float, model_name: str, texts: list[str]) -> str | None:
+    """A plain warning when the base model cannot read much of the data, naming models that can."""
+    from .models import models_for, text_language
+
     if rate <= HIGH_UNK_RATE:
         return None
-    return (f"{rate:.0%} of the tokens are unknown to {model_name}: it cannot read much of this text "
-            "(for example Chinese with an English-only model). Accuracy will suffer; pick a base model "
-            "that reads this language.")
+    language = text_language(texts)
+    better = [m for m in models_for(language) if m != model_name]
+    hint = f"Choose {' or '.join(better)}, which reads {'Chinese' if language == 'zh' else 'this text'}." if better \
+        else "Pick a base model that reads this language."
+    return (f"{rate:.0%} of the tokens are unknown to {model_name}: it cannot read much of this text. "
+            f"Accuracy will suffer. {hint}")

@@ -24,7 +24,8 @@ from .config import TrainConfig
 from .data import LabelledData, split, unknown_token_rate, unknown_token_warning
 from .errors import ModelError, StudioError
 from .metrics import classification_metrics, majority_baseline
-from .models import load_tokenizer, resolve_model_path
+from .lora import apply_lora
+from .models import REGISTRY, load_tokenizer, resolve_model_path
 from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, read_json, write_json_atomic
 
 hf_logging.set_verbosity_error()
@@ -70,18 +71,23 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
 
 @dataclass
 class Encoded:
-    """Pre-tokenised texts (no padding) with their labels."""
+    """Pre-tokenised texts (no padding) with a label per text or, for generation, a label per token."""
 
     input_ids: list[list[int]]
-    labels: list[int]
+    labels: list[int] | list[list[int]]
 
     def batch(self, indices: list[int], tokenizer, device: torch.device) -> dict[str, torch.Tensor]:
+        """Pad on the right to a multiple of 8; per-token labels are padded with -100 (ignored by the loss)."""
         padded = tokenizer.pad({"input_ids": [self.input_ids[i] for i in indices]}, pad_to_multiple_of=8,
-                               return_tensors="pt")
+                               padding_side="right", return_tensors="pt")
+        labels = [self.labels[i] for i in indices]
+        if labels and isinstance(labels[0], list):
+            width = padded["input_ids"].shape[1]
+            labels = [row + [-100] * (width - len(row)) for row in labels]
         return {
             "input_ids": padded["input_ids"].to(device),
             "attention_mask": padded["attention_mask"].to(device),
-            "labels": torch.tensor([self.labels[i] for i in indices], device=device),
+            "labels": torch.tensor(labels, device=device),
         }
 
 
@@ -188,12 +194,8 @@ class TrainingJob:
         if not (run_dir / RESUME_DIR / "state.pt").is_file():
             raise ModelError(f"The run '{run_dir.name}' has no checkpoint to resume from.")
         meta = read_json(run_dir / "data.json", {})
-        frame = pd.read_csv(run_dir / "dataset.csv", dtype=str, keep_default_na=False)
-        index = {name: i for i, name in enumerate(meta["label_names"])}
-        data = LabelledData(frame["text"].tolist(), [index[v] for v in frame["label"]], meta["label_names"],
-                            meta["text_column"], meta["label_column"], meta["rows_total"], meta["rows_dropped"])
-        job = cls(TrainConfig.load(run_dir / "train_config.json"), data, store or RunStore(run_dir.parent),
-                  data_name=meta["name"])
+        job = cls(TrainConfig.load(run_dir / "train_config.json"), cls._read_saved_data(run_dir, meta),
+                  store or RunStore(run_dir.parent), data_name=meta["name"])
         job._resume_from = run_dir
         return job
 
@@ -267,13 +269,15 @@ class TrainingJob:
 
     def _train(self) -> None:
         cfg, data = self.config, self.data
-        self.events.publish(ev.Status("Loading the base model"))
+        spec = REGISTRY.get(cfg.base_model)
+        first_use = " (first use: converting it once, about a minute)" if spec and spec.needs_conversion else ""
+        self.events.publish(ev.Status(f"Loading the base model{first_use}"))
         set_seed(cfg.seed)
         self._device = pick_device()
         self._precision = resolve_precision(cfg.precision, self._device)
-        train, val = split(data, cfg.val_fraction, cfg.seed)
+        train, val = self._split()
         self._val = val
-        tokenizer, model = load_tokenizer_and_model(cfg.base_model, data.label_names)
+        tokenizer, model = self._load_model()
         self._check_cancel()
         self._tokenizer, self._model = tokenizer, model.to(self._device)
         if not self._resume_from:
@@ -281,14 +285,14 @@ class TrainingJob:
         tokenizer.save_pretrained(self.run_dir)
 
         self.events.publish(ev.Status("Tokenising"))
-        unk = unknown_token_rate(tokenizer, train.texts)
+        unk = unknown_token_rate(tokenizer, self._texts(train))
         warnings = list(data.warnings)
-        if (warning := unknown_token_warning(unk, cfg.base_model)):
+        if (warning := unknown_token_warning(unk, cfg.base_model, self._texts(train))):
             warnings.append(warning)
         max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
         if max_length < cfg.max_length:
             warnings.append(f"Max length lowered to {max_length} tokens, the longest input this model accepts.")
-        train_enc, self._val_enc = encode(tokenizer, train, max_length), encode(tokenizer, val, max_length)
+        train_enc, self._val_enc = self._encode(tokenizer, train, max_length), self._encode(tokenizer, val, max_length)
         check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self._device)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         loop = LoopState(total=cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch)))
@@ -299,9 +303,10 @@ class TrainingJob:
         if self._resume_from:
             loop = self._load_resume(optimizer, scheduler, generator)
             self._best = loop.best
-        self._baseline = majority_baseline(train.labels, val.labels)
-        self.events.publish(ev.Started(str(self.run_dir), loop.total, len(train), len(val), data.label_names,
-                                       self._precision, unk, warnings))
+        self._baseline = self._baseline_of(train, val)
+        self.events.publish(ev.Started(
+            str(self.run_dir), loop.total, len(train), len(val), data.label_names, self._precision, unk, warnings,
+            sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())))
 
         lengths = [len(x) for x in train_enc.input_ids]
         self._started = time.time() - loop.elapsed
@@ -340,6 +345,35 @@ class TrainingJob:
         metrics = self._write_metrics()
         self.store.set_status(self.run_dir, FINISHED)
         self.events.publish(ev.Finished(str(self.run_dir), metrics, metrics["train_seconds"], self._samples_per_s))
+
+    # -- what differs between tasks (AssistantJob overrides these) ----------
+    def _split(self):
+        return split(self.data, self.config.val_fraction, self.config.seed)
+
+    def _load_model(self):
+        tokenizer, model = load_tokenizer_and_model(self.config.base_model, self.data.label_names)
+        if self.config.lora:
+            model = apply_lora(model, self.config.lora_rank, self.config.lora_alpha, self.config.lora_dropout, "SEQ_CLS")
+        return tokenizer, model
+
+    @staticmethod
+    def _texts(subset: LabelledData) -> list[str]:
+        return subset.texts
+
+    @staticmethod
+    def _encode(tokenizer, subset: LabelledData, max_length: int) -> Encoded:
+        return encode(tokenizer, subset, max_length)
+
+    @staticmethod
+    def _baseline_of(train: LabelledData, val: LabelledData) -> float | None:
+        return majority_baseline(train.labels, val.labels)
+
+    @staticmethod
+    def _read_saved_data(run_dir: Path, meta: dict) -> LabelledData:
+        frame = pd.read_csv(run_dir / "dataset.csv", dtype=str, keep_default_na=False)
+        index = {name: i for i, name in enumerate(meta["label_names"])}
+        return LabelledData(frame["text"].tolist(), [index[v] for v in frame["label"]], meta["label_names"],
+                            meta["text_column"], meta["label_column"], meta["rows_total"], meta["rows_dropped"])
 
     def _save_data(self, train: LabelledData, val: LabelledData) -> None:
         """Describe the data (data.json) and keep a copy (dataset.csv) so the run can be resumed."""
@@ -413,10 +447,12 @@ class TrainingJob:
         return improved
 
     def _save_checkpoint(self) -> None:
-        """Save weights + config into a temp folder, then move each file in (never half-written)."""
+        """Save weights (or the LoRA adapter) + config into a temp folder, then move each file in."""
         tmp = self.run_dir / ".checkpoint-tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         self._model.save_pretrained(tmp, safe_serialization=True)
+        if self.config.lora:
+            self._model.get_base_model().config.save_pretrained(tmp)
         for item in tmp.iterdir():
             os.replace(item, self.run_dir / item.name)
         tmp.rmdir()

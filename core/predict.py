@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from .config import TrainConfig
 from .data import DataLimits, guess_text_column, read_table
 from .engine import pick_device
 from .errors import DataError, ModelError
+from .lora import is_adapter_run, load_adapter
+from .models import resolve_model_path
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -40,29 +42,43 @@ def _cached_predictor(run_dir: str, weights_mtime: float) -> "Predictor":
     return Predictor(run_dir)
 
 
+def weights_file(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    weights = run_dir / ("adapter_model.safetensors" if is_adapter_run(run_dir) else "model.safetensors")
+    if not weights.is_file():
+        raise ModelError(f"The run '{run_dir.name}' has no saved model ({weights.name}).")
+    return weights
+
+
 def load_predictor(run_dir: str | Path) -> "Predictor":
     """A Predictor kept in memory; reloaded when the run's weights change on disk."""
-    weights = Path(run_dir) / "model.safetensors"
-    if not weights.is_file():
-        raise ModelError(f"The run '{Path(run_dir).name}' has no saved model (model.safetensors).")
-    return _cached_predictor(str(run_dir), weights.stat().st_mtime)
+    return _cached_predictor(str(run_dir), weights_file(Path(run_dir)).stat().st_mtime)
 
 
 class Predictor:
     """A fine-tuned classifier loaded from a run folder."""
 
-    def __init__(self, run_dir: str | Path, device: torch.device | None = None):
+    def __init__(self, run_dir: str | Path, device: torch.device | None = None, merge: bool = True):
+        """Load a run; a LoRA run is loaded as base model + adapter, merged into plain weights unless merge=False."""
         self.run_dir = Path(run_dir)
-        if not (self.run_dir / "model.safetensors").is_file():
-            raise ModelError(f"The run '{self.run_dir.name}' has no saved model (model.safetensors).")
+        weights_file(self.run_dir)
         self.device = device or pick_device()
         self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir, local_files_only=True)
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            self.run_dir, local_files_only=True, use_safetensors=True).to(self.device).eval()
+        config_path = self.run_dir / "train_config.json"
+        train_config = TrainConfig.load(config_path) if config_path.is_file() else TrainConfig(max_length=256)
+        if is_adapter_run(self.run_dir):
+            config = AutoConfig.from_pretrained(self.run_dir, local_files_only=True)
+            base = AutoModelForSequenceClassification.from_pretrained(
+                resolve_model_path(train_config.base_model), config=config, local_files_only=True,
+                use_safetensors=True, ignore_mismatched_sizes=True)
+            model = load_adapter(base, self.run_dir, merge)
+        else:
+            model = AutoModelForSequenceClassification.from_pretrained(
+                self.run_dir, local_files_only=True, use_safetensors=True)
+        self.model = model.to(self.device).eval()
         id2label = self.model.config.id2label
         self.label_names = [id2label[i] for i in range(len(id2label))]
-        config_path = self.run_dir / "train_config.json"
-        trained_length = TrainConfig.load(config_path).max_length if config_path.is_file() else 256
+        trained_length = train_config.max_length
         self.max_length = min(trained_length, getattr(self.model.config, "max_position_embeddings", None) or trained_length)
         self._lock = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
 
@@ -104,3 +120,11 @@ class Predictor:
         out = self.predict_frame(read_table(in_path, limits), text_column)
         neutralise_formulas(out).to_csv(out_path, index=False, encoding="utf-8-sig")
         return out
+
+    def export(self, out_dir: str | Path) -> Path:
+        """Write a plain Hugging Face folder (LoRA merged in) that any transformers code can load."""
+        out_dir = Path(out_dir)
+        model = self.model.merge_and_unload() if hasattr(self.model, "merge_and_unload") else self.model
+        model.save_pretrained(out_dir, safe_serialization=True)
+        self.tokenizer.save_pretrained(out_dir)
+        return out_dir

@@ -10,11 +10,11 @@ from typing import Callable
 import pandas as pd
 
 from .errors import DataError
+from .models import cache_root
 
 
 def samples_dir() -> Path:
-    base = os.environ.get("SFT_STUDIO_CACHE") or Path.home() / ".cache" / "sft-studio"
-    return Path(base) / "samples"
+    return cache_root() / "samples"
 
 
 def _package_dir(package: str) -> Path:
@@ -46,31 +46,53 @@ def _chinese_reviews() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _chatterbot_qa() -> pd.DataFrame:
+    """First exchange of every conversation in chatterbot-corpus's English and Chinese YAML files."""
+    import yaml
+
+    rows = []
+    for language in ("english", "chinese"):
+        for path in sorted((_package_dir("chatterbot_corpus") / "data" / language).glob("*.yml")):
+            for conversation in yaml.safe_load(path.read_text(encoding="utf-8")).get("conversations", []):
+                if len(conversation) >= 2 and all(isinstance(x, str) for x in conversation[:2]):
+                    rows.append({"prompt": conversation[0], "response": conversation[1]})
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class Sample:
     name: str
     description: str
     build: Callable[[], pd.DataFrame]
     rows_per_class: int
+    task: str = "classification"
 
 
 SAMPLES: dict[str, Sample] = {s.name: s for s in (
     Sample("bbc_news", "BBC news articles, 5 topics (English)", _bbc_news, 120),
     Sample("tweet_sentiment", "Tweets, 3 sentiments (English)", _tweets, 200),
     Sample("chinese_reviews", "Product/hotel reviews, positive/negative (Chinese)", _chinese_reviews, 300),
+    Sample("chatterbot_qa", "Question/answer pairs for an assistant (English + Chinese)", _chatterbot_qa, 600,
+           task="assistant"),
 )}
 DEFAULT_SAMPLE = "bbc_news"
 
 
 def build_sample(name: str, rows_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Deduplicated, stratified sample: the same number of rows per class (fewer if a class is small)."""
+    """Deduplicated, stratified sample: the same number of rows per class (fewer if a class is small).
+
+    Assistant samples (prompt/response) are deduplicated pairs, up to ``rows_per_class`` rows in all.
+    """
     sample = SAMPLES[name]
     frame = sample.build().dropna()
+    n = rows_per_class or sample.rows_per_class
+    if sample.task == "assistant":
+        frame = frame.drop_duplicates()
+        return frame.sample(min(n, len(frame)), random_state=seed).reset_index(drop=True)
     frame["text"] = frame["text"].map(lambda t: " ".join(t.split()))
     frame = frame[frame["text"] != ""]
     frame = frame.drop_duplicates("text")
     frame = frame[~frame["text"].duplicated(keep=False)]  # texts seen under two labels are noise
-    n = rows_per_class or sample.rows_per_class
     parts = [g.sample(min(n, len(g)), random_state=seed) for _, g in frame.groupby("label", sort=True)]
     return pd.concat(parts).sample(frac=1, random_state=seed).reset_index(drop=True)
 

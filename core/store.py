@@ -58,6 +58,7 @@ class RunInfo:
     metrics: dict
     owner: str | None = None
     shared: bool = False
+    task: str = "classification"
 
     def visible_to(self, viewer: str | None) -> bool:
         """Runs without an owner (CLI, API) or marked shared are visible to everyone."""
@@ -65,7 +66,7 @@ class RunInfo:
 
     @property
     def has_model(self) -> bool:
-        return (self.path / "model.safetensors").is_file()
+        return any((self.path / name).is_file() for name in ("model.safetensors", "adapter_model.safetensors"))
 
 
 class RunStore:
@@ -116,6 +117,7 @@ class RunStore:
             label_names=data.get("label_names", []),
             metrics=read_json(run_dir / "metrics.json", {}) or {},
             owner=status.get("owner"), shared=bool(status.get("shared")),
+            task=config.get("task", "classification"),
         )
 
     def list(self, viewer: str | None = None) -> list[RunInfo]:

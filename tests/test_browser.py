@@ -37,6 +37,11 @@ def page(browser, app):
     context.close()
 
 
+def wait_for_sample(page):
+    """The page loads the sample dataset on open; wait for it so it cannot overwrite a later upload's message."""
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('rows kept')", timeout=60_000)
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -45,6 +50,7 @@ def shot(page, name):
 def test_upload_train_evaluate_predict(page, sample_cache):
     from core.samples import sample_path
 
+    wait_for_sample(page)
     page.locator("#data-upload input[type=file]").set_input_files(str(sample_path("bbc_news")))
     page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('bbc_news.csv')", timeout=60_000)
     assert "600 rows kept" in page.locator("#data-message").inner_text()
@@ -106,6 +112,7 @@ def test_upload_train_evaluate_predict(page, sample_cache):
 def test_bad_upload_shows_a_message_and_app_keeps_serving(page, tmp_path):
     bad = tmp_path / "photo.csv"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    wait_for_sample(page)
     page.locator("#data-upload input[type=file]").set_input_files(str(bad))
     page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('not a table')", timeout=30_000)
     assert "Traceback" not in page.content()
@@ -113,6 +120,7 @@ def test_bad_upload_shows_a_message_and_app_keeps_serving(page, tmp_path):
     single = tmp_path / "one_class.csv"
     single.write_text("text,label\n" + "".join(f"sentence number {i},same\n" for i in range(10)))
     page.reload()
+    wait_for_sample(page)
     page.locator("#data-upload input[type=file]").set_input_files(str(single))
     page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('same label')", timeout=30_000)
 

@@ -86,7 +86,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model_dir, toy_cs
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "core", "--runs", str(runs), "train", "--data", str(toy_csv)]
     for key, value in config.__dict__.items():
-        cmd += [f"--{key.replace('_', '-')}", str(value)]
+        flag = f"--{key.replace('_', '-')}"
+        cmd += ([flag if value else f"--no-{flag[2:]}"] if isinstance(value, bool) else [flag, str(value)])
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:

@@ -25,8 +25,9 @@ def test_concurrent_predictions_during_training(app, tiny_model_dir, toy_csv):
     setup = Client(app.url, verbose=False)
     run_id = setup.predict(handle_file(str(toy_csv)), "", "", tiny_config(tiny_model_dir, epochs=2),
                            api_name="/train")["run_id"]
-    training = setup.submit(handle_file(str(toy_csv)), "", "", tiny_config(tiny_model_dir, epochs=200),
-                            api_name="/train")
+    training = setup.submit(handle_file(str(toy_csv)), "", "",
+                            tiny_config(tiny_model_dir, epochs=500, early_stopping_patience=0), api_name="/train")
+    time.sleep(1.0)
     clients = [Client(app.url, verbose=False) for _ in range(CLIENTS)]
     latencies, errors, stop = [], [], time.time() + SECONDS
 
@@ -45,10 +46,11 @@ def test_concurrent_predictions_during_training(app, tiny_model_dir, toy_csv):
         th.start()
     for th in threads:
         th.join(timeout=SECONDS + 120)
-    training_events_seen = not training.done()
+    training_still_running = not training.done()
     training.cancel()
     p95 = statistics.quantiles(latencies, n=20)[18] * 1000
     print(f"\nload test: {CLIENTS} clients x {SECONDS:.0f} s, {len(latencies)} requests served, {len(errors)} errors, "
-          f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95:.0f} ms, training still running: {training_events_seen}")
+          f"p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {p95:.0f} ms, training still running: {training_still_running}")
+    assert training_still_running, "the training job should overlap the whole load test"
     assert not errors, errors[:3]
     assert len(latencies) >= CLIENTS

@@ -8,11 +8,11 @@ import gradio as gr
 
 from core import events as ev
 from core.config import TrainConfig
-from core.data import prepare, read_table
-from core.engine import TrainingJob
+from core.data import read_table
+from core.tasks import make_job, prepare_data
 from core.errors import StudioError
 
-from .context import AppContext, viewer_of
+from .context import AppContext
 
 
 def build(ctx: AppContext) -> None:
@@ -30,12 +30,12 @@ def build(ctx: AppContext) -> None:
             if not path:
                 raise StudioError("Upload a data file.")
             settings = TrainConfig.from_dict(json.loads(config) if config else {}).validate()
-            table = prepare(read_table(path, ctx.limits), text_column or None, label_column or None)
+            table = prepare_data(settings.task, read_table(path, ctx.limits), text_column or None, label_column or None)
         except json.JSONDecodeError:
             raise gr.Error("The config must be a JSON object, e.g. {\"epochs\": 1}.")
         except StudioError as exc:
             raise gr.Error(exc.message)
-        job = TrainingJob(settings, table, ctx.store, data_name=Path(path).stem, owner=viewer_of(request, None))
+        job = make_job(settings, table, ctx.store, data_name=Path(path).stem, owner=getattr(request, "username", None))
         job_id = ctx.queue.submit(job)
         while not job.done:
             job.events.wait(len(job.events.since(0)), timeout=1.0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import api, data_tab, evaluate_tab, predict_tab, runs_tab, train_tab
+from . import api, chat_tab, data_tab, evaluate_tab, predict_tab, runs_tab, train_tab
 from .context import AppContext
 from .strings import I18N, t
 
@@ -23,11 +23,13 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
             with gr.Tab(t("tab_data"), id="data"):
                 data = data_tab.build(ctx)
             with gr.Tab(t("tab_train"), id="train"):
-                train_tab.build(ctx, data["state"], user)
+                train = train_tab.build(ctx, data["state"], user)
             with gr.Tab(t("tab_evaluate"), id="evaluate") as evaluate_page:
                 evaluate = evaluate_tab.build(ctx, user)
             with gr.Tab(t("tab_predict"), id="predict") as predict_page:
                 predict = predict_tab.build(ctx, user)
+            with gr.Tab(t("tab_chat"), id="chat") as chat_page:
+                chat = chat_tab.build(ctx, user)
             with gr.Tab(t("tab_runs"), id="runs") as runs_page:
                 runs = runs_tab.build(ctx, user)
         api.build(ctx)
@@ -35,6 +37,9 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         evaluate_page.select(evaluate["choose"], [evaluate["run"], user], evaluate["outputs"], api_visibility="private")
         predict_page.select(predict["choose"], [predict["run"], user], predict["run"], api_visibility="private")
         runs_page.select(runs["show"], [runs["run"], user], runs["outputs"], api_visibility="private")
+        chat_page.select(chat["choose"], [chat["run"], user], chat["run"], api_visibility="private")
+        data["state"].change(lambda s: "SmolLM2-135M-Instruct" if s and s.get("task") == "assistant" else gr.skip(),
+                             data["state"], train["model"], api_visibility="private")
 
         def load_run(run_id: str, browser_id: str | None = None, request: gr.Request = None):
             return (*evaluate["choose"](run_id, browser_id, request), predict["choose"](run_id, browser_id, request),

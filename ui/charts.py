@@ -15,18 +15,23 @@ def class_balance(counts: dict[str, int]) -> go.Figure:
 
 def training_curve(events: list[ev.Event]) -> go.Figure:
     steps = [e for e in events if isinstance(e, ev.Step)]
-    evals = [e for e in events if isinstance(e, ev.Evaluation)]
+    evals = [e for e in events if isinstance(e, (ev.Evaluation, ev.GenerationEvaluation))]
+    generative = any(isinstance(e, ev.GenerationEvaluation) for e in evals)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Scatter(x=[s.step for s in steps], y=[s.loss for s in steps], name="train loss",
                              mode="lines", line=dict(color="#4f46e5")))
     fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.loss for e in evals], name="validation loss",
                              mode="lines+markers", line=dict(color="#f59e0b")))
-    fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.macro_f1 for e in evals], name="validation macro-F1",
+    second, name = ("perplexity", "validation perplexity") if generative else ("macro_f1", "validation macro-F1")
+    fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[getattr(e, second) for e in evals], name=name,
                              mode="lines+markers", line=dict(color="#10b981", dash="dot")), secondary_y=True)
     fig.update_layout(height=360, margin=dict(l=40, r=40, t=30, b=40), legend=dict(orientation="h", y=-0.2),
                       xaxis_title="step")
     fig.update_yaxes(title_text="loss", secondary_y=False)
-    fig.update_yaxes(title_text="macro-F1", range=[0, 1], secondary_y=True)
+    if generative:
+        fig.update_yaxes(title_text="perplexity", secondary_y=True)
+    else:
+        fig.update_yaxes(title_text="macro-F1", range=[0, 1], secondary_y=True)
     return fig
 
 

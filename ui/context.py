@@ -16,22 +16,28 @@ class AppContext:
     queue: JobQueue = field(default_factory=JobQueue)
     limits: DataLimits = field(default_factory=DataLimits)
 
-    def runs_with_model(self, viewer: str | None) -> list[RunInfo]:
-        return [r for r in self.store.list(viewer) if r.has_model]
+    def runs_with_model(self, viewer: str | None, task: str | None = None) -> list[RunInfo]:
+        return [r for r in self.store.list(viewer) if r.has_model and task in (None, r.task)]
 
-    def run_choices(self, viewer: str | None) -> list[tuple[str, str]]:
+    def run_choices(self, viewer: str | None, task: str | None = None) -> list[tuple[str, str]]:
         """(label, run id) pairs for dropdowns, newest first."""
         choices = []
-        for r in self.runs_with_model(viewer):
-            acc = r.metrics.get("accuracy")
-            score = f" · acc {acc:.3f}" if acc is not None else ""
+        for r in self.runs_with_model(viewer, task):
+            acc, ppl = r.metrics.get("accuracy"), r.metrics.get("perplexity")
+            score = f" · acc {acc:.3f}" if acc is not None else (f" · perplexity {ppl:.1f}" if ppl else "")
             choices.append((f"{r.run_id} · {r.status}{score}", r.run_id))
         return choices
 
 
-def viewer_of(request: gr.Request | None, browser_id: str | None) -> str | None:
-    """Who is asking: the login name with --auth, else this browser's random id (None for bare API calls)."""
-    return getattr(request, "username", None) or browser_id
+ANONYMOUS = "anonymous"
+
+
+def viewer_of(request: gr.Request | None, browser_id: str | None) -> str:
+    """Who is asking: the login name with --auth, else this browser's random id.
+
+    Without either (an API call, or a page whose id is not set yet) the caller sees only shared runs.
+    """
+    return getattr(request, "username", None) or browser_id or ANONYMOUS
 
 
 def error_md(message: str) -> str:

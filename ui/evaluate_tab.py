@@ -20,6 +20,10 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
     except StudioError as exc:
         return error_md(exc.message), None, None, None
     m = info.metrics
+    if "perplexity" in m:
+        summary = ok_md(f"<b>{run_id}</b> ({info.status}) · assistant · base model {info.base_model} · best at step "
+                        f"{m['step']}<br>validation loss <b>{m['val_loss']:.4f}</b> · perplexity <b>{m['perplexity']:.2f}</b>")
+        return summary, None, None, pd.DataFrame(m.get("samples", []))
     if "accuracy" not in m:
         return ok_md(f"Run <code>{run_id}</code> ({info.status}) has no evaluation yet."), None, None, None
     summary = ok_md(

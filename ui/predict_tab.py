@@ -23,11 +23,14 @@ EXAMPLES = [
 
 def _run_dir(ctx: AppContext, run_id: str | None, viewer: str | None) -> Path:
     if not run_id:
-        runs = ctx.runs_with_model(viewer)
+        runs = ctx.runs_with_model(viewer, "classification")
         if not runs:
             raise StudioError("There is no trained model yet: train one in the Train tab first.")
         run_id = runs[0].run_id
-    return ctx.store.path_of(run_id, viewer)
+    path = ctx.store.path_of(run_id, viewer)
+    if ctx.store.info(path).task != "classification":
+        raise StudioError(f"'{run_id}' is an assistant, not a classifier: talk to it in the Chat tab.")
+    return path
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
@@ -69,7 +72,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return str(out), ok_md(f"✅ Predicted {len(frame):,} rows.")
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
-        choices = ctx.run_choices(viewer_of(request, browser_id))
+        choices = ctx.run_choices(viewer_of(request, browser_id), "classification")
         ids = [c[1] for c in choices]
         return gr.update(choices=choices, value=selected if selected in ids else (ids[0] if ids else None))
 

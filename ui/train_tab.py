@@ -1,14 +1,15 @@
 """Train tab: model, presets and sliders; Start/Stop; live curve, progress and metric cards."""
 from __future__ import annotations
 
+import html
 import math
 
 import gradio as gr
 
 from core import events as ev
 from core.config import PRECISIONS, PRESETS, TrainConfig
-from core.data import prepare, read_table
-from core.engine import TrainingJob
+from core.data import read_table
+from core.tasks import make_job, prepare_data
 from core.errors import StudioError
 from core.models import DEFAULT_MODEL, REGISTRY, resolve_model_path
 
@@ -40,6 +41,9 @@ def progress_html(events: list[ev.Event], position: int) -> str:
 
 
 def cards_html(events: list[ev.Event]) -> str:
+    generation = [e for e in events if isinstance(e, ev.GenerationEvaluation)]
+    if generation:
+        return generation_cards(generation)
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
     if not evals:
         return ""
@@ -51,13 +55,26 @@ def cards_html(events: list[ev.Event]) -> str:
     ) + f"</div><div class='sft-note'>best of {len(evals)} evaluation(s), step {best.step}</div>"
 
 
+def generation_cards(evals: list[ev.GenerationEvaluation]) -> str:
+    best = min(evals, key=lambda e: e.loss)
+    rows = "".join(f"<tr><td>{html.escape(s['prompt'])}</td><td>{html.escape(s['generated'])}</td>"
+                   f"<td>{html.escape(s['reference'])}</td></tr>" for s in evals[-1].samples)
+    return (f"<div class='sft-cards'><div class='sft-card'><div class='v'>{best.loss:.3f}</div><div class='k'>val loss"
+            f"</div></div><div class='sft-card'><div class='v'>{best.perplexity:.2f}</div><div class='k'>perplexity</div>"
+            f"</div></div><div class='sft-note'>best of {len(evals)} evaluation(s), step {best.step}</div>"
+            f"<table class='sft-samples'><tr><th>prompt</th><th>generated</th><th>reference</th></tr>{rows}</table>")
+
+
 def outcome_html(events: list[ev.Event]) -> str:
     last = events[-1] if events else None
     if isinstance(last, ev.Finished):
-        m = last.metrics
+        m, run = last.metrics, last.run_dir.split("/")[-1]
+        if "perplexity" in m:
+            return ok_md(f"✅ Finished in {last.train_seconds:.0f} s: validation loss {m['val_loss']:.3f}, perplexity "
+                         f"{m['perplexity']:.2f}. Saved as <code>{run}</code>; talk to it in the Chat tab.")
         return ok_md(f"✅ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): accuracy "
                      f"{m.get('accuracy', 0):.3f}, macro-F1 {m.get('macro_f1', 0):.3f} (majority-class baseline "
-                     f"{m.get('majority_baseline') or 0:.3f}). Saved as <code>{last.run_dir.split('/')[-1]}</code>; "
+                     f"{m.get('majority_baseline') or 0:.3f}). Saved as <code>{run}</code>; "
                      "open Evaluate or Predict.")
     if isinstance(last, ev.Cancelled):
         kept = f" The best model so far is kept in <code>{last.run_dir.split('/')[-1]}</code>." if last.run_dir else ""
@@ -90,6 +107,13 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         decay = gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"), elem_id="decay")
         val_frac = gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05, label=t("val_fraction"), elem_id="val-frac")
         seed = gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed")
+    with gr.Accordion(t("lora"), open=False):
+        with gr.Row():
+            lora = gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), elem_id="lora")
+            lora_rank = gr.Slider(1, 64, value=DEFAULTS.lora_rank, step=1, label=t("lora_rank"), elem_id="lora-rank")
+            lora_alpha = gr.Slider(1, 128, value=DEFAULTS.lora_alpha, step=1, label=t("lora_alpha"), elem_id="lora-alpha")
+            lora_dropout = gr.Slider(0, 0.5, value=DEFAULTS.lora_dropout, step=0.01, label=t("lora_dropout"),
+                                     elem_id="lora-dropout")
     with gr.Row():
         start = gr.Button(t("start"), variant="primary", elem_id="start-train")
         stop = gr.Button(t("stop"), variant="stop", interactive=False, elem_id="stop-train")
@@ -105,7 +129,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                   preset, [epochs, batch, max_len, lr], api_visibility="private")
 
     def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
-                 seed_value, prec, request: gr.Request):
+                 seed_value, prec, use_lora, rank, alpha, dropout, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
@@ -113,15 +137,16 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             return gr.skip(), error_md("Load data first: upload a file or pick a sample in the Data tab.")
         base = (path or "").strip() if model_key == LOCAL else model_key
         try:
-            config = TrainConfig(base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
+            config = TrainConfig(task=state.get("task", "classification"), base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
                                  batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
                                  weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
-                                 precision=prec).validate()
+                                 precision=prec, lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
+                                 lora_dropout=float(dropout)).validate()
             resolve_model_path(base)
-            data = prepare(read_table(state["path"], ctx.limits), state["text_col"], state["label_col"])
+            data = prepare_data(config.task, read_table(state["path"], ctx.limits), state["text_col"], state["label_col"])
         except StudioError as exc:
             return gr.skip(), error_md(exc.message)
-        job = TrainingJob(config, data, ctx.store, data_name=state["name"], owner=viewer_of(request, browser_id))
+        job = make_job(config, data, ctx.store, data_name=state["name"], owner=viewer_of(request, browser_id))
         return ctx.queue.submit(job), ""
 
     def on_stop(current):
@@ -142,8 +167,9 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
-                           seed, precision], [job_id, outcome], api_visibility="private")
+                           seed, precision, lora, lora_rank, lora_alpha, lora_dropout], [job_id, outcome],
+                api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
                concurrency_limit=None, show_progress="hidden", api_visibility="private")
-    return {"job_id": job_id}
+    return {"job_id": job_id, "model": model}

