@@ -62,9 +62,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         yield tuned_history, base_history, "", ""
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
-        choices = ctx.run_choices(viewer_of(request, browser_id), "assistant")
-        ids = [c[1] for c in choices]
-        return gr.update(choices=choices, value=selected if selected in ids else (ids[0] if ids else None))
+        return ctx.pick_run(selected, viewer_of(request, browser_id), "assistant")[0]
 
     inputs = [text, tuned, base, run, temperature, max_new, compare, user]
     send.click(chat, inputs, [tuned, base, message, text], api_name="chat")

@@ -19,6 +19,13 @@ class AppContext:
     def runs_with_model(self, viewer: str | None, task: str | None = None) -> list[RunInfo]:
         return [r for r in self.store.list(viewer) if r.has_model and task in (None, r.task)]
 
+    def pick_run(self, selected: str | None, viewer: str | None, task: str | None = None) -> tuple[dict, str | None]:
+        """A dropdown update listing the viewer's runs (newest first), keeping ``selected`` when still there."""
+        choices = self.run_choices(viewer, task)
+        ids = [c[1] for c in choices]
+        value = selected if selected in ids else (ids[0] if ids else None)
+        return gr.update(choices=choices, value=value), value
+
     def run_choices(self, viewer: str | None, task: str | None = None) -> list[tuple[str, str]]:
         """(label, run id) pairs for dropdowns, newest first."""
         choices = []

@@ -56,10 +56,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
-        choices = ctx.run_choices(viewer)
-        ids = [c[1] for c in choices]
-        value = selected if selected in ids else (ids[0] if ids else None)
-        return (gr.update(choices=choices, value=value), *evaluate_run(ctx, value, viewer))
+        update, value = ctx.pick_run(selected, viewer)
+        return (update, *evaluate_run(ctx, value, viewer))
 
     def show(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Metrics, per-class table, confusion matrix and misclassified rows of a run."""

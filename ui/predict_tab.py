@@ -72,9 +72,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return str(out), ok_md(f"✅ Predicted {len(frame):,} rows.")
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
-        choices = ctx.run_choices(viewer_of(request, browser_id), "classification")
-        ids = [c[1] for c in choices]
-        return gr.update(choices=choices, value=selected if selected in ids else (ids[0] if ids else None))
+        return ctx.pick_run(selected, viewer_of(request, browser_id), "classification")[0]
 
     button.click(predict, [text, run, user], [label, message], api_name="predict", concurrency_limit=4)
     text.submit(predict, [text, run, user], [label, message], api_visibility="private", concurrency_limit=4)
