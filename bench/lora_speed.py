@@ -13,10 +13,11 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data import prepare
 from core.engine import TrainingJob
+from core.models import DEFAULT_CHAT_MODEL
 from core.samples import build_sample
 from core.store import RunStore
 
-MODEL = "SmolLM2-135M-Instruct"
+MODEL = DEFAULT_CHAT_MODEL
 
 
 def run(data, args, lora: bool, lr: float) -> dict:

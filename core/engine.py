@@ -155,11 +155,14 @@ def load_tokenizer_and_model(base_model: str, label_names: list[str]):
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW without weight decay on biases and LayerNorm weights."""
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim < 2 else decay).append(param)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
+    try:
+        return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
+    except RuntimeError:  # torch < 2.4 has no fused AdamW on the CPU
+        return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
 class Cancelled(Exception):

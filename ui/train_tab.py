@@ -125,7 +125,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
 
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
     preset.change(lambda p: [PRESETS[p].get(k, getattr(DEFAULTS, k)) for k in ("epochs", "batch_size", "max_length")]
-                  + [math.log10(PRESETS[p].get("learning_rate", DEFAULTS.learning_rate))],
+                  + [round(math.log10(PRESETS[p].get("learning_rate", DEFAULTS.learning_rate)), 2)],
                   preset, [epochs, batch, max_len, lr], api_visibility="private")
 
     def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
