@@ -7,7 +7,7 @@ from core.chat import load_chat_model
 from core.config import TrainConfig
 from core.errors import StudioError
 
-from .context import AppContext, error_md, viewer_of
+from .context import AppContext, error_md, run_picker, viewer_of
 from .strings import t
 
 
@@ -19,9 +19,7 @@ def text_of(content) -> str:
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
-    with gr.Row():
-        run = gr.Dropdown([], label=t("chat_run"), elem_id="chat-run", scale=4, allow_custom_value=True)
-        refresh = gr.Button(t("refresh"), scale=1)
+    run, refresh = run_picker(t("chat_run"), "chat-run")
     message = gr.HTML(elem_id="chat-message")
     with gr.Row():
         tuned = gr.Chatbot(label=t("chat_tuned"), height=380, elem_id="chat-tuned")

@@ -47,6 +47,16 @@ def viewer_of(request: gr.Request | None, browser_id: str | None) -> str:
     return getattr(request, "username", None) or browser_id or ANONYMOUS
 
 
+def run_picker(label, elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
+    """A row with a run dropdown and its refresh button (Evaluate, Predict and Chat tabs)."""
+    from .strings import t
+
+    with gr.Row():
+        run = gr.Dropdown([], label=label, elem_id=elem_id, scale=4, allow_custom_value=True)
+        refresh = gr.Button(t("refresh"), scale=1)
+    return run, refresh
+
+
 def error_md(message: str) -> str:
     return f"<div class='sft-error'>⚠️ {message}</div>"
 

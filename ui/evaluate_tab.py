@@ -7,7 +7,7 @@ import pandas as pd
 from core.errors import StudioError
 
 from . import charts
-from .context import AppContext, error_md, ok_md, viewer_of
+from .context import AppContext, error_md, ok_md, run_picker, viewer_of
 from .strings import t
 
 
@@ -44,9 +44,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
-    with gr.Row():
-        run = gr.Dropdown([], label=t("run"), elem_id="eval-run", scale=4, allow_custom_value=True)
-        refresh = gr.Button(t("refresh"), scale=1)
+    run, refresh = run_picker(t("run"), "eval-run")
     summary = gr.HTML(elem_id="eval-summary")
     with gr.Row():
         per_class = gr.Dataframe(label=t("per_class"), elem_id="eval-per-class")

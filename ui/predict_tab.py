@@ -9,7 +9,7 @@ import gradio as gr
 from core.errors import StudioError
 from core.predict import load_predictor
 
-from .context import AppContext, error_md, ok_md, viewer_of
+from .context import AppContext, error_md, ok_md, run_picker, viewer_of
 from .strings import t
 
 EXAMPLES = [
@@ -34,9 +34,7 @@ def _run_dir(ctx: AppContext, run_id: str | None, viewer: str | None) -> Path:
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
-    with gr.Row():
-        run = gr.Dropdown([], label=t("run"), elem_id="predict-run", scale=4, allow_custom_value=True)
-        refresh = gr.Button(t("refresh"), scale=1)
+    run, refresh = run_picker(t("run"), "predict-run")
     with gr.Row():
         with gr.Column():
             text = gr.Textbox(label=t("text_in"), lines=4, elem_id="predict-text")
