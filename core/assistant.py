@@ -1,9 +1,7 @@
 """Generative SFT ("assistant" task): a causal LM learns responses to prompts; the loss covers response tokens only."""
 from __future__ import annotations
 
-import copy
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,11 +12,11 @@ from transformers import AutoModelForCausalLM
 
 from . import events as ev
 from .data import _as_strings, _name_hint
-from .engine import Encoded, TrainingJob, autocast
+from .engine import Encoded, TrainingJob, autocast, training_tokenizer
 from .errors import DataError
 from .lora import apply_lora
-from .models import load_tokenizer, resolve_model_path
-from .store import write_json_atomic
+from .models import resolve_model_path
+from .store import write_csv_atomic, write_json_atomic
 
 PROMPT_HINTS = ("prompt", "question", "instruction", "input", "query", "问题", "指令")
 RESPONSE_HINTS = ("response", "answer", "output", "completion", "reply", "回答", "答案")
@@ -100,9 +98,7 @@ class AssistantJob(TrainingJob):
 
     def _load_model(self):
         path = resolve_model_path(self.config.base_model)
-        tokenizer = copy.deepcopy(load_tokenizer(self.config.base_model))
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer = training_tokenizer(self.config.base_model)
         if not tokenizer.chat_template:
             raise DataError(f"The base model '{self.config.base_model}' has no chat template; pick an instruct model.")
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True)
@@ -138,9 +134,7 @@ class AssistantJob(TrainingJob):
             "label_column": data.label_column, "label_names": [], "rows_total": data.rows_total,
             "rows_dropped": data.rows_dropped, "train_rows": len(train), "val_rows": len(val),
         })
-        tmp = self.run_dir / ".dataset.csv.tmp"
-        pd.DataFrame({"prompt": data.prompts, "response": data.responses}).to_csv(tmp, index=False)
-        os.replace(tmp, self.run_dir / "dataset.csv")
+        write_csv_atomic(pd.DataFrame({"prompt": data.prompts, "response": data.responses}), self.run_dir / "dataset.csv")
 
     @torch.inference_mode()
     def _validation_loss(self) -> float:

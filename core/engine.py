@@ -26,7 +26,7 @@ from .errors import ModelError, StudioError
 from .metrics import classification_metrics, majority_baseline
 from .lora import apply_lora
 from .models import REGISTRY, load_tokenizer, resolve_model_path
-from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, read_json, write_json_atomic
+from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, read_json, write_csv_atomic, write_json_atomic
 
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
@@ -137,12 +137,18 @@ class LoopState:
     best: dict | None = None
 
 
-def load_tokenizer_and_model(base_model: str, label_names: list[str]):
-    """Load a base model from a local folder with a fresh classification head."""
-    path = resolve_model_path(base_model)
+def training_tokenizer(base_model: str):
+    """A private copy of the base model's tokenizer (the cached one is shared), with a pad token."""
     tokenizer = copy.deepcopy(load_tokenizer(base_model))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_tokenizer_and_model(base_model: str, label_names: list[str]):
+    """Load a base model from a local folder with a fresh classification head."""
+    path = resolve_model_path(base_model)
+    tokenizer = training_tokenizer(base_model)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(label_names), local_files_only=True, use_safetensors=True,
         id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
@@ -288,9 +294,10 @@ class TrainingJob:
         tokenizer.save_pretrained(self.run_dir)
 
         self.events.publish(ev.Status("Tokenising"))
-        unk = unknown_token_rate(tokenizer, self._texts(train))
+        texts = self._texts(train)
+        unk = unknown_token_rate(tokenizer, texts)
         warnings = list(data.warnings)
-        if (warning := unknown_token_warning(unk, cfg.base_model, self._texts(train))):
+        if (warning := unknown_token_warning(unk, cfg.base_model, texts)):
             warnings.append(warning)
         max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
         if max_length < cfg.max_length:
@@ -386,9 +393,8 @@ class TrainingJob:
             "label_names": data.label_names, "rows_total": data.rows_total, "rows_dropped": data.rows_dropped,
             "train_rows": len(train), "val_rows": len(val), "class_counts": data.class_counts(),
         })
-        tmp = self.run_dir / ".dataset.csv.tmp"
-        pd.DataFrame({"text": data.texts, "label": [data.label_names[y] for y in data.labels]}).to_csv(tmp, index=False)
-        os.replace(tmp, self.run_dir / "dataset.csv")
+        write_csv_atomic(pd.DataFrame({"text": data.texts, "label": [data.label_names[y] for y in data.labels]}),
+                         self.run_dir / "dataset.csv")
 
     def _save_resume(self, loop: LoopState, optimizer, scheduler, epoch_rng: torch.Tensor) -> None:
         """Current weights + optimizer/scheduler/RNG state, written to a temp folder then swapped in."""
@@ -468,9 +474,7 @@ class TrainingJob:
             "predicted": [names[p] for p in preds],
             "confidence": [round(max(p), 4) for p in probs],
         })
-        tmp = self.run_dir / ".validation.csv.tmp"
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, self.run_dir / "validation_predictions.csv")
+        write_csv_atomic(frame, self.run_dir / "validation_predictions.csv")
 
     def _write_metrics(self) -> dict:
         metrics = dict(self._best or {})

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -11,6 +10,7 @@ import pandas as pd
 
 from .errors import DataError
 from .models import cache_root
+from .store import write_csv_atomic
 
 
 def samples_dir() -> Path:
@@ -102,7 +102,5 @@ def sample_path(name: str = DEFAULT_SAMPLE) -> Path:
     path = samples_dir() / f"{name}.csv"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        build_sample(name).to_csv(tmp, index=False, encoding="utf-8")
-        os.replace(tmp, path)
+        write_csv_atomic(build_sample(name), path)
     return path

@@ -29,6 +29,14 @@ def write_json_atomic(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+def write_csv_atomic(frame, path: Path, encoding: str = "utf-8") -> None:
+    """Write a DataFrame as CSV to a temp file beside ``path`` then rename (never half a file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False, encoding=encoding)
+    os.replace(tmp, path)
+
+
 def read_json(path: Path, default=None):
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
