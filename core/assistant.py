@@ -104,8 +104,7 @@ class AssistantJob(TrainingJob):
         model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True)
         model.config.pad_token_id = tokenizer.pad_token_id
         if self.config.lora:
-            model = apply_lora(model, self.config.lora_rank, self.config.lora_alpha, self.config.lora_dropout,
-                               "CAUSAL_LM")
+            model = apply_lora(model, self.config, "CAUSAL_LM")
         return tokenizer, model
 
     @staticmethod
@@ -138,7 +137,7 @@ class AssistantJob(TrainingJob):
 
     @torch.inference_mode()
     def _validation_loss(self) -> float:
-        model, enc = self._model, self._val_enc
+        model, enc = self._model, self._val_encoded()
         model.eval()
         total, tokens = 0.0, 0
         batch_size = max(16, self.config.batch_size * 2)

@@ -34,7 +34,8 @@ class TrainConfig:
     lora: bool = False  # train LoRA adapters (peft) instead of every weight
     lora_rank: int = 8
     lora_alpha: int = 16
-    lora_dropout: float = 0.05
+    lora_dropout: float = 0.0  # as LLaMA-Factory: dropout on the adapter input costs a copy per layer (-20% rows/s)
+    lora_layers: int = 0  # adapters on the top N transformer layers only (0: all); lower layers run no backward
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -53,6 +54,7 @@ class TrainConfig:
             (1 <= self.lora_rank <= 256, "LoRA rank must be between 1 and 256"),
             (self.lora_alpha >= 1, "LoRA alpha must be at least 1"),
             (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
+            (self.lora_layers >= 0, "LoRA layers cannot be negative"),
         ]
         for ok, message in checks:
             if not ok:

@@ -335,12 +335,19 @@ def split(data: LabelledData, val_fraction: float, seed: int) -> tuple[LabelledD
 
 def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:
     """Share of tokens the tokenizer maps to its unknown token (first 1,000 characters of up to 500 texts)."""
-    unk = tokenizer.unk_token_id
-    if unk is None or not texts:
+    if tokenizer.unk_token_id is None or not texts:
         return 0.0
-    ids = tokenizer([t[:1000] for t in texts[:sample]], add_special_tokens=False)["input_ids"]
-    total = sum(len(x) for x in ids)
-    return sum(x.count(unk) for x in ids) / total if total else 0.0
+    return unknown_share(tokenizer, tokenizer([t[:1000] for t in texts[:sample]], add_special_tokens=False)["input_ids"])
+
+
+def unknown_share(tokenizer, token_ids: list[list[int]]) -> float:
+    """Share of already-tokenised ids (special tokens left out) that are the unknown token."""
+    unk = tokenizer.unk_token_id
+    if unk is None:
+        return 0.0
+    special = set(tokenizer.all_special_ids) - {unk}
+    counted = [i for row in token_ids for i in row if i not in special]
+    return counted.count(unk) / len(counted) if counted else 0.0
 
 
 def unknown_token_warning(rate: float, model_name: str, texts: list[str]) -> str | None:

@@ -21,7 +21,7 @@ from safetensors.torch import load_model, save_model
 
 from . import events as ev
 from .config import TrainConfig
-from .data import LabelledData, split, unknown_token_rate, unknown_token_warning
+from .data import LabelledData, split, unknown_share, unknown_token_warning
 from .errors import ModelError, StudioError
 from .metrics import classification_metrics, majority_baseline
 from .lora import apply_lora
@@ -91,14 +91,31 @@ class Encoded:
         }
 
 
-CHARS_PER_TOKEN_BOUND = 16  # no real text needs more characters than this per token
+CHARS_PER_TOKEN = 8  # a first cut: most text needs 3-6 characters per token
 
 
 def encode(tokenizer, data: LabelledData, max_length: int) -> Encoded:
-    """Tokenise once; texts are cut to a character bound first so long documents tokenise fast."""
-    cut = max_length * CHARS_PER_TOKEN_BOUND
-    ids = tokenizer([t[:cut] for t in data.texts], truncation=True, max_length=max_length)["input_ids"]
-    return Encoded(ids, list(data.labels))
+    """Tokenise once, exactly as the whole texts would be tokenised and truncated."""
+    return Encoded(tokenize_truncated(tokenizer, data.texts, max_length), list(data.labels))
+
+
+def tokenize_truncated(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """``tokenizer(texts, truncation=True)`` made fast for long documents: each text is cut to
+    CHARS_PER_TOKEN characters per token first. A cut text is tokenised again whole unless its last kept
+    token ends before the cut text's last whitespace (a pre-tokeniser boundary, so the cut changed nothing)."""
+    if not tokenizer.is_fast:  # no offsets to check a cut against
+        return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    cut = max_length * CHARS_PER_TOKEN
+    heads = [t[:cut] for t in texts]
+    encoded = tokenizer(heads, truncation=True, max_length=max_length, return_offsets_mapping=True)
+    ids = encoded["input_ids"]
+    redo = [i for i, (text, head) in enumerate(zip(texts, heads)) if len(text) > len(head) and (
+        len(ids[i]) < max_length or max(end for _, end in encoded["offset_mapping"][i]) > max(map(head.rfind, " \n\t")))]
+    if redo:
+        again = tokenizer([texts[i] for i in redo], truncation=True, max_length=max_length)["input_ids"]
+        for i, row in zip(redo, again):
+            ids[i] = row
+    return ids
 
 
 RESUME_DIR = "resume"
@@ -195,6 +212,8 @@ class TrainingJob:
         self._started = time.time()
         self._samples_per_s: float | None = None
         self._resume_from: Path | None = None
+        self._val_enc: Encoded | None = None  # validation rows are tokenised at the first evaluation
+        self._max_length = 0
 
     @classmethod
     def resume(cls, run_dir: str | Path, store: RunStore | None = None) -> "TrainingJob":
@@ -294,15 +313,15 @@ class TrainingJob:
         tokenizer.save_pretrained(self.run_dir)
 
         self.events.publish(ev.Status("Tokenising"))
-        texts = self._texts(train)
-        unk = unknown_token_rate(tokenizer, texts)
         warnings = list(data.warnings)
-        if (warning := unknown_token_warning(unk, cfg.base_model, texts)):
-            warnings.append(warning)
         max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
         if max_length < cfg.max_length:
             warnings.append(f"Max length lowered to {max_length} tokens, the longest input this model accepts.")
-        train_enc, self._val_enc = self._encode(tokenizer, train, max_length), self._encode(tokenizer, val, max_length)
+        self._max_length = max_length
+        train_enc = self._encode(tokenizer, train, max_length)
+        unk = unknown_share(tokenizer, train_enc.input_ids)
+        if (warning := unknown_token_warning(unk, cfg.base_model, self._texts(train))):
+            warnings.append(warning)
         check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self._device)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         loop = LoopState(total=cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch)))
@@ -363,7 +382,7 @@ class TrainingJob:
     def _load_model(self):
         tokenizer, model = load_tokenizer_and_model(self.config.base_model, self.data.label_names)
         if self.config.lora:
-            model = apply_lora(model, self.config.lora_rank, self.config.lora_alpha, self.config.lora_dropout, "SEQ_CLS")
+            model = apply_lora(model, self.config, "SEQ_CLS")
         return tokenizer, model
 
     @staticmethod
@@ -422,9 +441,14 @@ class TrainingJob:
         self.events.publish(ev.Status(f"Resuming from step {state['loop']['step']}"))
         return LoopState(**state["loop"])
 
+    def _val_encoded(self) -> Encoded:
+        if self._val_enc is None:
+            self._val_enc = self._encode(self._tokenizer, self._val, self._max_length)
+        return self._val_enc
+
     @torch.inference_mode()
     def _predict_val(self) -> tuple[float, list[int], list[list[float]]]:
-        model, enc = self._model, self._val_enc
+        model, enc = self._model, self._val_encoded()
         model.eval()
         order = sorted(range(len(enc.labels)), key=lambda i: len(enc.input_ids[i]))
         batch_size = max(64, self.config.batch_size * 2)

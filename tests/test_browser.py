@@ -131,3 +131,44 @@ def test_chinese_browser_gets_chinese_labels(browser, app):
     page.goto(app.url)
     page.get_by_role("tab", name="2 · 训练").wait_for(timeout=30_000)
     context.close()
+
+
+@pytest.mark.slow
+def test_assistant_lora_then_chat(page, sample_cache):
+    """Question/answer sample -> SmolLM2 + LoRA (top layers) trained from the browser -> chat with it and its base."""
+    wait_for_sample(page)
+    page.locator("#sample-choice input").click()
+    page.get_by_role("option", name="Question/answer pairs").click()
+    page.locator("#use-sample").click()
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('prompt/response pairs')",
+                           timeout=60_000)
+
+    page.get_by_role("tab", name="Train").click()
+    page.wait_for_function("document.querySelector('#base-model input')?.value.startsWith('SmolLM2')", timeout=30_000)
+    page.get_by_label("Fast").check()
+    page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
+    page.get_by_text("LoRA (train small adapters").click()
+    page.locator("#lora input[type=checkbox]").check()
+    for selector, value in (("#epochs", "0.2"), ("#val-frac", "0.05"), ("#lora-layers", "8")):
+        field = page.locator(f"{selector} input[type=number]")
+        field.fill(value)
+        field.press("Enter")
+    page.locator("#start-train").click()
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=400_000)
+    outcome = page.locator("#train-outcome").inner_text()
+    assert "perplexity" in outcome.lower(), outcome
+    shot(page, "8-assistant-trained")
+
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_function("document.querySelector('#chat-run input')?.value.includes('chatterbot-qa')", timeout=30_000)
+    field = page.locator("#chat-max-new input[type=number]")
+    field.fill("16")
+    field.press("Enter")
+    page.locator("#chat-text textarea").fill("What is your name?")
+    page.locator("#chat-send").click()
+    for column in ("#chat-tuned", "#chat-base"):  # the tuned answer streams first, then the base model's
+        page.wait_for_function(f"[...document.querySelectorAll('{column} .bot-row')].some(r => r.innerText.trim())",
+                               timeout=120_000)
+    assert "What is your name?" in page.locator("#chat-tuned").inner_text()
+    assert "Traceback" not in page.content()
+    shot(page, "9-chat")

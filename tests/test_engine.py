@@ -9,7 +9,7 @@ import pytest
 from core import events as ev
 from core.config import TrainConfig
 from core.data import prepare, read_table
-from core.engine import TrainingJob, length_grouped_batches
+from core.engine import TrainingJob, length_grouped_batches, tokenize_truncated
 from core.errors import ConfigError
 from core.predict import Predictor
 from core.store import RunStore
@@ -127,6 +127,23 @@ def test_length_grouped_batches_cover_every_row_once():
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(203))
     assert all(len(b) <= 8 for b in batches)
+
+
+@pytest.mark.parametrize("model", ["all-MiniLM-L6-v2", "SmolLM2-135M-Instruct"])
+def test_fast_tokenising_equals_tokenising_whole_texts(model, sample_cache):
+    from core.models import load_tokenizer
+    from core.samples import build_sample
+
+    texts = build_sample("bbc_news", rows_per_class=20).text.tolist() + [
+        "https://example.com/" + "x" * 3000,  # one 'word' far longer than the cut
+        "word " * 50 + "y" * 2000,  # the cut falls inside a long last word
+        "这是一个非常好的产品，我非常喜欢它。" * 120,  # no spaces at all
+        "short text", "a " * 600, "tab\tseparated " * 300,
+    ]
+    tokenizer = load_tokenizer(model)
+    for max_length in (16, 128):
+        whole = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+        assert tokenize_truncated(tokenizer, texts, max_length) == whole
 
 
 def test_store_export_and_delete(tiny_model_dir, toy_csv, tmp_path):

@@ -44,6 +44,22 @@ def test_lora_run_saves_an_adapter_that_loads_merged_and_unmerged(tiny_model_dir
     assert probs == pytest.approx([expected[n] for n in merged.label_names], abs=1e-4)
 
 
+def test_top_layer_lora_keeps_autograd_out_of_the_lower_layers(tiny_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    from core.lora import apply_lora
+
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    model = apply_lora(base, TrainConfig(lora=True, lora_rank=4, lora_layers=1), "SEQ_CLS")
+    adapters = [n for n, p in model.named_parameters() if p.requires_grad and "lora_" in n]
+    assert adapters and all(".layer.1." in n for n in adapters)  # 2 layers: only the top one is adapted
+    hidden = model(input_ids=torch.tensor([[101, 2023, 2003, 102]]), output_hidden_states=True).hidden_states
+    assert not hidden[1].requires_grad and hidden[2].requires_grad  # no backward pass below the top layer
+    everything = apply_lora(AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2),
+                            TrainConfig(lora=True, lora_rank=4), "SEQ_CLS")
+    assert any(".layer.0." in n for n, p in everything.named_parameters() if p.requires_grad and "lora_" in n)
+
+
 def test_high_unknown_rate_suggests_a_model_that_reads_chinese():
     warning = unknown_token_warning(0.62, "all-MiniLM-L6-v2", ["这是一个非常好的产品，我非常喜欢它。"] * 5)
     assert "62%" in warning and "SmolLM2-135M-Instruct" in warning

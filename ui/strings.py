@@ -65,6 +65,9 @@ STRINGS = {
     "lora_rank": ("Rank", "秩"),
     "lora_alpha": ("Alpha", "Alpha"),
     "lora_dropout": ("Dropout", "Dropout"),
+    "lora_layers": ("Top layers with adapters", "加适配器的顶部层数"),
+    "lora_layers_info": ("0 = every layer; fewer layers train faster (no backward pass below them)",
+                         "0 = 所有层；层数越少训练越快（其下各层不做反向传播）"),
 }
 
 I18N = gr.I18n(en={k: v[0] for k, v in STRINGS.items()}, zh={k: v[1] for k, v in STRINGS.items()})

@@ -114,6 +114,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             lora_alpha = gr.Slider(1, 128, value=DEFAULTS.lora_alpha, step=1, label=t("lora_alpha"), elem_id="lora-alpha")
             lora_dropout = gr.Slider(0, 0.5, value=DEFAULTS.lora_dropout, step=0.01, label=t("lora_dropout"),
                                      elem_id="lora-dropout")
+            lora_layers = gr.Slider(0, 48, value=DEFAULTS.lora_layers, step=1, label=t("lora_layers"),
+                                    info=t("lora_layers_info"), elem_id="lora-layers")
     with gr.Row():
         start = gr.Button(t("start"), variant="primary", elem_id="start-train")
         stop = gr.Button(t("stop"), variant="stop", interactive=False, elem_id="stop-train")
@@ -129,7 +131,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                   preset, [epochs, batch, max_len, lr], api_visibility="private")
 
     def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
-                 seed_value, prec, use_lora, rank, alpha, dropout, request: gr.Request):
+                 seed_value, prec, use_lora, rank, alpha, dropout, top_layers, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
@@ -141,7 +143,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                  batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
                                  weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
                                  precision=prec, lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
-                                 lora_dropout=float(dropout)).validate()
+                                 lora_dropout=float(dropout), lora_layers=int(top_layers)).validate()
             resolve_model_path(base)
             data = prepare_data(config.task, read_table(state["path"], ctx.limits), state["text_col"], state["label_col"])
         except StudioError as exc:
@@ -167,7 +169,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
-                           seed, precision, lora, lora_rank, lora_alpha, lora_dropout], [job_id, outcome],
+                           seed, precision, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
                 api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
