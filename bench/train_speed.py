@@ -112,9 +112,12 @@ def run_engine(data, args, store: RunStore) -> tuple[Result, float, Path]:
     job = TrainingJob(config, data, store, data_name="bench")
     start = time.perf_counter()
     job.start()
-    first = job.events.wait(0)
-    while not any(isinstance(e, ev.Step) for e in first):
-        first = job.events.wait(len(first))
+    seen = 0
+    while not job.events.done:  # wait() blocks until a new event: no busy loop beside the training
+        new = job.events.wait(seen)
+        seen += len(new)
+        if any(isinstance(e, ev.Step) for e in new):
+            break
     first_step_s = time.perf_counter() - start
     job.join()
     wall = time.perf_counter() - start
