@@ -20,7 +20,7 @@ def apply_lora(model, config: TrainConfig, task: str):
     from peft import LoraConfig, TaskType, get_peft_model
 
     layers = model.config.num_hidden_layers
-    top = min(config.lora_layers, layers) if config.lora_layers else layers
+    top = min(config.lora_layers or layers, layers)
     return get_peft_model(model, LoraConfig(task_type=TaskType[task], r=config.lora_rank, lora_alpha=config.lora_alpha,
                                             lora_dropout=config.lora_dropout, target_modules=block_linear_names(model),
                                             layers_to_transform=list(range(layers - top, layers))))
