@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from . import events as ev
 from .data import _as_strings, _name_hint
-from .engine import Encoded, TrainingJob, autocast, training_tokenizer
+from .engine import Encoded, TrainingJob, autocast, freeze_token_embeddings, training_tokenizer
 from .errors import DataError
 from .lora import apply_lora
 from .models import resolve_model_path
@@ -105,6 +105,8 @@ class AssistantJob(TrainingJob):
         model.config.pad_token_id = tokenizer.pad_token_id
         if self.config.lora:
             model = apply_lora(model, self.config, "CAUSAL_LM")
+        elif self.config.freeze_embeddings:
+            freeze_token_embeddings(model)
         return tokenizer, model
 
     @staticmethod

@@ -31,6 +31,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     precision: str = "auto"
     max_steps: int = 0  # 0: derived from epochs
+    freeze_embeddings: bool = True  # full fine-tuning keeps the token-embedding matrix as pretrained (faster)
     lora: bool = False  # train LoRA adapters (peft) instead of every weight
     lora_rank: int = 8
     lora_alpha: int = 16

@@ -175,6 +175,18 @@ def load_tokenizer_and_model(base_model: str, label_names: list[str]):
     return tokenizer, model
 
 
+def freeze_token_embeddings(model) -> None:
+    """Keep the token-embedding matrix as pretrained unless an output layer shares it (a tied LM head).
+
+    AdamW and gradient clipping then skip vocabulary x hidden weights (half of MiniLM's parameters)
+    whose rows a batch barely touches.
+    """
+    embeddings = model.get_input_embeddings().weight
+    output = model.get_output_embeddings()
+    if output is None or output.weight is not embeddings:
+        embeddings.requires_grad_(False)
+
+
 def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     """AdamW without weight decay on biases and LayerNorm weights."""
     decay, no_decay = [], []
@@ -383,6 +395,8 @@ class TrainingJob:
         tokenizer, model = load_tokenizer_and_model(self.config.base_model, self.data.label_names)
         if self.config.lora:
             model = apply_lora(model, self.config, "SEQ_CLS")
+        elif self.config.freeze_embeddings:
+            freeze_token_embeddings(model)
         return tokenizer, model
 
     @staticmethod

@@ -9,7 +9,7 @@ import pytest
 from core import events as ev
 from core.config import TrainConfig
 from core.data import prepare, read_table
-from core.engine import TrainingJob, length_grouped_batches, tokenize_truncated
+from core.engine import TrainingJob, freeze_token_embeddings, length_grouped_batches, tokenize_truncated
 from core.errors import ConfigError
 from core.predict import Predictor
 from core.store import RunStore
@@ -60,6 +60,23 @@ def test_event_order_and_run_folder(tiny_model_dir, toy_csv):
     assert set(config["id2label"].values()) == {"neg", "pos"}
     info = RunStore().list()[0]
     assert info.status == "finished" and info.metrics["macro_f1"] >= 0
+
+
+def test_full_fine_tuning_freezes_the_token_embeddings_unless_told_not_to(tiny_model_dir, toy_csv):
+    started = lambda job: next(e for e in job.events.since(0) if isinstance(e, ev.Started))
+    frozen = started(run_job(tiny_config(tiny_model_dir, epochs=0.2), toy_csv))
+    trained = started(run_job(tiny_config(tiny_model_dir, epochs=0.2, freeze_embeddings=False), toy_csv))
+    assert trained.trainable_params == trained.total_params
+    assert frozen.trainable_params == trained.total_params - 30522 * 32
+
+
+def test_a_tied_lm_head_keeps_its_embeddings_trainable():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    lm = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                      num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True))
+    freeze_token_embeddings(lm)
+    assert lm.get_input_embeddings().weight.requires_grad
 
 
 def test_seeded_runs_are_reproducible(tiny_model_dir, toy_csv):
