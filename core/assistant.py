@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from . import events as ev
 from .data import _as_strings, _name_hint
-from .engine import Encoded, TrainingJob, autocast, freeze_token_embeddings, training_tokenizer
+from .engine import Encoded, TrainingJob, autocast, freeze_token_embeddings, training_overrides, training_tokenizer
 from .errors import DataError
 from .lora import apply_lora
 from .models import resolve_model_path
@@ -101,7 +101,8 @@ class AssistantJob(TrainingJob):
         tokenizer = training_tokenizer(self.config.base_model)
         if not tokenizer.chat_template:
             raise DataError(f"The base model '{self.config.base_model}' has no chat template; pick an instruct model.")
-        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True)
+        model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True, use_safetensors=True,
+                                                     **training_overrides(path, self.config, self._device))
         model.config.pad_token_id = tokenizer.pad_token_id
         if self.config.lora:
             model = apply_lora(model, self.config, "CAUSAL_LM")

@@ -31,6 +31,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     precision: str = "auto"
     max_steps: int = 0  # 0: derived from epochs
+    attention_dropout: float = 0.0  # on attention probabilities; 0 skips a random mask per head (faster, same accuracy)
+    hidden_dropout: float = 0.1  # on hidden states and the classifier input (BERT's own rate)
     freeze_embeddings: bool = True  # full fine-tuning keeps the token-embedding matrix as pretrained (faster)
     lora: bool = False  # train LoRA adapters (peft) instead of every weight
     lora_rank: int = 8
@@ -56,6 +58,8 @@ class TrainConfig:
             (self.lora_alpha >= 1, "LoRA alpha must be at least 1"),
             (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
             (self.lora_layers >= 0, "LoRA layers cannot be negative"),
+            (0 <= self.attention_dropout < 1, "attention dropout must be between 0 and 1"),
+            (0 <= self.hidden_dropout < 1, "hidden dropout must be between 0 and 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -86,7 +90,7 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict] = {
-    "Fast": dict(epochs=1.0, batch_size=16, max_length=64, learning_rate=3e-4),
+    "Fast": dict(epochs=1.0, batch_size=16, max_length=64, learning_rate=3e-4, hidden_dropout=0.0),
     "Balanced": dict(epochs=3.0, batch_size=16, max_length=128, learning_rate=1e-4),
     "Accurate": dict(epochs=5.0, batch_size=16, max_length=256, learning_rate=5e-5),
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+from transformers import AutoConfig, AutoModelForSequenceClassification, get_linear_schedule_with_warmup
 from transformers import logging as hf_logging
 from transformers import set_seed
 from safetensors.torch import load_model, save_model
@@ -162,14 +162,28 @@ def training_tokenizer(base_model: str):
     return tokenizer
 
 
-def load_tokenizer_and_model(base_model: str, label_names: list[str]):
+ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")
+HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "hidden_dropout", "dropout", "resid_pdrop", "embd_pdrop")
+
+
+def training_overrides(path: Path, config: TrainConfig, device: torch.device) -> dict:
+    """``from_pretrained`` keywords for training: the run's dropout rates under whichever names the
+    architecture uses, and the attention kernel. On the CPU the plain ("eager") attention trains faster
+    than PyTorch's fused one, whose backward pass is slow there (BERT at 128 tokens: 0.42 -> 0.27 s a step)."""
+    names = AutoConfig.from_pretrained(path, local_files_only=True).to_dict()
+    overrides = {key: config.attention_dropout for key in ATTENTION_DROPOUT_KEYS if key in names}
+    overrides |= {key: config.hidden_dropout for key in HIDDEN_DROPOUT_KEYS if key in names}
+    return {**overrides, "attn_implementation": "eager" if device.type == "cpu" else "sdpa"}
+
+
+def load_tokenizer_and_model(config: TrainConfig, label_names: list[str], device: torch.device):
     """Load a base model from a local folder with a fresh classification head."""
-    path = resolve_model_path(base_model)
-    tokenizer = training_tokenizer(base_model)
+    path = resolve_model_path(config.base_model)
+    tokenizer = training_tokenizer(config.base_model)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(label_names), local_files_only=True, use_safetensors=True,
         id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-        ignore_mismatched_sizes=True,
+        ignore_mismatched_sizes=True, **training_overrides(path, config, device),
     )
     model.config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model
@@ -392,7 +406,7 @@ class TrainingJob:
         return split(self.data, self.config.val_fraction, self.config.seed)
 
     def _load_model(self):
-        tokenizer, model = load_tokenizer_and_model(self.config.base_model, self.data.label_names)
+        tokenizer, model = load_tokenizer_and_model(self.config, self.data.label_names, self._device)
         if self.config.lora:
             model = apply_lora(model, self.config, "SEQ_CLS")
         elif self.config.freeze_embeddings:

@@ -5,11 +5,13 @@ import json
 import threading
 
 import pytest
+import torch
 
 from core import events as ev
 from core.config import TrainConfig
 from core.data import prepare, read_table
-from core.engine import TrainingJob, freeze_token_embeddings, length_grouped_batches, tokenize_truncated
+from core.engine import (TrainingJob, freeze_token_embeddings, length_grouped_batches, tokenize_truncated,
+                         training_overrides)
 from core.errors import ConfigError
 from core.predict import Predictor
 from core.store import RunStore
@@ -68,6 +70,25 @@ def test_full_fine_tuning_freezes_the_token_embeddings_unless_told_not_to(tiny_m
     trained = started(run_job(tiny_config(tiny_model_dir, epochs=0.2, freeze_embeddings=False), toy_csv))
     assert trained.trainable_params == trained.total_params
     assert frozen.trainable_params == trained.total_params - 30522 * 32
+
+
+def test_dropout_settings_and_the_cpu_attention_kernel_reach_the_model(tiny_model_dir, toy_csv, tmp_path):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    job = run_job(tiny_config(tiny_model_dir, epochs=0.2, attention_dropout=0.25, hidden_dropout=0.3), toy_csv)
+    bert = job._model
+    assert bert.config._attn_implementation == "eager"  # faster to train than fused SDPA on the CPU
+    assert bert.bert.encoder.layer[0].attention.self.dropout.p == 0.25
+    assert bert.bert.encoder.layer[0].output.dropout.p == 0.3 and bert.dropout.p == 0.3
+    saved = json.loads((job.run_dir / "config.json").read_text())
+    assert (saved["attention_probs_dropout_prob"], saved["hidden_dropout_prob"]) == (0.25, 0.3)
+
+    LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=2)).save_pretrained(tmp_path / "llama")
+    overrides = training_overrides(tmp_path / "llama", TrainConfig(attention_dropout=0.2), torch.device("cpu"))
+    assert overrides == {"attention_dropout": 0.2, "attn_implementation": "eager"}  # Llama has no hidden dropout
+    with pytest.raises(ConfigError, match="attention dropout"):
+        TrainConfig(attention_dropout=1.5).validate()
 
 
 def test_a_tied_lm_head_keeps_its_embeddings_trainable():

@@ -109,6 +109,11 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         seed = gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed")
         freeze = gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"), info=t("freeze_embeddings_info"),
                              elem_id="freeze-embeddings")
+    with gr.Row():
+        attention_dropout = gr.Slider(0, 0.5, value=DEFAULTS.attention_dropout, step=0.05, label=t("attention_dropout"),
+                                      info=t("attention_dropout_info"), elem_id="attention-dropout")
+        hidden_dropout = gr.Slider(0, 0.5, value=DEFAULTS.hidden_dropout, step=0.05, label=t("hidden_dropout"),
+                                   elem_id="hidden-dropout")
     with gr.Accordion(t("lora"), open=False):
         with gr.Row():
             lora = gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), elem_id="lora")
@@ -128,12 +133,13 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     timer = gr.Timer(0.5)
 
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
-    preset.change(lambda p: [PRESETS[p].get(k, getattr(DEFAULTS, k)) for k in ("epochs", "batch_size", "max_length")]
+    preset.change(lambda p: [PRESETS[p].get(k, getattr(DEFAULTS, k))
+                             for k in ("epochs", "batch_size", "max_length", "hidden_dropout")]
                   + [round(math.log10(PRESETS[p].get("learning_rate", DEFAULTS.learning_rate)), 2)],
-                  preset, [epochs, batch, max_len, lr], api_visibility="private")
+                  preset, [epochs, batch, max_len, hidden_dropout, lr], api_visibility="private")
 
     def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
-                 seed_value, prec, frozen_embeddings, use_lora, rank, alpha, dropout, top_layers, request: gr.Request):
+                 seed_value, prec, frozen_embeddings, attn_drop, hidden_drop, use_lora, rank, alpha, dropout, top_layers, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
@@ -144,7 +150,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             config = TrainConfig(task=state.get("task", "classification"), base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
                                  batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
                                  weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
-                                 precision=prec, freeze_embeddings=bool(frozen_embeddings), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
+                                 precision=prec, freeze_embeddings=bool(frozen_embeddings),
+                                 attention_dropout=float(attn_drop), hidden_dropout=float(hidden_drop), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
                                  lora_dropout=float(dropout), lora_layers=int(top_layers)).validate()
             resolve_model_path(base)
             data = prepare_data(config.task, read_table(state["path"], ctx.limits), state["text_col"], state["label_col"])
@@ -171,7 +178,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
-                           seed, precision, freeze, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
+                           seed, precision, freeze, attention_dropout, hidden_dropout, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
                 api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
