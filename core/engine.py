@@ -22,6 +22,7 @@ from safetensors.torch import load_model, save_model
 from . import events as ev
 from .config import TrainConfig
 from .data import LabelledData, split, unknown_share, unknown_token_warning
+from .dropout import use_fast_dropout
 from .errors import ModelError, StudioError
 from .metrics import classification_metrics, majority_baseline
 from .lora import apply_lora
@@ -332,6 +333,8 @@ class TrainingJob:
         train, val = self._split()
         self._val = val
         tokenizer, model = self._load_model()
+        if self._device.type == "cpu":
+            use_fast_dropout(model)
         self._check_cancel()
         self._tokenizer, self._model = tokenizer, model.to(self._device)
         if not self._resume_from:

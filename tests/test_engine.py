@@ -12,6 +12,7 @@ from core.config import TrainConfig
 from core.data import prepare, read_table
 from core.engine import (TrainingJob, freeze_token_embeddings, length_grouped_batches, tokenize_truncated,
                          training_overrides)
+from core.dropout import FastDropout, use_fast_dropout
 from core.errors import ConfigError
 from core.predict import Predictor
 from core.store import RunStore
@@ -89,6 +90,25 @@ def test_dropout_settings_and_the_cpu_attention_kernel_reach_the_model(tiny_mode
     assert overrides == {"attention_dropout": 0.2, "attn_implementation": "eager"}  # Llama has no hidden dropout
     with pytest.raises(ConfigError, match="attention dropout"):
         TrainConfig(attention_dropout=1.5).validate()
+
+
+def test_fast_dropout_matches_dropout_in_distribution_scaling_and_gradient():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Dropout(0.3), torch.nn.Dropout(0.0))
+    assert use_fast_dropout(model) == 1 and isinstance(model[1], FastDropout) and type(model[2]) is torch.nn.Dropout
+    x = torch.ones(1000, 1000, requires_grad=True)
+    y = model[1](x)
+    dropped = (y == 0).float().mean().item()
+    assert abs(dropped - 0.3) < 0.003 and abs(y.mean().item() - 1) < 0.01
+    assert torch.allclose(y[y != 0], torch.tensor(1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad == 0, y == 0)  # the gradient flows through kept entries only
+    torch.manual_seed(1)
+    a = model[1](torch.ones(64, 33, dtype=torch.bfloat16))
+    torch.manual_seed(1)
+    assert torch.equal(a, model[1](torch.ones(64, 33, dtype=torch.bfloat16)))  # seeded, odd sizes, bf16
+    model.eval()
+    assert torch.equal(model[1](x), x)
 
 
 def test_a_tied_lm_head_keeps_its_embeddings_trainable():
