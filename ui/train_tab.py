@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import math
+import time
 
 import gradio as gr
 
@@ -19,6 +20,8 @@ from .strings import t
 
 LOCAL = "local folder…"
 DEFAULTS = TrainConfig()
+EVALUATIONS = (ev.Evaluation, ev.GenerationEvaluation)
+CURVE_REFRESH_S = 5.0  # redrawing the plot costs the browser CPU that training needs; text updates stay live
 
 
 def _fmt_time(seconds: float) -> str:
@@ -89,7 +92,7 @@ def outcome_html(events: list[ev.Event]) -> str:
 
 def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     job_id = gr.BrowserState(None, storage_key="sft_studio_job")
-    seen = gr.State("")
+    seen = gr.State({})
     with gr.Row():
         model = gr.Dropdown([(m.label, k) for k, m in REGISTRY.items()] + [(LOCAL, LOCAL)], value=DEFAULT_MODEL,
                             label=t("base_model"), elem_id="base-model")
@@ -171,10 +174,15 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         events = job.events.since(0)
         position = ctx.queue.position(current)
         key = f"{current}:{len(events)}:{position}"
-        if key == last_seen:
+        if key == last_seen.get("key"):
             return (gr.skip(),) * 7
-        running = not job.done
-        return (key, progress_html(events, position), cards_html(events), charts.training_curve(events),
+        running, now = not job.done, time.monotonic()
+        evaluations = sum(isinstance(e, EVALUATIONS) for e in events)
+        redraw = (not running or (current, evaluations) != last_seen.get("curve")
+                  or now - last_seen.get("drawn_at", 0.0) >= CURVE_REFRESH_S)
+        seen_now = {"key": key, "curve": (current, evaluations), "drawn_at": now} if redraw else {**last_seen, "key": key}
+        return (seen_now, progress_html(events, position), cards_html(events),
+                charts.training_curve(events) if redraw else gr.skip(),
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
