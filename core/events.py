@@ -97,6 +97,7 @@ class Cancelled(Event):
 
 
 TERMINAL = (Finished, Failed, Cancelled)
+EVALUATIONS = (Evaluation, GenerationEvaluation)
 
 
 class EventLog:

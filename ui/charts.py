@@ -27,7 +27,7 @@ def bucket_means(steps: list[ev.Step], limit: int = MAX_CURVE_POINTS) -> tuple[l
 
 def training_curve(events: list[ev.Event]) -> go.Figure:
     steps = [e for e in events if isinstance(e, ev.Step)]
-    evals = [e for e in events if isinstance(e, (ev.Evaluation, ev.GenerationEvaluation))]
+    evals = [e for e in events if isinstance(e, ev.EVALUATIONS)]
     generative = any(isinstance(e, ev.GenerationEvaluation) for e in evals)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x, y, size = bucket_means(steps)

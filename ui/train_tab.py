@@ -20,7 +20,6 @@ from .strings import t
 
 LOCAL = "local folder…"
 DEFAULTS = TrainConfig()
-EVALUATIONS = (ev.Evaluation, ev.GenerationEvaluation)
 CURVE_REFRESH_S = 5.0  # redrawing the plot costs the browser CPU that training needs; text updates stay live
 
 
@@ -177,7 +176,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         if key == last_seen.get("key"):
             return (gr.skip(),) * 7
         running, now = not job.done, time.monotonic()
-        evaluations = sum(isinstance(e, EVALUATIONS) for e in events)
+        evaluations = sum(isinstance(e, ev.EVALUATIONS) for e in events)
         redraw = (not running or (current, evaluations) != last_seen.get("curve")
                   or now - last_seen.get("drawn_at", 0.0) >= CURVE_REFRESH_S)
         seen_now = {"key": key, "curve": (current, evaluations), "drawn_at": now} if redraw else {**last_seen, "key": key}
