@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+from bench.browser_app import AppServer, running_app
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -57,48 +59,8 @@ def toy_csv(tmp_path) -> Path:
     return path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class AppServer:
-    url: str
-    runs: Path
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, sample_cache) -> AppServer:
+def app(tmp_path_factory, sample_cache) -> Iterator[AppServer]:
     """The real app (python app.py) on a free port of 127.0.0.1, with its own runs folder."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    runs = tmp_path_factory.mktemp("app-runs")
-    port = _free_port()
-    log = open(runs / "app.log", "w")
-    env = {**os.environ, "SFT_STUDIO_RUNS": str(runs), "SFT_STUDIO_CACHE": str(sample_cache)}
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=Path(__file__).parent.parent,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError((runs / "app.log").read_text())
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("the app did not start within 120 s")
-    yield AppServer(url, runs)
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with running_app(tmp_path_factory.mktemp("app-runs"), env={"SFT_STUDIO_CACHE": str(sample_cache)}) as server:
+        yield server
