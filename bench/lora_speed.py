@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core import events as ev
 from core.config import TrainConfig
-from core.data import prepare
+from core.tasks import prepare_data
 from core.engine import TrainingJob
 from core.models import DEFAULT_CHAT_MODEL
 from core.samples import build_sample
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", default="bench/out/lora.json")
     args = parser.parse_args(argv)
-    data = prepare(build_sample("chinese_reviews", rows_per_class=args.rows_per_class, seed=1), "text", "label")
+    data = prepare_data("classification", build_sample("chinese_reviews", rows_per_class=args.rows_per_class, seed=1), {"text": "text", "label": "label"})
     results = [run(data, args, lora=False, lr=5e-5), run(data, args, lora=True, lr=1e-3),
                run(data, args, lora=True, lr=1e-3, layers=args.lora_layers)]
     for r in results:

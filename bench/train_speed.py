@@ -32,7 +32,7 @@ from transformers import logging as hf_logging
 
 from core import events as ev
 from core.config import TrainConfig
-from core.data import prepare, split
+from core.tasks import get_task, prepare_data
 from core.engine import TrainingJob, cpu_has_fast_bf16
 from core.metrics import classification_metrics
 from core.models import DEFAULT_MODEL, load_tokenizer, resolve_model_path
@@ -135,8 +135,8 @@ def load_split(name: str, args):
 
 @lru_cache(maxsize=2)
 def _load_split(name: str, rows_per_class: int, seed: int):
-    full = prepare(build_sample(SAMPLES[name], rows_per_class=rows_per_class, seed=1), "text", "label")
-    return full, *split(full, 0.2, seed=seed)
+    full = prepare_data("classification", build_sample(SAMPLES[name], rows_per_class=rows_per_class, seed=1), {"text": "text", "label": "label"})
+    return full, *get_task("classification").split(full, 0.2, seed=seed)
 
 
 def training_peak_rss_mb(key: str, name: str, args) -> float:

@@ -13,9 +13,9 @@ from .config import TrainConfig
 from .chat import ChatModel
 from .data import DataLimits, read_table
 from .engine import TrainingJob
-from .tasks import make_job, prepare_data, resume_job
-from .errors import StudioError
-from .predict import Predictor
+from .tasks import TASKS, column_roles, get_task
+from .errors import DataError, StudioError
+from .predict import Predictor, export_run
 from .samples import SAMPLES, sample_path
 from .store import RunStore
 
@@ -37,17 +37,29 @@ def _config_from(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict({**base.__dict__, **overrides}).validate()
 
 
+def role_flags(pairs: list[str]) -> dict[str, str]:
+    """``--col ROLE=COLUMN`` flags as {role: column}."""
+    columns = {}
+    for pair in pairs:
+        role, _, column = pair.partition("=")
+        if not role or not column:
+            raise DataError(f"--col takes ROLE=COLUMN, e.g. --col text_a=question1 (got '{pair}').")
+        columns[role] = column
+    return columns
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     config = _config_from(args)
     table = read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20))
-    data = prepare_data(config.task, table, args.text_col, args.label_col)
-    print(f"{len(data)} rows ({data.rows_dropped} dropped), columns '{data.text_column}' -> '{data.label_column}'")
-    return _follow(make_job(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
+    task = get_task(config.task)
+    data = task.prepare(table, column_roles(config.task, role_flags(args.col), args.text_col, args.label_col))
+    print(f"{config.task}: " + task.describe(data).replace("<b>", "'").replace("</b>", "'"))
+    return _follow(TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
-    return _follow(resume_job(run_dir).start())
+    return _follow(TrainingJob.resume(run_dir).start())
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -74,12 +86,9 @@ def _follow(job: TrainingJob) -> int:
                     bar.total = event.total_steps
                     bar.update(event.step - bar.n)
                     bar.set_postfix(loss=f"{event.loss:.4f}", samples_s=f"{event.samples_per_s:.1f}")
-                elif isinstance(event, ev.GenerationEvaluation):
-                    tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  perplexity {event.perplexity:.2f}"
-                               f"{'  (best)' if event.is_best else ''}")
                 elif isinstance(event, ev.Evaluation):
-                    tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  accuracy {event.accuracy:.4f}  "
-                               f"macro-F1 {event.macro_f1:.4f}{'  (best)' if event.is_best else ''}")
+                    tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  {job.task.headline(event.metrics)}"
+                               f"{'  (best)' if event.is_best else ''}")
                 elif isinstance(event, ev.Status):
                     tqdm.write(event.message)
                 elif isinstance(event, ev.TERMINAL):
@@ -95,11 +104,10 @@ def _follow(job: TrainingJob) -> int:
         print(f"error: {outcome.message}", file=sys.stderr)
         return EXIT_FAILED
     m = outcome.metrics
-    if m.get("accuracy") is not None:
-        print(f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  "
-              f"(majority-class baseline {m['majority_baseline']:.4f})")
-    if m.get("perplexity") is not None:
-        print(f"validation loss {m['val_loss']:.4f}  perplexity {m['perplexity']:.2f}")
+    if m.get("val_loss") is not None:
+        print(f"validation loss {m['val_loss']:.4f}  {job.task.headline(m)}")
+    if m.get("baseline"):
+        print(f"baseline ({m['baseline']['name']}): {job.task.headline(m['baseline'])}")
     print(f"train time {m['train_seconds']:.1f} s  samples/s {m['samples_per_s'] or 0:.1f}")
     print(f"run folder: {outcome.run_dir}")
     return EXIT_OK if isinstance(outcome, ev.Finished) else EXIT_CANCELLED
@@ -109,17 +117,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor(args.run)
     if args.file:
         out = args.out or str(Path(args.file).with_suffix("")) + "_predictions.csv"
-        predictor.predict_file(args.file, out, args.text_col)
+        columns = {predictor.inputs[0]: args.text_col, **role_flags(args.col)}
+        predictor.predict_file(args.file, out, {k: v for k, v in columns.items() if v})
         print(f"wrote {out}")
     if not args.texts and not args.file:
         raise StudioError("Give one or more texts, or --file FILE.")
-    for text, p in zip(args.texts, predictor.predict(args.texts)):
-        print(f"{p.label}\t{p.confidence:.3f}\t{text}")
+    if args.texts:
+        inputs = predictor.inputs
+        if len(args.texts) % len(inputs):
+            raise DataError(f"This model reads {len(inputs)} texts per row ({', '.join(inputs)}); "
+                            f"give them in that order.")
+        rows = {role: args.texts[i::len(inputs)] for i, role in enumerate(inputs)}
+        for i, p in enumerate(predictor.predict(rows)):
+            shown = predictor.task.columns_of(p)
+            print("\t".join(str(v) for v in shown.values()) + "\t" + " | ".join(rows[r][i] for r in inputs))
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    print(f"wrote {Predictor(args.run).export(args.out)}")
+    print(f"wrote {export_run(args.run, args.out)}")
     return EXIT_OK
 
 
@@ -144,12 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="SFT Studio headless CLI")
     parser.add_argument("--runs", default=None, help="runs folder (default: ./runs or $SFT_STUDIO_RUNS)")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="fine-tune a classifier on a table of labelled texts")
+    train = sub.add_parser("train", help=f"fine-tune a model on a table ({', '.join(TASKS)})")
     train.add_argument("--data", required=True, help="CSV, TSV, JSONL or Excel file")
     train.add_argument("--text-col", "--prompt-col", dest="text_col", default=None,
                        help="text column (prompt column with --task assistant)")
     train.add_argument("--label-col", "--response-col", dest="label_col", default=None,
                        help="label column (response column with --task assistant)")
+    train.add_argument("--col", action="append", default=[], metavar="ROLE=COLUMN",
+                       help="column of a task role, e.g. --col text_a=question1 (repeatable)")
     train.add_argument("--config", default=None, help="train_config.json to start from")
     train.add_argument("--max-mb", type=int, default=200, help="largest data file accepted, in MB")
     _add_config_flags(train)
@@ -159,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--file", default=None, help="table to predict; writes a CSV with predictions")
     predict.add_argument("--out", default=None)
     predict.add_argument("--text-col", default=None)
-    predict.add_argument("texts", nargs="*")
+    predict.add_argument("--col", action="append", default=[], metavar="ROLE=COLUMN")
+    predict.add_argument("texts", nargs="*", help="texts to predict (pairs: text_a text_b text_a text_b ...)")
     predict.set_defaults(func=cmd_predict)
     resume = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     resume.add_argument("--run", required=True, help="run folder or run id")

@@ -9,14 +9,13 @@ from .errors import ConfigError
 from .models import DEFAULT_MODEL
 
 PRECISIONS = ("auto", "fp32", "bf16")
-TASKS = ("classification", "assistant")
 
 
 @dataclass
 class TrainConfig:
     """Hyperparameters of one fine-tuning run."""
 
-    task: str = "classification"  # or "assistant": generative SFT on prompt/response pairs
+    task: str = "classification"  # a name from core.tasks.TASKS
     base_model: str = DEFAULT_MODEL
     learning_rate: float = 1e-4
     epochs: float = 3.0
@@ -27,7 +26,7 @@ class TrainConfig:
     seed: int = 42
     val_fraction: float = 0.2
     eval_every_steps: int = 0  # 0: about 5 evaluations per run, at least one per epoch
-    early_stopping_patience: int = 3  # evaluations without macro-F1 gain; 0 disables
+    early_stopping_patience: int = 3  # evaluations without a gain in the task's primary metric; 0 disables
     max_grad_norm: float = 1.0
     precision: str = "auto"
     max_steps: int = 0  # 0: derived from epochs
@@ -52,7 +51,6 @@ class TrainConfig:
             (self.eval_every_steps >= 0, "evaluation interval cannot be negative"),
             (self.early_stopping_patience >= 0, "early-stopping patience cannot be negative"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
-            (self.task in TASKS, f"task must be one of {', '.join(TASKS)}"),
             (self.max_steps >= 0, "max steps cannot be negative"),
             (1 <= self.lora_rank <= 256, "LoRA rank must be between 1 and 256"),
             (self.lora_alpha >= 1, "LoRA alpha must be at least 1"),
@@ -64,6 +62,9 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"Invalid setting: {message}.")
+        from .tasks import get_task
+
+        get_task(self.task)
         return self
 
     def to_json(self) -> str:

@@ -1,4 +1,4 @@
-"""Read user tables (CSV/TSV/JSONL/Excel), guess columns, build the label map and split."""
+"""Read user tables (CSV/TSV/JSONL/Excel/CoNLL), guess the text column, check what a tokenizer can read."""
 from __future__ import annotations
 
 import codecs
@@ -6,13 +6,11 @@ import csv
 import io
 import json
 import re
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from charset_normalizer import from_bytes
-from sklearn.model_selection import train_test_split
 
 from .errors import DataError
 
@@ -35,32 +33,6 @@ class DataLimits:
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
-
-
-@dataclass
-class LabelledData:
-    """Clean texts with integer labels and the names behind them."""
-
-    texts: list[str]
-    labels: list[int]
-    label_names: list[str]
-    text_column: str
-    label_column: str
-    rows_total: int = 0
-    rows_dropped: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def class_counts(self) -> dict[str, int]:
-        counts = Counter(self.labels)
-        return {name: counts.get(i, 0) for i, name in enumerate(self.label_names)}
-
-    def subset(self, indices) -> "LabelledData":
-        idx = list(indices)
-        return LabelledData([self.texts[i] for i in idx], [self.labels[i] for i in idx],
-                            self.label_names, self.text_column, self.label_column, len(idx), 0)
 
 
 def detect_encoding(raw: bytes) -> str:
@@ -140,7 +112,8 @@ def _read_excel(path: Path) -> pd.DataFrame:
 
 
 def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFrame:
-    """Read a CSV/TSV/JSONL/Excel file into a DataFrame of strings, or raise DataError."""
+    """Read a CSV/TSV/JSONL/Excel file into a DataFrame of strings (a CoNLL file into tokens/tags lists),
+    or raise DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"The file '{path.name}' does not exist.")
@@ -159,7 +132,9 @@ def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFr
         if kind:
             raise DataError(f"This file looks like {kind}, not a table. Upload a CSV, TSV, JSONL or Excel file.")
         text = raw.decode(detect_encoding(raw), errors="replace").lstrip("\ufeff")
-        if suffix in JSON_SUFFIXES or text.lstrip().startswith("{"):
+        if suffix in CONLL_SUFFIXES or looks_like_conll(text):
+            frame = read_conll(text)
+        elif suffix in JSON_SUFFIXES or text.lstrip().startswith("{"):
             frame = _read_jsonl(text) if suffix != ".json" else _read_json(text)
         else:
             frame = _read_delimited(text, _sniff_delimiter(text, suffix))
@@ -169,6 +144,43 @@ def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFr
     if len(frame) > limits.max_rows:
         raise DataError(f"The file has {len(frame):,} rows; the limit is {limits.max_rows:,}.")
     return frame
+
+
+CONLL_SUFFIXES = {".conll", ".conllu", ".bio", ".iob", ".bmes"}
+CONLL_TAG = re.compile(r"^(O|[A-Za-z]{1,2}[-_]\S+)$")
+
+
+def _conll_fields(line: str) -> list[str]:
+    return line.rstrip("\n").split("\t") if "\t" in line else line.split()
+
+
+def looks_like_conll(text: str) -> bool:
+    """One token per line with its tag last (O, B-PER, ...), sentences separated by blank lines."""
+    lines = text.splitlines()[:5000]
+    filled = [line for line in lines if line.strip() and not line.startswith("-DOCSTART-")]
+    if not filled or len(filled) == len(lines):
+        return False
+    shaped = [f for f in map(_conll_fields, filled) if 2 <= len(f) <= 10 and CONLL_TAG.match(f[-1].strip())]
+    return len(shaped) >= 0.95 * len(filled)
+
+
+def read_conll(text: str) -> pd.DataFrame:
+    """CoNLL-style text: token, optional middle columns, tag; a blank line ends a sentence; -DOCSTART- skipped."""
+    sentences, tokens, tags = [], [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.startswith("-DOCSTART-") or not line.strip():
+            if tokens:
+                sentences.append((tokens, tags))
+            tokens, tags = [], []
+            continue
+        fields = _conll_fields(line)
+        if len(fields) < 2:
+            raise DataError(f"Line {number} of the CoNLL file has a token but no tag: {line.strip()[:40]!r}.")
+        tokens.append(fields[0].strip() or fields[0])
+        tags.append(fields[-1].strip())
+    if tokens:
+        sentences.append((tokens, tags))
+    return pd.DataFrame({"tokens": [t for t, _ in sentences], "tags": [g for _, g in sentences]})
 
 
 def _read_delimited(text: str, sep: str, header: int | None = 0) -> pd.DataFrame:
@@ -216,121 +228,36 @@ def _read_json(text: str) -> pd.DataFrame:
     raise DataError("The JSON file must be a list of objects, or one object per line (JSON Lines).")
 
 
-def _as_strings(series: pd.Series) -> pd.Series:
+def as_strings(series: pd.Series) -> pd.Series:
     return series.map(lambda v: "" if pd.isna(v) else str(v).strip())
 
 
-def _name_hint(name: str, hints: tuple[str, ...]) -> bool:
+def name_hint(name: str, hints: tuple[str, ...]) -> bool:
     return name.strip().lower() in hints
+
+
+def guess_text_column_or_none(frame: pd.DataFrame) -> str | None:
+    try:
+        return guess_text_column(frame)
+    except DataError:
+        return None
 
 
 def guess_text_column(frame: pd.DataFrame) -> str:
     """The column that reads most like free text (long, mostly distinct strings)."""
     best, best_score = None, 0.0
     for column in frame.columns:
-        values = _as_strings(frame[column])
+        values = as_strings(frame[column])
         values = values[values != ""]
         if values.empty or values.str.fullmatch(r"[-+]?\d+(\.\d+)?").mean() > 0.9:
             continue
         distinct = values.nunique() / len(values)
-        score = values.str.len().mean() * (0.2 + distinct) * (3 if _name_hint(column, TEXT_NAME_HINTS) else 1)
+        score = values.str.len().mean() * (0.2 + distinct) * (3 if name_hint(column, TEXT_NAME_HINTS) else 1)
         if score > best_score:
             best, best_score = column, score
     if best is None:
         raise DataError("No column looks like text. The table needs one column of sentences or documents.")
     return best
-
-
-def guess_label_column(frame: pd.DataFrame, text_column: str) -> str:
-    """The column with few distinct values, preferring names such as 'label' or 'category'."""
-    candidates = []
-    for column in frame.columns:
-        if column == text_column:
-            continue
-        values = _as_strings(frame[column])
-        values = values[values != ""]
-        distinct = values.nunique()
-        hinted = _name_hint(column, LABEL_NAME_HINTS)
-        if distinct < 1 and not hinted:
-            continue
-        if hinted or 2 <= distinct <= max(2, min(1000, len(values) // 2)):
-            candidates.append((not hinted, distinct / max(len(values), 1), column))
-    if not candidates:
-        raise DataError("No column looks like a label. The table needs a column with the class of each text.")
-    return min(candidates)[2]
-
-
-def guess_columns(frame: pd.DataFrame) -> tuple[str, str]:
-    """Guess (text column, label column)."""
-    if len(frame.columns) < 2:
-        raise DataError("The table has only one column; it needs a text column and a label column.")
-    text = guess_text_column(frame)
-    return text, guess_label_column(frame, text)
-
-
-def _label_sort_key(name: str):
-    try:
-        return (0, float(name), name)
-    except ValueError:
-        return (1, 0.0, name)
-
-
-def prepare(frame: pd.DataFrame, text_column: str | None = None, label_column: str | None = None) -> LabelledData:
-    """Clean the chosen columns, build the label map and check the data can be trained on."""
-    if len(frame.columns) < 2:
-        raise DataError("The table has only one column; it needs a text column and a label column.")
-    if not text_column:
-        text_column = guess_text_column(frame.drop(columns=[label_column], errors="ignore") if label_column else frame)
-    label_column = label_column or guess_label_column(frame, text_column)
-    for role, column in (("text", text_column), ("label", label_column)):
-        if column not in frame.columns:
-            raise DataError(f"The {role} column '{column}' is not in the table. Columns: {', '.join(frame.columns)}.")
-    if text_column == label_column:
-        raise DataError("The text column and the label column must be different columns.")
-    texts = _as_strings(frame[text_column])
-    labels = _as_strings(frame[label_column]).map(_normalise_label)
-    total = len(frame)
-    missing_labels = int((labels == "").sum())
-    if missing_labels > total / 2:
-        raise DataError(f"The label column '{label_column}' is empty on {missing_labels:,} of {total:,} rows. "
-                        "Fill in the labels or choose another column.")
-    keep = (texts != "") & (labels != "")
-    texts, labels = texts[keep], labels[keep]
-    if texts.empty:
-        raise DataError("No row has both a text and a label.")
-    counts = labels.value_counts()
-    if len(counts) > 50 and len(counts) > len(labels) / 2:
-        raise DataError(f"The label column '{label_column}' has {len(counts):,} different values for {len(labels):,} "
-                        "rows: it looks like an ID or free text, not a class. Choose another label column.")
-    if len(counts) < 2:
-        raise DataError(f"Every row has the same label '{counts.index[0]}'. Training needs at least two classes.")
-    rare = [str(name) for name, n in counts.items() if n < 2]
-    if rare:
-        shown = ", ".join(f"'{r}'" for r in rare[:5]) + (f" and {len(rare) - 5} more" if len(rare) > 5 else "")
-        raise DataError(f"{len(rare)} class(es) have fewer than 2 rows: {shown}. Add examples or remove them.")
-    names = sorted(counts.index, key=_label_sort_key)
-    index = {name: i for i, name in enumerate(names)}
-    return LabelledData(texts.tolist(), [index[v] for v in labels], names, text_column, label_column,
-                        rows_total=total, rows_dropped=total - len(texts))
-
-
-def _normalise_label(value: str) -> str:
-    """Treat 1, "1" and 1.0 as the same label."""
-    if re.fullmatch(r"[-+]?\d+\.0+", value):
-        return value.split(".")[0]
-    return value
-
-
-def split(data: LabelledData, val_fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
-    """Stratified train/validation split; every class keeps at least one row on each side."""
-    n_classes = len(data.label_names)
-    n_val = max(n_classes, round(val_fraction * len(data)))
-    if len(data) - n_val < n_classes:
-        raise DataError(f"{len(data)} rows are too few to hold out a validation set for {n_classes} classes. "
-                        "Add rows or lower the validation fraction.")
-    train_idx, val_idx = train_test_split(list(range(len(data))), test_size=n_val,
-                                          stratify=data.labels, random_state=seed)
-    return data.subset(train_idx), data.subset(val_idx)
 
 
 def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:

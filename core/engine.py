@@ -12,21 +12,23 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, get_linear_schedule_with_warmup
+from transformers import AutoConfig, get_linear_schedule_with_warmup
 from transformers import logging as hf_logging
 from transformers import set_seed
 from safetensors.torch import load_model, save_model
 
 from . import events as ev
 from .config import TrainConfig
-from .data import LabelledData, split, unknown_share, unknown_token_warning
+from .data import unknown_share, unknown_token_warning
 from .dropout import use_fast_dropout
 from .errors import ModelError, StudioError
-from .metrics import classification_metrics, majority_baseline
 from .lora import apply_lora
 from .models import REGISTRY, load_tokenizer, resolve_model_path
+from .tasks import get_task
+from .tasks.base import Encoded, Task, TaskData
 from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, read_json, write_csv_atomic, write_json_atomic
 
 hf_logging.set_verbosity_error()
@@ -68,55 +70,6 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
     shuffled = torch.randperm(len(batches), generator=generator).tolist()
     return [batches[i] for i in shuffled]
-
-
-@dataclass
-class Encoded:
-    """Pre-tokenised texts (no padding) with a label per text or, for generation, a label per token."""
-
-    input_ids: list[list[int]]
-    labels: list[int] | list[list[int]]
-
-    def batch(self, indices: list[int], tokenizer, device: torch.device) -> dict[str, torch.Tensor]:
-        """Pad on the right to a multiple of 8; per-token labels are padded with -100 (ignored by the loss)."""
-        padded = tokenizer.pad({"input_ids": [self.input_ids[i] for i in indices]}, pad_to_multiple_of=8,
-                               padding_side="right", return_tensors="pt")
-        labels = [self.labels[i] for i in indices]
-        if labels and isinstance(labels[0], list):
-            width = padded["input_ids"].shape[1]
-            labels = [row + [-100] * (width - len(row)) for row in labels]
-        return {
-            "input_ids": padded["input_ids"].to(device),
-            "attention_mask": padded["attention_mask"].to(device),
-            "labels": torch.tensor(labels, device=device),
-        }
-
-
-CHARS_PER_TOKEN = 8  # a first cut: most text needs 3-6 characters per token
-
-
-def encode(tokenizer, data: LabelledData, max_length: int) -> Encoded:
-    """Tokenise once, exactly as the whole texts would be tokenised and truncated."""
-    return Encoded(tokenize_truncated(tokenizer, data.texts, max_length), list(data.labels))
-
-
-def tokenize_truncated(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
-    """``tokenizer(texts, truncation=True)`` made fast for long documents: each text is cut to
-    CHARS_PER_TOKEN characters per token first. A cut text is tokenised again whole unless its last kept
-    token ends before the cut text's last whitespace (a pre-tokeniser boundary, so the cut changed nothing)."""
-    if not tokenizer.is_fast:  # no offsets to check a cut against
-        return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    cut = max_length * CHARS_PER_TOKEN
-    heads = [t[:cut] for t in texts]
-    encoded = tokenizer(heads, truncation=True, max_length=max_length, return_offsets_mapping=True)
-    ids = encoded["input_ids"]
-    redo = [i for i, (text, head) in enumerate(zip(texts, heads)) if len(text) > len(head) and (
-        len(ids[i]) < max_length or max(end for _, end in encoded["offset_mapping"][i]) > max(map(head.rfind, " \n\t")))]
-    if redo:
-        again = tokenizer([texts[i] for i in redo], truncation=True, max_length=max_length)["input_ids"]
-        for i, row in zip(redo, again):
-            ids[i] = row
-    return ids
 
 
 RESUME_DIR = "resume"
@@ -178,19 +131,6 @@ def training_overrides(path: Path, config: TrainConfig, device: torch.device) ->
     return {**overrides, "attn_implementation": "eager"} if device.type == "cpu" else overrides
 
 
-def load_tokenizer_and_model(config: TrainConfig, label_names: list[str], device: torch.device):
-    """Load a base model from a local folder with a fresh classification head."""
-    path = resolve_model_path(config.base_model)
-    tokenizer = training_tokenizer(config.base_model)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=len(label_names), local_files_only=True, use_safetensors=True,
-        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-        ignore_mismatched_sizes=True, **training_overrides(path, config, device),
-    )
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return tokenizer, model
-
-
 def freeze_token_embeddings(model) -> None:
     """Keep the token-embedding matrix as pretrained unless an output layer shares it (a tied LM head).
 
@@ -221,22 +161,28 @@ class Cancelled(Exception):
 
 
 class TrainingJob:
-    """One fine-tuning run. ``start()`` runs it in a thread; read ``events`` for progress."""
+    """One fine-tuning run of any task. ``start()`` runs it in a thread; read ``events`` for progress.
 
-    def __init__(self, config: TrainConfig, data: LabelledData, store: RunStore | None = None,
+    The loop, resume, cancel, checkpoints and events are the same for every task; what differs (data,
+    head, encoding, metrics and which of them decides the best checkpoint) comes from ``self.task``.
+    """
+
+    def __init__(self, config: TrainConfig, data: TaskData, store: RunStore | None = None,
                  data_name: str = "data", owner: str | None = None):
         self.config = config
+        self.task: Task = get_task(config.task)
         self.owner = owner
         self.data = data
         self.data_name = data_name
         self.store = store or RunStore()
         self.events = ev.EventLog()
         self.run_dir: Path | None = None
+        self.model = self.tokenizer = self.device = self.precision = self.val = None
+        self.task_state: dict = {}
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
-        self._model = self._tokenizer = self._device = self._precision = None
         self._best: dict | None = None
-        self._baseline: float | None = None
+        self._baseline: dict | None = None
         self._started = time.time()
         self._samples_per_s: float | None = None
         self._resume_from: Path | None = None
@@ -250,8 +196,13 @@ class TrainingJob:
         if not (run_dir / RESUME_DIR / "state.pt").is_file():
             raise ModelError(f"The run '{run_dir.name}' has no checkpoint to resume from.")
         meta = read_json(run_dir / "data.json", {})
-        job = cls(TrainConfig.load(run_dir / "train_config.json"), cls._read_saved_data(run_dir, meta),
-                  store or RunStore(run_dir.parent), data_name=meta["name"])
+        config = TrainConfig.load(run_dir / "train_config.json")
+        task = get_task(config.task)
+        frame = pd.read_csv(run_dir / "dataset.csv", dtype=str, keep_default_na=False)
+        data = task.prepare(frame, {role.name: role.name for role in task.roles})
+        data.columns = meta.get("columns") or data.columns
+        data.rows_total, data.rows_dropped = meta["rows_total"], meta["rows_dropped"]
+        job = cls(config, data, store or RunStore(run_dir.parent), data_name=meta["name"])
         job._resume_from = run_dir
         return job
 
@@ -272,15 +223,18 @@ class TrainingJob:
     def done(self) -> bool:
         return self.events.done
 
-    def _check_cancel(self) -> None:
+    def check_cancel(self) -> None:
         if self._cancel.is_set():
             raise Cancelled()
+
+    def autocast(self):
+        return autocast(self.device, self.precision)
 
     # -- the run -----------------------------------------------------------
     def run(self) -> None:
         """Run synchronously; every outcome ends in a Finished, Failed or Cancelled event."""
         try:
-            self._check_cancel()
+            self.check_cancel()
             self.config.validate()
             if self._resume_from:
                 self.run_dir = self._resume_from
@@ -317,29 +271,29 @@ class TrainingJob:
     def _finish_cancelled(self) -> None:
         metrics = {}
         if self.run_dir:
-            if self._best is None and self._model is not None:
+            if self._best is None and self.model is not None:
                 self._save_checkpoint()
             metrics = self._write_metrics()
             self.store.set_status(self.run_dir, CANCELLED)
         self.events.publish(ev.Cancelled(str(self.run_dir or ""), metrics))
 
     def _train(self) -> None:
-        cfg, data = self.config, self.data
+        cfg, data, task = self.config, self.data, self.task
         spec = REGISTRY.get(cfg.base_model)
         first_use = " (first use: converting it once, about a minute)" if spec and spec.needs_conversion else ""
         self.events.publish(ev.Status(f"Loading the base model{first_use}"))
         set_seed(cfg.seed)
-        self._device = pick_device()
-        self._precision = resolve_precision(cfg.precision, self._device)
-        train, val = self._split()
-        self._val = val
+        self.device = pick_device()
+        self.precision = resolve_precision(cfg.precision, self.device)
+        train, self.val = task.split(data, cfg.val_fraction, cfg.seed)
+        self.task_state = task.fit(train)
         tokenizer, model = self._load_model()
-        if self._device.type == "cpu":
+        if self.device.type == "cpu":
             use_fast_dropout(model)
-        self._check_cancel()
-        self._tokenizer, self._model = tokenizer, model.to(self._device)
+        self.check_cancel()
+        self.tokenizer, self.model = tokenizer, model.to(self.device)
         if not self._resume_from:
-            self._save_data(train, val)
+            self._save_data(train, self.val)
         tokenizer.save_pretrained(self.run_dir)
 
         self.events.publish(ev.Status("Tokenising"))
@@ -348,11 +302,12 @@ class TrainingJob:
         if max_length < cfg.max_length:
             warnings.append(f"Max length lowered to {max_length} tokens, the longest input this model accepts.")
         self._max_length = max_length
-        train_enc = self._encode(tokenizer, train, max_length)
+        train_enc = task.encode(tokenizer, train, max_length, self.task_state)
+        warnings += task.encoding_warnings(train_enc, train)
         unk = unknown_share(tokenizer, train_enc.input_ids)
-        if (warning := unknown_token_warning(unk, cfg.base_model, self._texts(train))):
+        if (warning := unknown_token_warning(unk, cfg.base_model, task.texts(train))):
             warnings.append(warning)
-        check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self._device)
+        check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self.device)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         loop = LoopState(total=cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch)))
         eval_every = cfg.eval_every_steps or min(steps_per_epoch, math.ceil(loop.total / 5))
@@ -362,10 +317,11 @@ class TrainingJob:
         if self._resume_from:
             loop = self._load_resume(optimizer, scheduler, generator)
             self._best = loop.best
-        self._baseline = self._baseline_of(train, val)
+        self._baseline = task.baseline(train, self.val, self.task_state)
         self.events.publish(ev.Started(
-            str(self.run_dir), loop.total, len(train), len(val), data.label_names, self._precision, unk, warnings,
-            sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters())))
+            str(self.run_dir), loop.total, len(train), len(self.val), data.label_names, self.precision, unk, warnings,
+            sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()),
+            task.name))
 
         lengths = [len(x) for x in train_enc.input_ids]
         self._started = time.time() - loop.elapsed
@@ -375,9 +331,9 @@ class TrainingJob:
             for index, indices in enumerate(length_grouped_batches(lengths, cfg.batch_size, generator)):
                 if index < loop.batch_in_epoch:
                     continue  # already trained before the resume checkpoint
-                self._check_cancel()
-                batch = train_enc.batch(indices, tokenizer, self._device)
-                with autocast(self._device, self._precision):
+                self.check_cancel()
+                batch = train_enc.batch(indices, tokenizer, self.device)
+                with self.autocast():
                     loss = model(**batch).loss
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
@@ -393,7 +349,8 @@ class TrainingJob:
                     improved = self._evaluate(loop.step, loop.step / steps_per_epoch)
                     loop.bad_evals = 0 if improved else loop.bad_evals + 1
                     if cfg.early_stopping_patience and loop.bad_evals >= cfg.early_stopping_patience:
-                        self.events.publish(ev.Status(f"Early stopping: no macro-F1 gain in {loop.bad_evals} evaluations"))
+                        self.events.publish(ev.Status(f"Early stopping: {task.primary_metric} did not improve in "
+                                                      f"{loop.bad_evals} evaluations"))
                         loop.total = loop.step
                     loop.elapsed, loop.best = time.time() - self._started, self._best
                     self._save_resume(loop, optimizer, scheduler, epoch_rng)
@@ -405,47 +362,31 @@ class TrainingJob:
         self.store.set_status(self.run_dir, FINISHED)
         self.events.publish(ev.Finished(str(self.run_dir), metrics, metrics["train_seconds"], self._samples_per_s))
 
-    # -- what differs between tasks (AssistantJob overrides these) ----------
-    def _split(self):
-        return split(self.data, self.config.val_fraction, self.config.seed)
-
     def _load_model(self):
-        tokenizer, model = load_tokenizer_and_model(self.config, self.data.label_names, self._device)
-        if self.config.lora:
-            model = apply_lora(model, self.config, "SEQ_CLS")
-        elif self.config.freeze_embeddings:
+        """The base model from a local folder with the task's head; LoRA or frozen embeddings as configured."""
+        cfg, task = self.config, self.task
+        path = resolve_model_path(cfg.base_model)
+        tokenizer = training_tokenizer(cfg.base_model)
+        task.check_tokenizer(tokenizer, cfg.base_model)
+        model = task.model_class.from_pretrained(
+            path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True,
+            **task.head(self.data), **training_overrides(path, cfg, self.device))
+        model.config.pad_token_id = tokenizer.pad_token_id
+        if cfg.lora:
+            model = apply_lora(model, cfg, task.peft_task)
+        elif cfg.freeze_embeddings:
             freeze_token_embeddings(model)
         return tokenizer, model
 
-    @staticmethod
-    def _texts(subset: LabelledData) -> list[str]:
-        return subset.texts
-
-    @staticmethod
-    def _encode(tokenizer, subset: LabelledData, max_length: int) -> Encoded:
-        return encode(tokenizer, subset, max_length)
-
-    @staticmethod
-    def _baseline_of(train: LabelledData, val: LabelledData) -> float | None:
-        return majority_baseline(train.labels, val.labels)
-
-    @staticmethod
-    def _read_saved_data(run_dir: Path, meta: dict) -> LabelledData:
-        frame = pd.read_csv(run_dir / "dataset.csv", dtype=str, keep_default_na=False)
-        index = {name: i for i, name in enumerate(meta["label_names"])}
-        return LabelledData(frame["text"].tolist(), [index[v] for v in frame["label"]], meta["label_names"],
-                            meta["text_column"], meta["label_column"], meta["rows_total"], meta["rows_dropped"])
-
-    def _save_data(self, train: LabelledData, val: LabelledData) -> None:
+    def _save_data(self, train: TaskData, val: TaskData) -> None:
         """Describe the data (data.json) and keep a copy (dataset.csv) so the run can be resumed."""
         data = self.data
         write_json_atomic(self.run_dir / "data.json", {
-            "name": self.data_name, "text_column": data.text_column, "label_column": data.label_column,
-            "label_names": data.label_names, "rows_total": data.rows_total, "rows_dropped": data.rows_dropped,
-            "train_rows": len(train), "val_rows": len(val), "class_counts": data.class_counts(),
+            "name": self.data_name, "task": self.task.name, "columns": data.columns, "label_names": data.label_names,
+            "rows_total": data.rows_total, "rows_dropped": data.rows_dropped, "train_rows": len(train),
+            "val_rows": len(val), "class_counts": self.task.balance(data),
         })
-        write_csv_atomic(pd.DataFrame({"text": data.texts, "label": [data.label_names[y] for y in data.labels]}),
-                         self.run_dir / "dataset.csv")
+        write_csv_atomic(self.task.to_frame(data), self.run_dir / "dataset.csv")
 
     def _save_resume(self, loop: LoopState, optimizer, scheduler, epoch_rng: torch.Tensor) -> None:
         """Current weights + optimizer/scheduler/RNG state, written to a temp folder then swapped in."""
@@ -453,7 +394,7 @@ class TrainingJob:
                            self.run_dir / f".{RESUME_DIR}-old")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        save_model(self._model, str(tmp / "model.safetensors"))
+        save_model(self.model, str(tmp / "model.safetensors"))
         torch.save({"loop": asdict(loop), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "epoch_rng": epoch_rng, "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
         shutil.rmtree(old, ignore_errors=True)
@@ -464,82 +405,89 @@ class TrainingJob:
 
     def _load_resume(self, optimizer, scheduler, generator: torch.Generator) -> LoopState:
         folder = self.run_dir / RESUME_DIR
-        load_model(self._model, str(folder / "model.safetensors"), device=str(self._device))
+        load_model(self.model, str(folder / "model.safetensors"), device=str(self.device))
         state = torch.load(folder / "state.pt", weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["epoch_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.events.publish(ev.Status(f"Resuming from step {state['loop']['step']}"))
-        return LoopState(**state["loop"])
+        loop = LoopState(**state["loop"])
+        self.task_state.update((loop.best or {}).get("task_state", {}))
+        return loop
 
-    def _val_encoded(self) -> Encoded:
+    # -- evaluation (the task scores; the engine keeps the best) ---------------
+    @property
+    def val_encoded(self) -> Encoded:
         if self._val_enc is None:
-            self._val_enc = self._encode(self._tokenizer, self._val, self._max_length)
+            self._val_enc = self.task.encode(self.tokenizer, self.val, self._max_length, self.task_state)
         return self._val_enc
 
-    @torch.inference_mode()
-    def _predict_val(self) -> tuple[float, list[int], list[list[float]]]:
-        model, enc = self._model, self._val_encoded()
-        model.eval()
-        order = sorted(range(len(enc.labels)), key=lambda i: len(enc.input_ids[i]))
+    def forward_batches(self, enc: Encoded):
+        """Yield (row indices, batch, model output) over ``enc``, shortest rows first, without gradients."""
+        order = sorted(range(len(enc.input_ids)), key=lambda i: len(enc.input_ids[i]))
         batch_size = max(64, self.config.batch_size * 2)
-        total_loss, preds, probs = 0.0, [0] * len(order), [[]] * len(order)
         for start in range(0, len(order), batch_size):
-            self._check_cancel()
+            self.check_cancel()
             indices = order[start:start + batch_size]
-            with autocast(self._device, self._precision):
-                out = model(**enc.batch(indices, self._tokenizer, self._device))
+            batch = enc.batch(indices, self.tokenizer, self.device)
+            with torch.inference_mode(), self.autocast():
+                yield indices, batch, self.model(**batch)
+
+    def forward_validation(self) -> tuple[float, list[np.ndarray]]:
+        """Mean validation loss and each row's logits (per-token tasks: one row of logits per token)."""
+        enc = self.val_encoded
+        total_loss, outputs = 0.0, [None] * len(enc.input_ids)
+        for indices, _, out in self.forward_batches(enc):
             total_loss += float(out.loss) * len(indices)
-            p = out.logits.float().softmax(-1)
-            for i, row in zip(indices, p.tolist()):
-                probs[i] = row
-                preds[i] = max(range(len(row)), key=row.__getitem__)
-        model.train()
-        return total_loss / len(order), preds, probs
+            logits = out.logits.float().cpu().numpy()
+            for row, i in enumerate(indices):
+                outputs[i] = logits[row, :len(enc.input_ids[i])] if enc.per_token else logits[row]
+        return total_loss / len(outputs), outputs
 
     def _evaluate(self, step: int, epoch: float) -> bool:
-        loss, preds, probs = self._predict_val()
-        metrics = classification_metrics(self._val.labels, preds, self.data.label_names)
-        improved = self._best is None or metrics.macro_f1 > self._best["macro_f1"]
+        self.model.eval()
+        try:
+            loss, scored = self.task.evaluate(self)
+        finally:
+            self.model.train()
+        metrics = {**scored.metrics, "val_loss": loss}
+        primary = self.task.primary_metric
+        value, best = metrics[primary], (self._best or {}).get(primary)
+        improved = best is None or (value > best if self.task.greater_is_better else value < best)
         if improved:
-            self._best = {**metrics.to_dict(), "val_loss": loss, "step": step, "epoch": epoch}
+            self.task_state.update(scored.state)
+            self._best = {**metrics, "step": step, "epoch": epoch, "task_state": dict(self.task_state)}
             self._save_checkpoint()
-            self._save_val_predictions(preds, probs)
-        self.events.publish(ev.Evaluation(step, epoch, loss, metrics.accuracy, metrics.macro_precision,
-                                          metrics.macro_recall, metrics.macro_f1, metrics.per_class,
-                                          metrics.confusion, improved))
+            if scored.predictions is not None:
+                write_csv_atomic(scored.predictions, self.run_dir / "validation_predictions.csv")
+        self.events.publish(ev.Evaluation(step, epoch, loss, metrics, primary, improved))
         return improved
 
     def _save_checkpoint(self) -> None:
-        """Save weights (or the LoRA adapter) + config into a temp folder, then move each file in."""
+        """Save weights (or the LoRA adapter) + config, with the task and its fitted state, then move each file in."""
         tmp = self.run_dir / ".checkpoint-tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        self._model.save_pretrained(tmp, safe_serialization=True)
+        config = self.model.get_base_model().config if self.config.lora else self.model.config
+        config.sft_studio = {"task": self.task.name, **self.task_state}
+        self.model.save_pretrained(tmp, safe_serialization=True)
         if self.config.lora:
-            self._model.get_base_model().config.save_pretrained(tmp)
+            config.save_pretrained(tmp)
         for item in tmp.iterdir():
             os.replace(item, self.run_dir / item.name)
         tmp.rmdir()
 
-    def _save_val_predictions(self, preds: list[int], probs: list[list[float]]) -> None:
-        names = self.data.label_names
-        frame = pd.DataFrame({
-            "text": self._val.texts,
-            "label": [names[y] for y in self._val.labels],
-            "predicted": [names[p] for p in preds],
-            "confidence": [round(max(p), 4) for p in probs],
-        })
-        write_csv_atomic(frame, self.run_dir / "validation_predictions.csv")
-
     def _write_metrics(self) -> dict:
         metrics = dict(self._best or {})
         metrics.update({
-            "majority_baseline": self._baseline,
+            "task": self.task.name,
+            "primary_metric": self.task.primary_metric,
+            "greater_is_better": self.task.greater_is_better,
+            "baseline": self._baseline,
             "train_seconds": time.time() - self._started,
             "samples_per_s": self._samples_per_s,
-            "precision": self._precision,
-            "device": str(self._device),
+            "precision": self.precision,
+            "device": str(self.device),
         })
         write_json_atomic(self.run_dir / "metrics.json", metrics)
         return metrics

@@ -38,6 +38,7 @@ class Started(Event):
     warnings: list[str]
     trainable_params: int
     total_params: int
+    task: str = "classification"
 
 
 @dataclass
@@ -53,27 +54,13 @@ class Step(Event):
 
 @dataclass
 class Evaluation(Event):
-    step: int
-    epoch: float
-    loss: float
-    accuracy: float
-    macro_precision: float
-    macro_recall: float
-    macro_f1: float
-    per_class: dict[str, dict[str, float]]
-    confusion: list[list[int]]
-    is_best: bool
-
-
-@dataclass
-class GenerationEvaluation(Event):
-    """Validation of the assistant task: loss on response tokens, perplexity and a few generations."""
+    """One validation pass: the task's metrics dict and which of them decides the best checkpoint."""
 
     step: int
     epoch: float
     loss: float
-    perplexity: float
-    samples: list[dict]
+    metrics: dict
+    primary: str
     is_best: bool
 
 
@@ -97,7 +84,6 @@ class Cancelled(Event):
 
 
 TERMINAL = (Finished, Failed, Cancelled)
-EVALUATIONS = (Evaluation, GenerationEvaluation)
 
 
 class EventLog:

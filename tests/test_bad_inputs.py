@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.data import prepare, read_table
+from core.data import read_table
+from core.tasks import prepare_data
 from core.errors import DataError
 
 CORPUS = Path(__file__).parent / "fixtures" / "bad"
@@ -34,7 +35,7 @@ def generated(tmp_path_factory) -> dict[Path, str | None]:
 def check(path: Path, expected: str | None) -> str:
     """Load and prepare one file; return the outcome and assert it is the expected one."""
     try:
-        data = prepare(read_table(path))
+        data = prepare_data("classification", read_table(path))
     except DataError as exc:
         assert expected is not None, f"{path.name} should load but failed: {exc.message}"
         assert expected.lower() in exc.message.lower(), exc.message
@@ -60,14 +61,14 @@ def test_large_generated_inputs(generated):
 
 
 def test_chinese_gbk_labels_keep_their_characters():
-    data = prepare(read_table(CORPUS / "gbk_chinese_labels.csv"))
+    data = prepare_data("classification", read_table(CORPUS / "gbk_chinese_labels.csv"))
     assert set(data.label_names) == {"正面", "负面"}
     assert data.texts[0] == "这是一个非常好的产品，我非常喜欢它。"
 
 
 def test_no_header_gets_generic_column_names():
-    data = prepare(read_table(CORPUS / "no_header.csv"))
-    assert data.text_column == "column_1" and len(data) == 12
+    data = prepare_data("classification", read_table(CORPUS / "no_header.csv"))
+    assert data.columns["text"] == "column_1" and len(data) == 12
 
 
 def test_run_folder_name_cannot_escape_the_runs_root(tmp_path):

@@ -6,7 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from core.data import DataLimits, guess_columns, prepare, read_table, split, unknown_token_rate
+from core.data import DataLimits, read_table, unknown_token_rate
+from core.tasks import get_task, prepare_data
 from core.errors import DataError
 
 CHINESE_ROWS = [("这是一个非常好的产品，我非常喜欢它。", "正面"), ("质量太差了，完全不能用。", "负面"),
@@ -27,8 +28,8 @@ def chinese_csv(sep=","):
 def test_chinese_csv_in_common_encodings(tmp_path, encoding):
     frame = read_table(write(tmp_path, "zh.csv", chinese_csv(), encoding))
     assert list(frame.columns) == ["评论", "标签"]
-    data = prepare(frame)
-    assert data.text_column == "评论" and data.label_column == "标签"
+    data = prepare_data("classification", frame)
+    assert data.columns == {"text": "评论", "label": "标签"}
     assert data.texts[0] == CHINESE_ROWS[0][0]
     assert data.label_names == ["正面", "负面"] or set(data.label_names) == {"正面", "负面"}
 
@@ -59,18 +60,18 @@ def test_jsonl_and_json_and_excel(tmp_path):
     with pd.ExcelWriter(xlsx) as writer:
         pd.DataFrame().to_excel(writer, sheet_name="empty")
         pd.DataFrame(rows).to_excel(writer, sheet_name="data", index=False)
-    assert prepare(read_table(xlsx)).label_column == "label"
+    assert prepare_data("classification", read_table(xlsx)).columns["label"] == "label"
 
 
 def test_guess_columns_prefers_long_text_and_few_labels():
     frame = pd.DataFrame({"id": [str(i) for i in range(8)], "category": list("abababab"),
                           "body": [f"a long piece of text number {i}" for i in range(8)], "score": list("12345678")})
-    assert guess_columns(frame) == ("body", "category")
+    assert get_task("classification").guess_columns(frame, {}) == {"text": "body", "label": "category"}
 
 
 def test_label_mapping_numbers_and_strings_are_one_label():
     frame = pd.DataFrame({"text": [f"text {i}" for i in range(6)], "label": ["1", "0", "1.0", "0", "1", "0.0"]})
-    data = prepare(frame)
+    data = prepare_data("classification", frame)
     assert data.label_names == ["0", "1"]
     assert data.labels == [1, 0, 1, 0, 1, 0]
 
@@ -78,18 +79,18 @@ def test_label_mapping_numbers_and_strings_are_one_label():
 def test_drops_empty_rows_and_reports_count():
     frame = pd.DataFrame({"text": ["a text", "", "another", None, "more", "again", "x y"],
                           "label": ["p", "n", None, "p", "n", "p", "n"]})
-    data = prepare(frame, "text", "label")
+    data = prepare_data("classification", frame, {"text": "text", "label": "label"})
     assert len(data) == 4 and data.rows_dropped == 3 and data.rows_total == 7
 
 
 def test_split_is_stratified_and_seeded():
     frame = pd.DataFrame({"text": [f"text {i}" for i in range(100)], "label": ["a"] * 80 + ["b"] * 20})
-    data = prepare(frame)
-    train, val = split(data, 0.2, seed=1)
+    data = prepare_data("classification", frame)
+    train, val = get_task("classification").split(data, 0.2, seed=1)
     assert len(val) == 20 and val.class_counts() == {"a": 16, "b": 4}
-    again, _ = split(data, 0.2, seed=1)
+    again, _ = get_task("classification").split(data, 0.2, seed=1)
     assert train.texts == again.texts
-    other, _ = split(data, 0.2, seed=2)
+    other, _ = get_task("classification").split(data, 0.2, seed=2)
     assert other.texts != train.texts
 
 
@@ -109,7 +110,7 @@ BAD_INPUTS = {
     "header only": (b"text,label\n", "no rows"),
     "png": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), "image"),
     "binary": (bytes(range(256)) * 4, "binary"),
-    "one column": (b"text\nhello\nworld\n", "only one column"),
+    "one column": (b"text\nhello\nworld\n", "only 1 column"),
     "numbers only": (b"a,b\n1,2\n3,4\n5,6\n", "No column looks like text"),
     "single class": ("text,label\n" + "".join(f"sentence {i},same\n" for i in range(10)), "same label"),
     "rare class": ("text,label\n" + "".join(f"sentence {i},a\n" for i in range(10)) + "odd one,b\n", "fewer than 2"),
@@ -125,7 +126,7 @@ def test_bad_inputs_raise_one_clear_error(tmp_path, name):
     suffix = ".jsonl" if "jsonl" in name else ".csv"
     path = write(tmp_path, f"bad{suffix}", content)
     with pytest.raises(DataError) as info:
-        prepare(read_table(path))
+        prepare_data("classification", read_table(path))
     assert expected.lower() in info.value.message.lower()
     assert "Traceback" not in info.value.message
 
@@ -141,4 +142,4 @@ def test_missing_file_and_wrong_column(tmp_path):
         read_table(tmp_path / "nope.csv")
     frame = pd.DataFrame({"text": ["a", "b"], "label": ["x", "y"]})
     with pytest.raises(DataError, match="not in the table"):
-        prepare(frame, "text", "missing")
+        prepare_data("classification", frame, {"text": "text", "label": "missing"})

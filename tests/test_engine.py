@@ -9,9 +9,10 @@ import torch
 
 from core import events as ev
 from core.config import TrainConfig
-from core.data import prepare, read_table
-from core.engine import (TrainingJob, freeze_token_embeddings, length_grouped_batches, tokenize_truncated,
-                         training_overrides)
+from core.data import read_table
+from core.tasks import prepare_data
+from core.engine import TrainingJob, freeze_token_embeddings, length_grouped_batches, training_overrides
+from core.tokens import tokenize_truncated
 from core.dropout import FastDropout, use_fast_dropout
 from core.errors import ConfigError
 from core.predict import Predictor
@@ -25,7 +26,7 @@ def tiny_config(model_dir, **overrides) -> TrainConfig:
 
 
 def run_job(config, csv_path) -> TrainingJob:
-    job = TrainingJob(config, prepare(read_table(csv_path)), RunStore(), data_name="toy")
+    job = TrainingJob(config, prepare_data("classification", read_table(csv_path)), RunStore(), data_name="toy")
     job.run()
     return job
 
@@ -77,7 +78,7 @@ def test_dropout_settings_and_the_cpu_attention_kernel_reach_the_model(tiny_mode
     from transformers import LlamaConfig, LlamaForCausalLM
 
     job = run_job(tiny_config(tiny_model_dir, epochs=0.2, attention_dropout=0.25, hidden_dropout=0.3), toy_csv)
-    bert = job._model
+    bert = job.model
     assert bert.config._attn_implementation == "eager"  # faster to train than fused SDPA on the CPU
     assert bert.bert.encoder.layer[0].attention.self.dropout.p == 0.25
     assert bert.bert.encoder.layer[0].output.dropout.p == 0.3 and bert.dropout.p == 0.3
@@ -131,7 +132,7 @@ def test_seeded_runs_are_reproducible(tiny_model_dir, toy_csv):
 
 def test_cancel_stops_within_one_batch_and_keeps_a_loadable_model(tiny_model_dir, toy_csv):
     job = TrainingJob(tiny_config(tiny_model_dir, epochs=50, eval_every_steps=5),
-                      prepare(read_table(toy_csv)), RunStore(), data_name="toy")
+                      prepare_data("classification", read_table(toy_csv)), RunStore(), data_name="toy")
     cancelled_at = {}
     evaluated = threading.Event()
 

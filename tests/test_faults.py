@@ -13,7 +13,8 @@ import pytest
 
 from core import events as ev
 from core.config import TrainConfig
-from core.data import prepare, read_table
+from core.data import read_table
+from core.tasks import prepare_data
 from core.engine import TrainingJob
 from core.errors import ConfigError
 from core.predict import Predictor
@@ -45,7 +46,7 @@ PHASES = {
 
 @pytest.mark.parametrize("phase", list(PHASES))
 def test_cancel_at_any_phase_leaves_a_consistent_run(tiny_model_dir, toy_csv, phase):
-    job = TrainingJob(tiny_config(tiny_model_dir), prepare(read_table(toy_csv)), RunStore(), data_name="toy")
+    job = TrainingJob(tiny_config(tiny_model_dir), prepare_data("classification", read_table(toy_csv)), RunStore(), data_name="toy")
     cancel_when(job, PHASES[phase])
     job.run()
     last = job.events.since(0)[-1]
@@ -59,14 +60,14 @@ def test_cancel_at_any_phase_leaves_a_consistent_run(tiny_model_dir, toy_csv, ph
 
 
 def test_cancel_during_evaluation(tiny_model_dir, toy_csv, monkeypatch):
-    job = TrainingJob(tiny_config(tiny_model_dir), prepare(read_table(toy_csv)), RunStore(), data_name="toy")
-    original = TrainingJob._predict_val
+    job = TrainingJob(tiny_config(tiny_model_dir), prepare_data("classification", read_table(toy_csv)), RunStore(), data_name="toy")
+    original = TrainingJob.forward_validation
 
     def cancel_inside(self):
         self.cancel()
         return original(self)
 
-    monkeypatch.setattr(TrainingJob, "_predict_val", cancel_inside)
+    monkeypatch.setattr(TrainingJob, "forward_validation", cancel_inside)
     job.run()
     assert isinstance(job.events.since(0)[-1], ev.Cancelled)
     assert RunStore().list()[0].has_model  # the current weights are kept when no evaluation finished
@@ -79,7 +80,7 @@ def losses(history: Path) -> dict[int, float]:
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model_dir, toy_csv, tmp_path):
     config = tiny_config(tiny_model_dir, epochs=6)
-    reference = TrainingJob(config, prepare(read_table(toy_csv)), RunStore(tmp_path / "ref"), data_name="toy")
+    reference = TrainingJob(config, prepare_data("classification", read_table(toy_csv)), RunStore(tmp_path / "ref"), data_name="toy")
     reference.run()
     assert isinstance(reference.events.since(0)[-1], ev.Finished)
 
@@ -117,7 +118,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tiny_model_dir, toy_cs
 def test_unwritable_runs_folder_gives_a_message(tiny_model_dir, toy_csv, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the runs folder should be")
-    job = TrainingJob(tiny_config(tiny_model_dir), prepare(read_table(toy_csv)), RunStore(blocker / "runs"))
+    job = TrainingJob(tiny_config(tiny_model_dir), prepare_data("classification", read_table(toy_csv)), RunStore(blocker / "runs"))
     job.run()
     last = job.events.since(0)[-1]
     assert isinstance(last, ev.Failed) and "Could not write to the runs folder" in last.message
@@ -128,7 +129,7 @@ def test_absurd_sizes_are_refused_before_training(tiny_model_dir, tmp_path):
 
     long_texts = tmp_path / "long.csv"
     pd.DataFrame({"text": [" ".join(["word"] * 600) + f" {i}" for i in range(40)], "label": ["a", "b"] * 20}).to_csv(long_texts)
-    job = TrainingJob(tiny_config(tiny_model_dir, batch_size=4096, max_length=4096), prepare(read_table(long_texts), "text", "label"),
+    job = TrainingJob(tiny_config(tiny_model_dir, batch_size=4096, max_length=4096), prepare_data("classification", read_table(long_texts), {"text": "text", "label": "label"}),
                       RunStore(tmp_path / "runs"))
     job.run()
     last = job.events.since(0)[-1]

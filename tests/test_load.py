@@ -35,7 +35,7 @@ def test_concurrent_predictions_during_training(app, tiny_model_dir, toy_csv):
         while time.time() < stop:
             start = time.perf_counter()
             try:
-                label, message = client.predict(f"this product is great, order {n}", run_id, api_name="/predict")
+                label, message, _ = client.predict(f"this product is great, order {n}", run_id, api_name="/predict")
                 assert label["label"] in {"pos", "neg"} and message == "", (label, message)
                 latencies.append(time.perf_counter() - start)
             except Exception as exc:  # counted, then asserted to be zero

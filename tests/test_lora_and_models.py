@@ -6,10 +6,12 @@ import torch
 
 from core import events as ev
 from core.config import TrainConfig
-from core.data import prepare, read_table, unknown_token_warning
+from core.data import read_table
+from core.tasks import prepare_data
+from core.data import unknown_token_warning
 from core.engine import TrainingJob
 from core.models import REGISTRY
-from core.predict import Predictor
+from core.predict import Predictor, export_run
 from core.store import RunStore
 
 SENTENCES = ["this product is great and I love it", "this product is awful and I hate it"]
@@ -18,7 +20,7 @@ SENTENCES = ["this product is great and I love it", "this product is awful and I
 def test_lora_run_saves_an_adapter_that_loads_merged_and_unmerged(tiny_model_dir, toy_csv, tmp_path):
     config = TrainConfig(base_model=str(tiny_model_dir), epochs=3, batch_size=8, max_length=32, learning_rate=5e-3,
                          precision="fp32", lora=True, lora_rank=4, eval_every_steps=5, early_stopping_patience=0)
-    job = TrainingJob(config, prepare(read_table(toy_csv)), RunStore(), data_name="toy")
+    job = TrainingJob(config, prepare_data("classification", read_table(toy_csv)), RunStore(), data_name="toy")
     job.run()
     events = job.events.since(0)
     assert isinstance(events[-1], ev.Finished), events[-1]
@@ -33,7 +35,7 @@ def test_lora_run_saves_an_adapter_that_loads_merged_and_unmerged(tiny_model_dir
         assert a.label == b.label
         assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4)
 
-    exported = merged.export(tmp_path / "exported")
+    exported = export_run(run, tmp_path / "exported")
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     plain = AutoModelForSequenceClassification.from_pretrained(exported, use_safetensors=True).eval()
@@ -81,7 +83,7 @@ def test_smollm2_converts_once_and_trains_a_chinese_classifier_with_lora(sample_
     frame = read_table(sample_path("chinese_reviews")).head(64)
     config = TrainConfig(base_model="SmolLM2-135M-Instruct", max_steps=4, batch_size=8, max_length=48,
                          lora=True, eval_every_steps=4, early_stopping_patience=0)
-    job = TrainingJob(config, prepare(frame, "text", "label"), RunStore(tmp_path / "runs"), data_name="zh")
+    job = TrainingJob(config, prepare_data("classification", frame, {"text": "text", "label": "label"}), RunStore(tmp_path / "runs"), data_name="zh")
     job.run()
     last = job.events.since(0)[-1]
     assert isinstance(last, ev.Finished), last

@@ -9,7 +9,8 @@ import gradio as gr
 from core import events as ev
 from core.config import TrainConfig
 from core.data import read_table
-from core.tasks import make_job, prepare_data
+from core.engine import TrainingJob
+from core.tasks import column_roles, prepare_data
 from core.errors import StudioError
 
 from .context import AppContext
@@ -25,17 +26,23 @@ def build(ctx: AppContext) -> None:
         trigger = gr.Button()
 
     def train(path: str, text_column: str, label_column: str, config: str, request: gr.Request) -> dict:
-        """Train on a table with a JSON TrainConfig (partial is fine); waits in the queue, returns metrics."""
+        """Train on a table with a JSON TrainConfig (partial is fine; "columns": {role: column} picks columns);
+        waits in the queue, returns metrics."""
         try:
             if not path:
                 raise StudioError("Upload a data file.")
-            settings = TrainConfig.from_dict(json.loads(config) if config else {}).validate()
-            table = prepare_data(settings.task, read_table(path, ctx.limits), text_column or None, label_column or None)
+            fields = json.loads(config) if config else {}
+            if not isinstance(fields, dict):
+                raise json.JSONDecodeError("not an object", config, 0)
+            columns = fields.pop("columns", None) or {}
+            settings = TrainConfig.from_dict(fields).validate()
+            roles = column_roles(settings.task, columns, text_column, label_column)
+            table = prepare_data(settings.task, read_table(path, ctx.limits), roles)
         except json.JSONDecodeError:
-            raise gr.Error("The config must be a JSON object, e.g. {\"epochs\": 1}.")
+            raise gr.Error("The config must be a JSON object, e.g. {\"epochs\": 1, \"columns\": {\"text\": \"review\"}}.")
         except StudioError as exc:
             raise gr.Error(exc.message)
-        job = make_job(settings, table, ctx.store, data_name=Path(path).stem, owner=getattr(request, "username", None))
+        job = TrainingJob(settings, table, ctx.store, data_name=Path(path).stem, owner=getattr(request, "username", None))
         job_id = ctx.queue.submit(job)
         while not job.done:
             job.events.wait(len(job.events.since(0)), timeout=1.0)

@@ -37,17 +37,17 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         api.build(ctx)
 
         evaluate_page.select(evaluate["choose"], [evaluate["run"], user], evaluate["outputs"], api_visibility="private")
-        predict_page.select(predict["choose"], [predict["run"], user], predict["run"], api_visibility="private")
+        predict_page.select(predict["choose"], [predict["run"], user], predict["outputs"], api_visibility="private")
         runs_page.select(runs["show"], [runs["run"], user], runs["outputs"], api_visibility="private")
         chat_page.select(chat["choose"], [chat["run"], user], chat["run"], api_visibility="private")
         data["state"].change(lambda s: DEFAULT_CHAT_MODEL if s and s.get("task") == "assistant" else gr.skip(),
                              data["state"], train["model"], api_visibility="private")
 
         def load_run(run_id: str, browser_id: str | None = None, request: gr.Request = None):
-            return (*evaluate["choose"](run_id, browser_id, request), predict["choose"](run_id, browser_id, request),
+            return (*evaluate["choose"](run_id, browser_id, request), *predict["choose"](run_id, browser_id, request),
                     gr.Tabs(selected="predict"))
 
-        runs["load"].click(load_run, [runs["run"], user], [*evaluate["outputs"], predict["run"], tabs],
+        runs["load"].click(load_run, [runs["run"], user], [*evaluate["outputs"], *predict["outputs"], tabs],
                            api_visibility="private")
         demo.load(lambda current: current or uuid.uuid4().hex, user, user, api_visibility="private")
         demo.load(data["on_sample"], data["sample"], data["outputs"], api_visibility="private")

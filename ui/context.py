@@ -8,6 +8,7 @@ import gradio as gr
 from core.data import DataLimits
 from core.jobqueue import JobQueue
 from core.store import RunInfo, RunStore
+from core.tasks import get_task
 
 
 @dataclass
@@ -16,24 +17,32 @@ class AppContext:
     queue: JobQueue = field(default_factory=JobQueue)
     limits: DataLimits = field(default_factory=DataLimits)
 
-    def runs_with_model(self, viewer: str | None, task: str | None = None) -> list[RunInfo]:
-        return [r for r in self.store.list(viewer) if r.has_model and task in (None, r.task)]
+    def runs_with_model(self, viewer: str | None, task: str | None = None, exclude_chat: bool = False) -> list[RunInfo]:
+        """Runs with saved weights: of one task, or of every task but the assistant (``exclude_chat``)."""
+        return [r for r in self.store.list(viewer) if r.has_model and task in (None, r.task)
+                and not (exclude_chat and get_task(r.task).view.output == "chat")]
 
-    def pick_run(self, selected: str | None, viewer: str | None, task: str | None = None) -> tuple[dict, str | None]:
+    def pick_run(self, selected: str | None, viewer: str | None, task: str | None = None,
+                 exclude_chat: bool = False) -> tuple[dict, str | None]:
         """A dropdown update listing the viewer's runs (newest first), keeping ``selected`` when still there."""
-        choices = self.run_choices(viewer, task)
+        choices = self.run_choices(viewer, task, exclude_chat)
         ids = [c[1] for c in choices]
         value = selected if selected in ids else (ids[0] if ids else None)
         return gr.update(choices=choices, value=value), value
 
-    def run_choices(self, viewer: str | None, task: str | None = None) -> list[tuple[str, str]]:
+    def run_choices(self, viewer: str | None, task: str | None = None, exclude_chat: bool = False) -> list[tuple[str, str]]:
         """(label, run id) pairs for dropdowns, newest first."""
         choices = []
-        for r in self.runs_with_model(viewer, task):
-            acc, ppl = r.metrics.get("accuracy"), r.metrics.get("perplexity")
-            score = f" · acc {acc:.3f}" if acc is not None else (f" · perplexity {ppl:.1f}" if ppl else "")
-            choices.append((f"{r.run_id} · {r.status}{score}", r.run_id))
+        for r in self.runs_with_model(viewer, task, exclude_chat):
+            choices.append((f"{r.run_id} · {r.status} · {r.task}{score_of(r)}", r.run_id))
         return choices
+
+
+def score_of(run: RunInfo) -> str:
+    """' · macro-F1 0.951' (the run's first metric card), or '' before its first evaluation."""
+    key, name = get_task(run.task).view.cards[0]
+    value = run.metrics.get(key)
+    return f" · {name} {value:.3f}" if isinstance(value, (int, float)) else ""
 
 
 ANONYMOUS = "anonymous"

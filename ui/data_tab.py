@@ -1,4 +1,4 @@
-"""Data tab: upload or pick a sample, preview, choose columns, see the class balance."""
+"""Data tab: pick the task, upload or pick a sample, preview, choose the column of each role, see the balance."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,50 +9,53 @@ from core.data import read_table, unknown_token_rate, unknown_token_warning
 from core.errors import StudioError
 from core.models import DEFAULT_MODEL, load_tokenizer
 from core.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
-from core.tasks import prepare_data
+from core.tasks import TASKS, detect_task, get_task
 
 from . import charts
 from .context import AppContext, error_md, ok_md
 from .strings import t
 
-TABLE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".xlsx", ".xls"]
+TABLE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".xlsx", ".xls", ".conll", ".bio", ".iob"]
+MAX_ROLES = 3
 
 
-def analyse(ctx: AppContext, path: str, name: str, text_col: str | None = None, label_col: str | None = None,
-            task: str = "classification"):
-    """Outputs: data state, preview, text dropdown, label dropdown, balance chart, message."""
+def role_dropdowns(task_name: str, columns: list[str], chosen: dict[str, str]) -> list:
+    """One dropdown update per role of the task (labelled by the role); the spare ones hidden."""
+    roles = get_task(task_name).roles
+    return [gr.update(visible=True, label=f"{role.label.capitalize()} column", choices=columns,
+                      value=chosen.get(role.name)) if i < len(roles) else gr.update(visible=False, value=None)
+            for i, role in enumerate(list(roles) + [None] * (MAX_ROLES - len(roles)))]
+
+
+def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | None = None, task: str | None = None):
+    """Outputs: data state, preview, the role dropdowns, balance chart, task, message."""
     try:
         frame = read_table(path, ctx.limits)
     except StudioError as exc:
-        return None, None, gr.update(choices=[], value=None), gr.update(choices=[], value=None), None, error_md(exc.message)
-    columns = [str(c) for c in frame.columns]
+        return (None, None, *role_dropdowns(task or "classification", [], {}), None, gr.skip(), error_md(exc.message))
+    task = task or detect_task(frame)
+    spec = get_task(task)
+    names = [str(c) for c in frame.columns]
     preview = frame.head(8).map(lambda v: v[:120] + "…" if isinstance(v, str) and len(v) > 120 else v)
     try:
-        data = prepare_data(task, frame, text_col or None, label_col or None)
+        data = spec.prepare(frame, columns)
     except StudioError as exc:
-        return (None, preview, gr.update(choices=columns, value=text_col), gr.update(choices=columns, value=label_col),
-                None, error_md(exc.message))
-    state = {"path": path, "name": Path(name).stem, "text_col": data.text_column, "label_col": data.label_column,
-             "task": task}
-    columns_update = (gr.update(choices=columns, value=data.text_column), gr.update(choices=columns, value=data.label_column))
-    if task == "assistant":
-        message = (f"✅ <b>{Path(name).name}</b>: {len(data):,} prompt/response pairs kept, {data.rows_dropped:,} dropped · "
-                   f"prompt column <b>{data.text_column}</b> → response column <b>{data.label_column}</b>. "
-                   "Train with SmolLM2-135M-Instruct, then talk to it in the Chat tab.")
-        return state, preview, *columns_update, None, ok_md(message)
-    lines = [f"✅ <b>{Path(name).name}</b>: {len(data):,} rows kept, {data.rows_dropped:,} dropped (empty text or label) · "
-             f"{len(data.label_names)} classes · text column <b>{data.text_column}</b> · label column <b>{data.label_column}</b>"]
-    rate = unknown_token_rate(load_tokenizer(DEFAULT_MODEL), data.texts)
-    warning = unknown_token_warning(rate, DEFAULT_MODEL, data.texts)
-    if warning:
-        lines.append(f"⚠️ {warning}")
-    return state, preview, *columns_update, charts.class_balance(data.class_counts()), ok_md("<br>".join(lines))
+        return (None, preview, *role_dropdowns(task, names, columns or {}), None, task, error_md(exc.message))
+    state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task}
+    lines = [f"✅ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠️ {w}" for w in data.warnings]
+    if spec.view.output != "chat":
+        texts = spec.texts(data)
+        warning = unknown_token_warning(unknown_token_rate(load_tokenizer(DEFAULT_MODEL), texts), DEFAULT_MODEL, texts)
+        lines += [f"⚠️ {warning}"] if warning else []
+    balance = spec.balance(data)
+    return (state, preview, *role_dropdowns(task, names, data.columns), charts.class_balance(balance) if balance else None,
+            task, ok_md("<br>".join(lines)))
 
 
 def build(ctx: AppContext) -> dict:
     data_state = gr.State(None)
-    task = gr.Radio([(t("task_classification"), "classification"), (t("task_assistant"), "assistant")],
-                    value="classification", label=t("task"), elem_id="task")
+    task = gr.Radio([(t(f"task_{name}"), name) for name in TASKS], value="classification", label=t("task"),
+                    info=t("task_info"), elem_id="task")
     with gr.Row():
         with gr.Column(scale=2):
             upload = gr.File(label=t("upload"), file_types=TABLE_TYPES, type="filepath", elem_id="data-upload")
@@ -62,34 +65,34 @@ def build(ctx: AppContext) -> dict:
             use_sample = gr.Button(t("use_sample"), elem_id="use-sample")
     message = gr.HTML(elem_id="data-message")
     with gr.Row():
-        text_col = gr.Dropdown([], label=t("text_col"), elem_id="text-col")
-        label_col = gr.Dropdown([], label=t("label_col"), elem_id="label-col")
+        role_columns = [gr.Dropdown([], label=f"Column {i + 1}", elem_id=f"col-{i + 1}") for i in range(MAX_ROLES)]
     with gr.Row():
         preview = gr.Dataframe(label=t("preview"), wrap=False, max_height=320, elem_id="data-preview")
         balance = gr.Plot(label=t("balance"), elem_id="class-balance")
-    outputs = [data_state, preview, text_col, label_col, balance, message]
+    outputs = [data_state, preview, *role_columns, balance, task, message]
 
-    def on_upload(path: str | None, kind: str = "classification"):
-        """Read an uploaded table and check it for the task (classification or assistant)."""
-        return analyse(ctx, path, Path(path).name, task=kind) if path else (gr.skip(),) * len(outputs)
+    def on_upload(path: str | None):
+        """Read an uploaded table, detect its task and columns, and check it."""
+        return analyse(ctx, path, Path(path).name) if path else (gr.skip(),) * len(outputs)
 
     def on_sample(name: str):
         """Load a sample dataset (and switch the task to the sample's)."""
         try:
             path = sample_path(name)
         except StudioError as exc:
-            return None, None, gr.skip(), gr.skip(), None, error_md(exc.message), gr.skip()
-        kind = SAMPLES[name].task
-        return (*analyse(ctx, str(path), path.name, task=kind), kind)
+            return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), error_md(exc.message))
+        return analyse(ctx, str(path), path.name, task=SAMPLES[name].task)
 
-    def on_change(state, text, label, kind):
+    def on_change(state, kind, *chosen):
+        """A column or the task changed: check the data again (columns are guessed anew for a new task)."""
         if not state:
             return (gr.skip(),) * len(outputs)
-        same_task = state.get("task") == kind
-        return analyse(ctx, state["path"], state["name"], text if same_task else None, label if same_task else None, kind)
+        roles = [r.name for r in get_task(kind).roles]
+        columns = dict(zip(roles, chosen)) if state.get("task") == kind else None
+        return analyse(ctx, state["path"], state["name"], columns, kind)
 
-    upload.upload(on_upload, [upload, task], outputs, api_name="load_data")
-    use_sample.click(on_sample, sample, [*outputs, task], api_name="load_sample")
-    for control in (text_col, label_col, task):
-        control.input(on_change, [data_state, text_col, label_col, task], outputs, api_visibility="private")
-    return {"state": data_state, "on_sample": on_sample, "sample": sample, "outputs": [*outputs, task]}
+    upload.upload(on_upload, upload, outputs, api_name="load_data")
+    use_sample.click(on_sample, sample, outputs, api_name="load_sample")
+    for control in (*role_columns, task):
+        control.input(on_change, [data_state, task, *role_columns], outputs, api_visibility="private")
+    return {"state": data_state, "on_sample": on_sample, "sample": sample, "outputs": outputs}

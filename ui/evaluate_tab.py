@@ -1,10 +1,11 @@
-"""Evaluate tab: metrics, per-class table, confusion matrix and misclassified examples of a run."""
+"""Evaluate tab: a run's metrics against its baseline, per-class table, the task's chart and worst validation rows."""
 from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
 
 from core.errors import StudioError
+from core.tasks import get_task
 
 from . import charts
 from .context import AppContext, error_md, ok_md, run_picker, viewer_of
@@ -12,35 +13,35 @@ from .strings import t
 
 
 def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
-    """Outputs: summary, per-class table, confusion heatmap, misclassified table."""
+    """Outputs: summary, per-class/label/entity table, chart, table of the worst validation rows."""
     if not run_id:
         return ok_md("No trained run yet: train one in the Train tab."), None, None, None
     try:
         info = ctx.store.info(ctx.store.path_of(run_id, viewer))
     except StudioError as exc:
         return error_md(exc.message), None, None, None
-    m = info.metrics
-    if "perplexity" in m:
-        summary = ok_md(f"<b>{run_id}</b> ({info.status}) · assistant · base model {info.base_model} · best at step "
-                        f"{m['step']}<br>validation loss <b>{m['val_loss']:.4f}</b> · perplexity <b>{m['perplexity']:.2f}</b>")
-        return summary, None, None, pd.DataFrame(m.get("samples", []))
-    if "accuracy" not in m:
+    m, task = info.metrics, get_task(info.task)
+    if "step" not in m:
         return ok_md(f"Run <code>{run_id}</code> ({info.status}) has no evaluation yet."), None, None, None
+    baseline = m.get("baseline")
     summary = ok_md(
-        f"<b>{run_id}</b> ({info.status}) · base model {info.base_model} · best at step {m['step']}<br>"
-        f"accuracy <b>{m['accuracy']:.4f}</b> · macro precision {m['macro_precision']:.4f} · macro recall "
-        f"{m['macro_recall']:.4f} · macro-F1 <b>{m['macro_f1']:.4f}</b> · majority-class baseline "
-        f"{m.get('majority_baseline') or 0:.4f} · {m.get('samples_per_s') or 0:.1f} samples/s")
-    per_class = pd.DataFrame([{"class": name, **{k: round(v, 4) for k, v in row.items()}}
-                              for name, row in m["per_class"].items()])
-    names = list(m["per_class"])
+        f"<b>{run_id}</b> ({info.status}) · {task.view.title} · base model {info.base_model} · best at step {m['step']}"
+        f"<br>{task.headline(m)} · validation loss {m['val_loss']:.4f}"
+        + (f"<br>{baseline['name']} baseline: {task.headline(baseline)}" if baseline else "")
+        + (f" · {m['samples_per_s']:.1f} samples/s" if m.get("samples_per_s") else ""))
+    per_class = pd.DataFrame([{"name": name, **{k: round(v, 4) for k, v in row.items()}}
+                              for name, row in m.get("per_class", {}).items()]) if m.get("per_class") else None
     predictions_file = info.path / "validation_predictions.csv"
-    wrong = None
-    if predictions_file.is_file():
-        frame = pd.read_csv(predictions_file)
-        wrong = frame[frame["label"] != frame["predicted"]].sort_values("confidence", ascending=False)
-        wrong["text"] = wrong["text"].str.slice(0, 300)
-    return summary, per_class, charts.confusion_heatmap(m["confusion"], names), wrong
+    frame = pd.read_csv(predictions_file) if predictions_file.is_file() else None
+    chart = None
+    if task.view.chart == "confusion":
+        chart = charts.confusion_heatmap(m["confusion"], list(m["per_class"]))
+    elif task.view.chart == "scatter" and frame is not None:
+        chart = charts.predicted_vs_true(frame)
+    elif task.view.chart == "per_label" and m.get("per_class"):
+        chart = charts.per_label_f1(m["per_class"])
+    worst = task.mistakes(frame) if frame is not None else pd.DataFrame(m.get("samples", []))
+    return summary, per_class, chart, worst
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
@@ -48,7 +49,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     summary = gr.HTML(elem_id="eval-summary")
     with gr.Row():
         per_class = gr.Dataframe(label=t("per_class"), elem_id="eval-per-class")
-        confusion = gr.Plot(label=t("confusion"), elem_id="eval-confusion")
+        confusion = gr.Plot(label=t("eval_chart"), elem_id="eval-confusion")
     wrong = gr.Dataframe(label=t("misclassified"), wrap=True, max_height=400, elem_id="eval-misclassified")
     outputs = [summary, per_class, confusion, wrong]
 

@@ -1,6 +1,7 @@
-"""Predict tab: one sentence -> label with probabilities; a whole table -> CSV with predictions."""
+"""Predict tab: one input -> the run's answer (label, score, labels or entities); a table -> CSV with predictions."""
 from __future__ import annotations
 
+import html
 import tempfile
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import gradio as gr
 
 from core.errors import StudioError
 from core.predict import load_predictor
+from core.tasks import get_task
 
 from .context import AppContext, error_md, ok_md, run_picker, viewer_of
 from .strings import t
@@ -23,14 +25,23 @@ EXAMPLES = [
 
 def _run_dir(ctx: AppContext, run_id: str | None, viewer: str | None) -> Path:
     if not run_id:
-        runs = ctx.runs_with_model(viewer, "classification")
+        runs = [r for r in ctx.runs_with_model(viewer) if get_task(r.task).view.output != "chat"]
         if not runs:
             raise StudioError("There is no trained model yet: train one in the Train tab first.")
         run_id = runs[0].run_id
     path = ctx.store.path_of(run_id, viewer)
-    if ctx.store.info(path).task != "classification":
+    if get_task(ctx.store.info(path).task).view.output == "chat":
         raise StudioError(f"'{run_id}' is an assistant, not a classifier: talk to it in the Chat tab.")
     return path
+
+
+def second_box(ctx: AppContext, run_id: str | None, viewer: str | None) -> dict:
+    """Show the second text box only for runs that read two texts (sentence pairs)."""
+    try:
+        inputs = get_task(ctx.store.info(_run_dir(ctx, run_id, viewer)).task).view.predict_inputs
+    except StudioError:
+        return gr.update(visible=False)
+    return gr.update(visible=len(inputs) > 1)
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
@@ -38,24 +49,40 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     with gr.Row():
         with gr.Column():
             text = gr.Textbox(label=t("text_in"), lines=4, elem_id="predict-text")
+            text_b = gr.Textbox(label=t("text_b_in"), lines=2, visible=False, elem_id="predict-text-b")
             button = gr.Button(t("predict"), variant="primary", elem_id="predict-button")
             gr.Examples(EXAMPLES, inputs=text)
         with gr.Column():
             message = gr.HTML(elem_id="predict-message")
             label = gr.Label(label=t("prediction"), num_top_classes=5, elem_id="predict-label")
+            spans = gr.HighlightedText(label=t("entities"), combine_adjacent=False, elem_id="predict-spans")
     with gr.Row():
         batch_in = gr.File(label=t("batch_in"), type="filepath", elem_id="batch-in")
         batch_out = gr.File(label=t("batch_out"), elem_id="batch-out")
 
-    def predict(sentence: str, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
-        """Predict the label of one text with the chosen run (default: the newest)."""
+    def predict(sentence: str, run_id: str | None, browser_id: str | None = None, second: str = "",
+                request: gr.Request = None):
+        """Predict one input with the chosen run (default: the newest); pairs also take the second text."""
         if not sentence or not sentence.strip():
-            return None, error_md("Type a sentence first.")
+            return None, error_md("Type a sentence first."), None
         try:
-            prediction = load_predictor(_run_dir(ctx, run_id, viewer_of(request, browser_id))).predict([sentence])[0]
+            predictor = load_predictor(_run_dir(ctx, run_id, viewer_of(request, browser_id)))
+            inputs = predictor.inputs
+            if len(inputs) > 1 and not (second or "").strip():
+                return None, error_md("This model compares two texts: fill in the second text too."), None
+            p = predictor.predict(dict(zip(inputs, ([sentence], [second or ""]))))[0]
         except StudioError as exc:
-            return None, error_md(exc.message)
-        return prediction.probabilities, ""
+            return None, error_md(exc.message), None
+        output = predictor.task.view.output
+        if output == "number":
+            return None, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), None
+        if output == "spans":
+            found = ", ".join(f"{html.escape(s['text'])} ({s['entity']})" for s in p.spans) or "no entities"
+            return None, ok_md(f"Entities: {found}"), {"text": sentence, "entities": p.spans}
+        if output == "labels":
+            chosen = ", ".join(p.labels) or "none above its threshold"
+            return p.probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), None
+        return p.probabilities, "", None
 
     def predict_file(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Predict every row of an uploaded table; returns a CSV with prediction columns."""
@@ -70,10 +97,19 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return str(out), ok_md(f"✅ Predicted {len(frame):,} rows.")
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
-        return ctx.pick_run(selected, viewer_of(request, browser_id), "classification")[0]
+        viewer = viewer_of(request, browser_id)
+        update, value = ctx.pick_run(selected, viewer, exclude_chat=True)
+        return update, second_box(ctx, value, viewer)
 
-    button.click(predict, [text, run, user], [label, message], api_name="predict", concurrency_limit=4)
-    text.submit(predict, [text, run, user], [label, message], api_visibility="private", concurrency_limit=4)
+    def on_run(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+        return second_box(ctx, run_id, viewer_of(request, browser_id))
+
+    outputs = [label, message, spans]
+    button.click(predict, [text, run, user, text_b], outputs, api_name="predict_pair", concurrency_limit=4)
+    single = gr.Button(visible=False)  # /predict keeps its one-text signature for API clients
+    single.click(predict, [text, run, user], outputs, api_name="predict", concurrency_limit=4)
+    text.submit(predict, [text, run, user, text_b], outputs, api_visibility="private", concurrency_limit=4)
     batch_in.upload(predict_file, [batch_in, run, user], [batch_out, message], api_name="predict_file")
-    refresh.click(choose, [run, user], run, api_visibility="private")
-    return {"choose": choose, "run": run}
+    refresh.click(choose, [run, user], [run, text_b], api_visibility="private")
+    run.input(on_run, [run, user], text_b, api_visibility="private")
+    return {"choose": choose, "run": run, "outputs": [run, text_b]}

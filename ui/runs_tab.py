@@ -8,18 +8,16 @@ import pandas as pd
 
 from core.errors import StudioError
 
-from .context import AppContext, error_md, ok_md, viewer_of
+from .context import AppContext, error_md, ok_md, score_of, viewer_of
 from .strings import t
 
-COLUMNS = ["run", "status", "date", "base model", "data", "accuracy", "macro-F1", "classes", "shared"]
+COLUMNS = ["run", "status", "date", "task", "base model", "data", "score", "classes", "shared"]
 
 
 def runs_table(ctx: AppContext, viewer: str | None) -> pd.DataFrame:
     rows = [{
         "run": r.run_id, "status": r.status, "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
-        "base model": r.base_model.split("/")[-1], "data": r.data_name,
-        "accuracy": round(r.metrics["accuracy"], 4) if "accuracy" in r.metrics else None,
-        "macro-F1": round(r.metrics["macro_f1"], 4) if "macro_f1" in r.metrics else None,
+        "base model": r.base_model.split("/")[-1], "data": r.data_name, "task": r.task, "score": score_of(r).strip(" ·"),
         "classes": len(r.label_names), "shared": "yes" if r.shared or r.owner is None else "",
     } for r in ctx.store.list(viewer)]
     return pd.DataFrame(rows, columns=COLUMNS)

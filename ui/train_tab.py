@@ -10,7 +10,9 @@ import gradio as gr
 from core import events as ev
 from core.config import PRECISIONS, PRESETS, TrainConfig
 from core.data import read_table
-from core.tasks import make_job, prepare_data
+from core.engine import TrainingJob
+from core.tasks import get_task, prepare_data
+from core.tasks.base import Task
 from core.errors import StudioError
 from core.models import DEFAULT_MODEL, REGISTRY, resolve_model_path
 
@@ -42,42 +44,43 @@ def progress_html(events: list[ev.Event], position: int) -> str:
             f"loss {s.loss:.4f} · {s.samples_per_s:.1f} samples/s · ETA {_fmt_time(s.eta_s)}</span></div>")
 
 
-def cards_html(events: list[ev.Event]) -> str:
-    generation = [e for e in events if isinstance(e, ev.GenerationEvaluation)]
-    if generation:
-        return generation_cards(generation)
+def best_evaluation(events: list[ev.Event]) -> tuple[Task, ev.Evaluation | None, int]:
+    """The run's task, its best evaluation by the task's primary metric, and how many evaluations ran."""
+    started = next((e for e in events if isinstance(e, ev.Started)), None)
+    task = get_task(started.task if started else "classification")
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
-    if not evals:
+    best = next((e for e in reversed(evals) if e.is_best), None)
+    return task, best, len(evals)
+
+
+def cards_html(events: list[ev.Event]) -> str:
+    task, best, count = best_evaluation(events)
+    if best is None:
         return ""
-    best = max(evals, key=lambda e: e.macro_f1)
-    cards = [("accuracy", best.accuracy), ("macro-F1", best.macro_f1), ("precision", best.macro_precision),
-             ("recall", best.macro_recall), ("val loss", best.loss)]
-    return "<div class='sft-cards'>" + "".join(
+    cards = [(name, best.metrics[key]) for key, name in task.view.cards if key in best.metrics] + [("val loss", best.loss)]
+    html_cards = "<div class='sft-cards'>" + "".join(
         f"<div class='sft-card'><div class='v'>{v:.3f}</div><div class='k'>{k}</div></div>" for k, v in cards
-    ) + f"</div><div class='sft-note'>best of {len(evals)} evaluation(s), step {best.step}</div>"
+    ) + f"</div><div class='sft-note'>best of {count} evaluation(s), step {best.step}</div>"
+    return html_cards + samples_table(best.metrics.get("samples", []))
 
 
-def generation_cards(evals: list[ev.GenerationEvaluation]) -> str:
-    best = min(evals, key=lambda e: e.loss)
+def samples_table(samples: list[dict]) -> str:
+    if not samples:
+        return ""
     rows = "".join(f"<tr><td>{html.escape(s['prompt'])}</td><td>{html.escape(s['generated'])}</td>"
-                   f"<td>{html.escape(s['reference'])}</td></tr>" for s in evals[-1].samples)
-    return (f"<div class='sft-cards'><div class='sft-card'><div class='v'>{best.loss:.3f}</div><div class='k'>val loss"
-            f"</div></div><div class='sft-card'><div class='v'>{best.perplexity:.2f}</div><div class='k'>perplexity</div>"
-            f"</div></div><div class='sft-note'>best of {len(evals)} evaluation(s), step {best.step}</div>"
-            f"<table class='sft-samples'><tr><th>prompt</th><th>generated</th><th>reference</th></tr>{rows}</table>")
+                   f"<td>{html.escape(s['reference'])}</td></tr>" for s in samples)
+    return f"<table class='sft-samples'><tr><th>prompt</th><th>generated</th><th>reference</th></tr>{rows}</table>"
 
 
 def outcome_html(events: list[ev.Event]) -> str:
     last = events[-1] if events else None
     if isinstance(last, ev.Finished):
-        m, run = last.metrics, last.run_dir.split("/")[-1]
-        if "perplexity" in m:
-            return ok_md(f"✅ Finished in {last.train_seconds:.0f} s: validation loss {m['val_loss']:.3f}, perplexity "
-                         f"{m['perplexity']:.2f}. Saved as <code>{run}</code>; talk to it in the Chat tab.")
-        return ok_md(f"✅ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): accuracy "
-                     f"{m.get('accuracy', 0):.3f}, macro-F1 {m.get('macro_f1', 0):.3f} (majority-class baseline "
-                     f"{m.get('majority_baseline') or 0:.3f}). Saved as <code>{run}</code>; "
-                     "open Evaluate or Predict.")
+        task, run = best_evaluation(events)[0], last.run_dir.split("/")[-1]
+        m, baseline = last.metrics, last.metrics.get("baseline")
+        beat = f" ({baseline['name']} baseline: {task.headline(baseline)})" if baseline else ""
+        next_step = "talk to it in the Chat tab" if task.view.output == "chat" else "open Evaluate or Predict"
+        return ok_md(f"✅ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): "
+                     f"{task.headline(m)}{beat}. Saved as <code>{run}</code>; {next_step}.")
     if isinstance(last, ev.Cancelled):
         kept = f" The best model so far is kept in <code>{last.run_dir.split('/')[-1]}</code>." if last.run_dir else ""
         return ok_md(f"⏹ Stopped.{kept}")
@@ -156,10 +159,10 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                  attention_dropout=float(attn_drop), hidden_dropout=float(hidden_drop), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
                                  lora_dropout=float(dropout), lora_layers=int(top_layers)).validate()
             resolve_model_path(base)
-            data = prepare_data(config.task, read_table(state["path"], ctx.limits), state["text_col"], state["label_col"])
+            data = prepare_data(config.task, read_table(state["path"], ctx.limits), state["columns"])
         except StudioError as exc:
             return gr.skip(), error_md(exc.message)
-        job = make_job(config, data, ctx.store, data_name=state["name"], owner=viewer_of(request, browser_id))
+        job = TrainingJob(config, data, ctx.store, data_name=state["name"], owner=viewer_of(request, browser_id))
         return ctx.queue.submit(job), ""
 
     def on_stop(current):
@@ -176,7 +179,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         if key == last_seen.get("key"):
             return (gr.skip(),) * 7
         running, now = not job.done, time.monotonic()
-        evaluations = sum(isinstance(e, ev.EVALUATIONS) for e in events)
+        evaluations = sum(isinstance(e, ev.Evaluation) for e in events)
         redraw = (not running or (current, evaluations) != last_seen.get("curve")
                   or now - last_seen.get("drawn_at", 0.0) >= CURVE_REFRESH_S)
         seen_now = {"key": key, "curve": (current, evaluations), "drawn_at": now} if redraw else {**last_seen, "key": key}

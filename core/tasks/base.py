@@ -1,0 +1,277 @@
+"""What a task is: its column roles, data preparation, model head, encoding, metrics and UI description.
+
+The engine, store, events, CLI and UI only talk to a ``Task``; adding a task is one module that
+subclasses it and registers itself in ``core/tasks/__init__.py``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import train_test_split
+from transformers import AutoModelForSequenceClassification
+
+from ..data import as_strings, guess_text_column, name_hint
+from ..errors import DataError
+from ..tokens import tokenize_truncated
+
+
+@dataclass(frozen=True)
+class Role:
+    """One column a task reads: its name, the header names that suggest it, and whether it holds free text."""
+
+    name: str
+    label: str
+    hints: tuple[str, ...] = ()
+    text: bool = True
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """Plain data the UI renders for a task: predict inputs, output kind, metric cards and charts."""
+
+    title: str
+    predict_inputs: tuple[str, ...]  # role names that get a text box in the Predict tab
+    output: str  # "label" | "labels" | "number" | "spans" | "chat"
+    cards: tuple[tuple[str, str], ...]  # (metric key, shown name); the first is the primary metric
+    chart: str  # Evaluate tab chart: "confusion" | "scatter" | "per_label" | "none"
+    table: str = ""  # Evaluate tab table title: per class / per label / per entity type
+
+
+@dataclass
+class TaskData:
+    """Cleaned rows of one task: inputs by role, one target per row, and where they came from."""
+
+    inputs: dict[str, list]  # role -> one value per row (a text, or a list of words)
+    targets: list  # class index, number, list of label indices, list of tag indices, or response text
+    columns: dict[str, str]  # role -> column name in the user's table
+    label_names: list[str] = field(default_factory=list)
+    rows_total: int = 0
+    rows_dropped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def subset(self, indices) -> "TaskData":
+        idx = list(indices)
+        return TaskData({role: [values[i] for i in idx] for role, values in self.inputs.items()},
+                        [self.targets[i] for i in idx], self.columns, self.label_names, len(idx), 0)
+
+    @property
+    def texts(self) -> list[str]:
+        return self.inputs["text"]
+
+    @property
+    def labels(self) -> list:
+        return self.targets
+
+    def class_counts(self) -> dict[str, int]:
+        counts = np.bincount(np.asarray(self.targets, dtype=int), minlength=len(self.label_names))
+        return dict(zip(self.label_names, counts.tolist()))
+
+
+@dataclass
+class Encoded:
+    """Pre-tokenised rows (no padding) and their targets, with an explicit label dtype."""
+
+    input_ids: list[list[int]]
+    labels: list
+    label_dtype: torch.dtype = torch.long
+    per_token: bool = False  # labels are one per token (padded with -100, ignored by the loss)
+    token_type_ids: list[list[int]] | None = None
+    extras: dict[str, list] = field(default_factory=dict)  # per-row data a task needs to score (e.g. word starts)
+
+    def batch(self, indices: list[int], tokenizer, device: torch.device) -> dict[str, torch.Tensor]:
+        """Pad on the right to a multiple of 8."""
+        features = {"input_ids": [self.input_ids[i] for i in indices]}
+        if self.token_type_ids is not None:
+            features["token_type_ids"] = [self.token_type_ids[i] for i in indices]
+        padded = tokenizer.pad(features, pad_to_multiple_of=8, padding_side="right", return_tensors="pt")
+        labels = [self.labels[i] for i in indices]
+        if self.per_token:
+            width = padded["input_ids"].shape[1]
+            labels = [row + [-100] * (width - len(row)) for row in labels]
+        return {**{k: v.to(device) for k, v in padded.items()},
+                "labels": torch.tensor(labels, dtype=self.label_dtype, device=device)}
+
+
+@dataclass
+class Prediction:
+    """One row's prediction; which fields are set depends on the task's view.output."""
+
+    label: str | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    value: float | None = None
+    labels: list[str] = field(default_factory=list)
+    spans: list[dict] = field(default_factory=list)
+
+    @property
+    def confidence(self) -> float | None:
+        return self.probabilities.get(self.label) if self.label is not None else None
+
+
+@dataclass
+class Scored:
+    """A task's verdict on validation outputs: metrics, a table of predictions, and state to save with the model."""
+
+    metrics: dict
+    predictions: pd.DataFrame | None = None
+    state: dict = field(default_factory=dict)
+
+
+def missing_text_warnings(task: "Task", values: dict[str, pd.Series], columns: dict[str, str],
+                          labelled: pd.Series) -> list[str]:
+    """One warning per text role that is empty on labelled rows (e.g. a pair missing its second text)."""
+    warnings = []
+    for role in task.roles:
+        empty = int(((values[role.name] == "") & labelled).sum()) if role.text else 0
+        if empty:
+            warnings.append(f"{empty:,} labelled row(s) have no {role.label} (column '{columns[role.name]}') "
+                            "and were left out.")
+    return warnings
+
+
+class Task:
+    """Base of every task; the defaults fit a text-in, sequence-classification-head task."""
+
+    name: ClassVar[str]
+    roles: ClassVar[tuple[Role, ...]]
+    view: ClassVar[TaskView]
+    primary_metric: ClassVar[str]
+    greater_is_better: ClassVar[bool] = True
+    model_class: ClassVar[type] = AutoModelForSequenceClassification
+    per_token: ClassVar[bool] = False  # one output per token (the engine keeps each row's token logits)
+    peft_task: ClassVar[str] = "SEQ_CLS"
+
+    # -- columns and data -------------------------------------------------------
+    def guess_columns(self, frame: pd.DataFrame, given: dict[str, str | None]) -> dict[str, str]:
+        """Fill in roles not given: a column named like the role, else the task's own guess."""
+        columns = {r: c for r, c in given.items() if c}
+        for role in self.roles:
+            if role.name in columns:
+                continue
+            free = [c for c in frame.columns if c not in columns.values()]
+            named = next((c for c in free if name_hint(c, role.hints)), None)
+            columns[role.name] = named or self.guess_role(frame[free], role, columns)
+        return {role.name: columns[role.name] for role in self.roles}
+
+    def guess_role(self, frame: pd.DataFrame, role: Role, chosen: dict[str, str]) -> str:
+        if frame.columns.empty:
+            raise DataError(f"The table needs a {role.label} column.")
+        return guess_text_column(frame) if role.text else frame.columns[0]
+
+    def prepare(self, frame: pd.DataFrame, columns: dict[str, str | None] | None = None) -> TaskData:
+        """Pick the columns of every role (given or guessed), check them and clean the rows."""
+        needed = ", ".join(r.label for r in self.roles)
+        if len(frame.columns) < len(self.roles):
+            raise DataError(f"The table has only {len(frame.columns)} column(s); this task needs {len(self.roles)}: "
+                            f"{needed}.")
+        given = {r: c for r, c in (columns or {}).items() if c}
+        for role, column in given.items():
+            if role not in {r.name for r in self.roles}:
+                raise DataError(f"This task has no '{role}' column; its columns are: {needed}.")
+            if column not in frame.columns:
+                raise DataError(f"The {role.replace('_', ' ')} column '{column}' is not in the table. "
+                                f"Columns: {', '.join(map(str, frame.columns))}.")
+        chosen = self.guess_columns(frame, given)
+        if len(set(chosen.values())) < len(chosen):
+            raise DataError(f"Each of these must be a different column: {needed}.")
+        return self.build(frame, chosen)
+
+    def recognises(self, frame: pd.DataFrame) -> bool:
+        """Whether a freshly uploaded table looks made for this task (the Data tab then picks it)."""
+        return False
+
+    def build(self, frame: pd.DataFrame, columns: dict[str, str]) -> TaskData:
+        raise NotImplementedError
+
+    def to_frame(self, data: TaskData) -> pd.DataFrame:
+        """The cleaned rows as a table with one column per role, readable again by ``prepare``."""
+        raise NotImplementedError
+
+    def strings(self, frame: pd.DataFrame, columns: dict[str, str]) -> dict[str, pd.Series]:
+        return {role: as_strings(frame[column]) for role, column in columns.items()}
+
+    def split(self, data: TaskData, val_fraction: float, seed: int) -> tuple[TaskData, TaskData]:
+        """A seeded random split; tasks with classes stratify."""
+        indices = list(range(len(data)))
+        n_val = max(1, round(val_fraction * len(indices)))
+        if len(indices) - n_val < 2:
+            raise DataError(f"{len(data)} rows are too few to hold out a validation set. Add rows.")
+        train_idx, val_idx = train_test_split(indices, test_size=n_val, random_state=seed)
+        return data.subset(train_idx), data.subset(val_idx)
+
+    def texts(self, data: TaskData) -> list[str]:
+        """Every text the model reads (for the unknown-token check)."""
+        return [t for role in self.roles if role.text for t in data.inputs[role.name]]
+
+    def describe(self, data: TaskData) -> str:
+        """One line for the Data tab and the CLI about what was found."""
+        shown = " · ".join(f"{r.label} <b>{data.columns[r.name]}</b>" for r in self.roles)
+        return f"{len(data):,} rows kept, {data.rows_dropped:,} dropped · {shown}"
+
+    def headline(self, metrics: dict) -> str:
+        """The task's metric cards as one line, e.g. 'macro-F1 0.9512 · accuracy 0.9550'."""
+        return " · ".join(f"{name} {metrics[key]:.4f}" for key, name in self.view.cards
+                          if isinstance(metrics.get(key), (int, float)))
+
+    def balance(self, data: TaskData) -> dict[str, int] | None:
+        """Counts to chart in the Data tab, if the task has classes."""
+        return data.class_counts() if data.label_names else None
+
+    # -- model --------------------------------------------------------------
+    def fit(self, train: TaskData) -> dict:
+        """State fitted on the training split (e.g. a target scaler); saved in the model's config."""
+        return {}
+
+    def head(self, data: TaskData) -> dict:
+        """``from_pretrained`` keywords that shape the output layer."""
+        names = data.label_names
+        return dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+
+    def check_tokenizer(self, tokenizer, base_model: str) -> None:
+        """Refuse a base model whose tokenizer cannot serve the task."""
+
+    def encode(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
+        raise NotImplementedError
+
+    def encoding_warnings(self, encoded: Encoded, data: TaskData) -> list[str]:
+        """Warnings about what tokenising lost (e.g. entities cut by the max length)."""
+        return []
+
+    def encode_inputs(self, tokenizer, rows: dict[str, list[str]], max_length: int) -> dict:
+        """Tokenizer features for prediction inputs (role -> texts)."""
+        return {"input_ids": tokenize_truncated(tokenizer, rows["text"], max_length)}
+
+    # -- evaluation ---------------------------------------------------------
+    def evaluate(self, job) -> tuple[float, Scored]:
+        """Validation loss and scores; ``job.forward_validation()`` runs the model over the held-out rows."""
+        loss, outputs = job.forward_validation()
+        return loss, self.score(outputs, job.val, job.val_encoded, job.task_state)
+
+    def score(self, outputs: list[np.ndarray], val: TaskData, encoded: Encoded, state: dict) -> Scored:
+        raise NotImplementedError
+
+    def baseline(self, train: TaskData, val: TaskData, state: dict) -> dict | None:
+        """Metrics of the trivial predictor a fine-tune must beat, as {'name': ..., metric: value}."""
+        return None
+
+    def mistakes(self, predictions: pd.DataFrame) -> pd.DataFrame:
+        """Validation rows the model got wrong, most confident first (texts cut to 300 characters)."""
+        wrong = predictions[predictions["label"].astype(str) != predictions["predicted"].astype(str)]
+        if "confidence" in wrong.columns:
+            wrong = wrong.sort_values("confidence", ascending=False)
+        return wrong.map(lambda v: v[:300] if isinstance(v, str) else v)
+
+    # -- prediction ---------------------------------------------------------
+    def format(self, outputs: list[np.ndarray], features: dict, model_config) -> list[Prediction]:
+        """Turn raw model outputs into predictions; ``model_config.sft_studio`` holds the fitted state."""
+        raise NotImplementedError
+
+    def columns_of(self, prediction: Prediction) -> dict:
+        """Prediction columns for a batch CSV."""
+        raise NotImplementedError

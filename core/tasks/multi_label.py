@@ -1,0 +1,181 @@
+"""Multi-label: each text has zero or more labels from a set. Sigmoid head (BCE), thresholds tuned on validation."""
+from __future__ import annotations
+
+import ast
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import TEXT_NAME_HINTS, as_strings
+from ..errors import DataError
+from ..metrics import multi_label_metrics
+from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
+
+LABELS_HINTS = ("labels", "tags", "genres", "genre", "categories", "topics", "keywords", "label", "标签", "类别")
+SEPARATORS = ("|", ";", ",")
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+MIN_POSITIVES_FOR_OWN_THRESHOLD = 5
+MULTI_CARDS = (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("subset_accuracy", "subset accuracy"),
+               ("hamming_loss", "Hamming loss"), ("micro_f1_at_0.5", "micro-F1 at 0.5"))
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def detect_separator(cells: pd.Series) -> str | None:
+    """The separator found in most cells that are not lists (None: one label per cell)."""
+    filled = cells[(cells != "") & ~cells.str.startswith("[")]
+    shares = {sep: filled.str.contains(sep, regex=False).mean() for sep in SEPARATORS}
+    best = max(shares, key=shares.get) if shares else None
+    return best if best and shares[best] > 0.05 else None
+
+
+def split_cell(cell, separator: str | None) -> list[str]:
+    if isinstance(cell, (list, tuple)):
+        return [str(x).strip() for x in cell if str(x).strip()]
+    if cell == "":
+        return []
+    if cell.startswith("[") and cell.endswith("]"):
+        try:
+            parsed = json.loads(cell)
+        except ValueError:
+            try:
+                parsed = ast.literal_eval(cell)
+            except (ValueError, SyntaxError):
+                raise DataError(f"The label cell {cell[:40]!r} is not a valid list, e.g. [\"sports\", \"news\"].")
+        return split_cell(list(parsed) if isinstance(parsed, (list, tuple)) else [parsed], None)
+    return [part.strip() for part in (cell.split(separator) if separator else [cell]) if part.strip()]
+
+
+def looks_multi_label(values: pd.Series) -> bool:
+    """Cells with several labels from a small set that repeat (not free text with commas)."""
+    separator = detect_separator(values)
+    if separator is None and not values.str.startswith("[").mean() > 0.5:
+        return False
+    lists = [split_cell(v, separator) for v in values if v != ""]
+    counts = Counter(label for labels in lists for label in labels)
+    several = sum(len(labels) > 1 for labels in lists) / max(len(lists), 1)
+    return several > 0.1 and len(counts) <= max(2, len(lists) // 3) and max(map(len, counts), default=99) <= 40
+
+
+class MultiLabel(Task):
+    name = "multi_label"
+    roles = (Role("text", "text", TEXT_NAME_HINTS), Role("labels", "labels", LABELS_HINTS, text=False))
+    view = TaskView("Multi-label", ("text",), "labels", MULTI_CARDS, "per_label", "Per-label metrics")
+    primary_metric = "micro_f1"
+
+    def guess_role(self, frame, role, chosen):
+        if role.text:
+            return super().guess_role(frame, role, chosen)
+        found = [c for c in frame.columns if looks_multi_label(as_strings(frame[c]))]
+        if not found:
+            raise DataError("No column holds several labels per row (e.g. 'sports|politics' or [\"a\", \"b\"]).")
+        return found[0]
+
+    def recognises(self, frame: pd.DataFrame) -> bool:
+        return any(looks_multi_label(as_strings(frame[c])) for c in frame.columns)
+
+    def build(self, frame: pd.DataFrame, columns: dict[str, str]) -> TaskData:
+        values = self.strings(frame, columns)
+        raw = frame[columns["labels"]]
+        cells = raw if raw.map(lambda v: isinstance(v, (list, tuple))).any() else values["labels"]
+        separator = detect_separator(values["labels"])
+        labels = cells.map(lambda cell: split_cell(cell if isinstance(cell, (list, tuple)) else str(cell).strip()
+                                                   if not pd.isna(cell) else "", separator))
+        has_labels = labels.map(bool)
+        empty = int((~has_labels).sum())
+        if empty > len(frame) / 2:
+            raise DataError(f"{empty:,} of {len(frame):,} rows have no labels in '{columns['labels']}'. Fill them in "
+                            "or choose the column that lists each text's labels.")
+        warnings = missing_text_warnings(self, values, columns, has_labels)
+        if empty:
+            warnings.append(f"{empty:,} row(s) have no labels and were left out.")
+        keep = has_labels & (values["text"] != "")
+        counts = Counter(label for row in labels[keep] for label in row)
+        if len(counts) < 2:
+            raise DataError("Multi-label training needs at least two different labels.")
+        names = sorted(counts)
+        index = {name: i for i, name in enumerate(names)}
+        return TaskData({"text": values["text"][keep].tolist()}, [[index[x] for x in row] for row in labels[keep]],
+                        columns, names, rows_total=len(frame), rows_dropped=int((~keep).sum()), warnings=warnings)
+
+    def to_frame(self, data: TaskData) -> pd.DataFrame:
+        names = data.label_names
+        return pd.DataFrame({"text": data.inputs["text"],
+                             "labels": [json.dumps([names[i] for i in row], ensure_ascii=False) for row in data.targets]})
+
+    def describe(self, data: TaskData) -> str:
+        per_row = np.mean([len(row) for row in data.targets])
+        return f"{super().describe(data)} · {len(data.label_names)} labels, {per_row:.2f} per row on average"
+
+    def balance(self, data: TaskData) -> dict[str, int]:
+        counts = Counter(i for row in data.targets for i in row)
+        return {name: counts.get(i, 0) for i, name in enumerate(data.label_names)}
+
+    def head(self, data: TaskData) -> dict:
+        return {**super().head(data), "problem_type": "multi_label_classification"}
+
+    def multi_hot(self, targets: list[list[int]], width: int) -> np.ndarray:
+        matrix = np.zeros((len(targets), width), dtype=np.float32)
+        for row, labels in enumerate(targets):
+            matrix[row, labels] = 1.0
+        return matrix
+
+    def encode(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
+        return Encoded(**self.encode_inputs(tokenizer, data.inputs, max_length),
+                       labels=self.multi_hot(data.targets, len(data.label_names)).tolist(), label_dtype=torch.float32)
+
+    def tune_thresholds(self, probs: np.ndarray, truth: np.ndarray) -> np.ndarray:
+        """Per label the threshold with the best F1 on validation; labels with few positives get the global best."""
+        def f1(pred, true):
+            tp = (pred & true).sum(0)
+            return 2 * tp / np.maximum(pred.sum(0) + true.sum(0), 1)
+
+        truth = truth.astype(bool)
+        micro = [2 * ((probs >= t) & truth).sum() / max((probs >= t).sum() + truth.sum(), 1) for t in THRESHOLDS]
+        chosen = np.full(probs.shape[1], THRESHOLDS[int(np.argmax(micro))])
+        scores = np.stack([f1(probs >= t, truth) for t in THRESHOLDS])  # thresholds x labels
+        own = truth.sum(0) >= MIN_POSITIVES_FOR_OWN_THRESHOLD
+        chosen[own] = THRESHOLDS[scores[:, own].argmax(0)]
+        return chosen
+
+    def score(self, outputs, val, encoded, state) -> Scored:
+        probs = sigmoid(np.stack(outputs))
+        truth = self.multi_hot(val.targets, len(val.label_names)).astype(int)
+        thresholds = self.tune_thresholds(probs, truth)
+        predicted = (probs >= thresholds).astype(int)
+        metrics = multi_label_metrics(truth, predicted, val.label_names)
+        metrics["micro_f1_at_0.5"] = multi_label_metrics(truth, (probs >= 0.5).astype(int), val.label_names)["micro_f1"]
+        for name, t in zip(val.label_names, thresholds):
+            metrics["per_class"][name]["threshold"] = float(t)
+        names = val.label_names
+        frame = pd.DataFrame({"text": val.inputs["text"],
+                              "label": ["|".join(names[i] for i in row) for row in val.targets],
+                              "predicted": ["|".join(n for n, on in zip(names, row) if on) for row in predicted],
+                              "confidence": probs.max(-1).round(4)})
+        return Scored(metrics, frame, {"thresholds": dict(zip(names, map(float, thresholds)))})
+
+    def baseline(self, train, val, state) -> dict:
+        """Always the labels on more than half the training rows, else the most frequent one."""
+        share = self.multi_hot(train.targets, len(train.label_names)).mean(0)
+        constant = (share > 0.5).astype(int) if (share > 0.5).any() else (share == share.max()).astype(int)
+        truth = self.multi_hot(val.targets, len(val.label_names)).astype(int)
+        metrics = multi_label_metrics(truth, np.tile(constant, (len(val), 1)), val.label_names)
+        return {"name": "most frequent labels", **{k: v for k, v in metrics.items() if k != "per_class"}}
+
+    def format(self, outputs, features, model_config) -> list[Prediction]:
+        names = [model_config.id2label[i] for i in range(len(model_config.id2label))]
+        thresholds = model_config.sft_studio["thresholds"]
+        results = []
+        for probs in sigmoid(np.stack(outputs)):
+            chosen = [n for n, p in zip(names, probs) if p >= thresholds[n]]
+            results.append(Prediction(probabilities=dict(zip(names, probs.tolist())), labels=chosen))
+        return results
+
+    def columns_of(self, prediction: Prediction) -> dict:
+        return {"predicted_labels": "|".join(prediction.labels),
+                **{f"prob_{n}": round(p, 4) for n, p in prediction.probabilities.items()}}
