@@ -30,6 +30,26 @@ def test_train_then_predict_endpoints(client, tiny_model_dir, toy_csv):
     assert message == ""
 
 
+def test_pair_task_through_train_with_column_roles(client, tiny_model_dir, tmp_path):
+    from gradio_client import handle_file
+
+    from test_tasks import toy_frames
+
+    path = tmp_path / "pairs.csv"
+    toy_frames()["pairs"].rename(columns={"sentence1": "left", "sentence2": "right"}).assign(
+        note="x").to_csv(path, index=False)
+    config = tiny_config(tiny_model_dir, task="pairs", columns={"text_a": "left", "text_b": "right"})
+    result = client.predict(handle_file(str(path)), "", "label", config, api_name="/train")
+    assert result["status"] == "finished" and result["metrics"]["task"] == "pairs", result
+    label, message, _ = client.predict("good thing", result["run_id"], None, "good thing", api_name="/predict_pair")
+    assert label["label"] in {"same", "different"} and message == ""
+    _, message, _ = client.predict("good thing", result["run_id"], api_name="/predict")
+    assert "second text" in message
+    with pytest.raises(Exception, match="no column role"):
+        client.predict(handle_file(str(path)), "", "", tiny_config(tiny_model_dir, task="pairs",
+                                                                    columns={"question": "left"}), api_name="/train")
+
+
 def test_two_clients_training_at_once_are_queued(app, tiny_model_dir, toy_csv):
     from gradio_client import Client, handle_file
 

@@ -166,3 +166,66 @@ def test_assistant_lora_then_chat(page, sample_cache):
     assert "What is your name?" in page.locator("#chat-tuned").inner_text()
     assert "Traceback" not in page.content()
     shot(page, "9-chat")
+
+
+# sample, rows, preset, lr slider (log10), the Evaluate chart, predict inputs, what the Predict tab must show
+NEW_TASKS = {
+    "regression": ("sentiment_scores", 500, "Balanced", -4, "What a wonderful, moving film.", "",
+                   "#predict-value"),
+    "pairs": ("sts_b_paraphrase", 500, "Fast", -3.5, "A dog runs in the park.", "A dog is running in a park.",
+              "#predict-label"),
+    "multi_label": ("movie_genres", 600, "Balanced", -3.5, "A terrifying haunted-house chiller.", "",
+                    "#predict-label"),
+    "token_classification": ("conll2003", 600, "Balanced", -3.5, "Angela Merkel met Emmanuel Macron in Paris.", "",
+                             "#predict-spans mark, #predict-spans .textspan"),
+}
+
+
+@pytest.mark.parametrize("task", list(NEW_TASKS))
+def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
+    """Upload a table of the task, see the task detected, train with a live curve, evaluate, predict."""
+    from core.samples import build_sample
+    from core.tasks import get_task
+
+    sample, rows, preset, lr, text, second, answer = NEW_TASKS[task]
+    data = tmp_path / f"{task}.csv"
+    build_sample(sample, rows_per_class=rows, seed=1).to_csv(data, index=False)
+    wait_for_sample(page)
+    page.locator("#data-upload input[type=file]").set_input_files(str(data))
+    page.wait_for_function(f"document.querySelector('#data-message')?.innerText.includes('{task}.csv')",
+                           timeout=60_000)
+    title = get_task(task).view.title
+    assert title in page.locator("#data-message").inner_text()
+    assert page.locator("#task input:checked").input_value() == task
+    shot(page, f"{task}-1-data")
+
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_label(preset).check()
+    page.wait_for_timeout(500)
+    page.locator("#lr input[type=number]").fill(str(lr))
+    page.locator("#lr input[type=number]").press("Enter")
+    page.locator("#start-train").click()
+    page.locator("#train-progress-text").wait_for(timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0",
+                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=400_000)
+    outcome = page.locator("#train-outcome").inner_text()
+    key, name = get_task(task).view.cards[0]
+    value, baseline = map(float, re.findall(rf"{re.escape(name)} ([0-9.]+)", outcome)[:2])
+    better = value < baseline if not get_task(task).greater_is_better else value > baseline
+    assert better, outcome
+    shot(page, f"{task}-2-trained")
+
+    page.get_by_role("tab", name="Evaluate").click()
+    page.wait_for_function("document.querySelector('#eval-summary')?.innerText.includes('baseline')", timeout=30_000)
+    page.locator("#eval-confusion .plot-container").wait_for(timeout=30_000)
+    shot(page, f"{task}-3-evaluate")
+
+    page.get_by_role("tab", name="Predict").click()
+    page.locator("#predict-text textarea").fill(text)
+    if second:
+        page.locator("#predict-text-b textarea").wait_for(timeout=30_000)
+        page.locator("#predict-text-b textarea").fill(second)
+    page.locator("#predict-button").click()
+    page.locator(answer).first.wait_for(timeout=30_000)
+    shot(page, f"{task}-4-predict")
