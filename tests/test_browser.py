@@ -177,7 +177,7 @@ NEW_TASKS = {
     "multi_label": ("movie_genres", 600, "Balanced", -3.5, "A terrifying haunted-house chiller.", "",
                     "#predict-label"),
     "token_classification": ("conll2003", 600, "Balanced", -3.5, "Angela Merkel met Emmanuel Macron in Paris.", "",
-                             "#predict-spans mark, #predict-spans .textspan"),
+                             "#predict-message :text('(PER)')"),
 }
 
 
@@ -228,4 +228,6 @@ def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
         page.locator("#predict-text-b textarea").fill(second)
     page.locator("#predict-button").click()
     page.locator(answer).first.wait_for(timeout=30_000)
+    if task == "token_classification":
+        page.wait_for_function("document.querySelector('#predict-spans')?.innerText.includes('Merkel')")
     shot(page, f"{task}-4-predict")

@@ -29,8 +29,9 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
         f"<br>{task.headline(m)} · validation loss {m['val_loss']:.4f}"
         + (f"<br>{baseline['name']} baseline: {task.headline(baseline)}" if baseline else "")
         + (f" · {m['samples_per_s']:.1f} samples/s" if m.get("samples_per_s") else ""))
-    per_class = pd.DataFrame([{"name": name, **{k: round(v, 4) for k, v in row.items()}}
-                              for name, row in m.get("per_class", {}).items()]) if m.get("per_class") else None
+    per_class = gr.update(value=pd.DataFrame([{"name": name, **{k: round(v, 4) for k, v in row.items()}}
+                                              for name, row in m["per_class"].items()]), visible=True) \
+        if m.get("per_class") else gr.update(value=None, visible=False)
     predictions_file = info.path / "validation_predictions.csv"
     frame = pd.read_csv(predictions_file) if predictions_file.is_file() else None
     chart = None

@@ -55,7 +55,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         with gr.Column():
             message = gr.HTML(elem_id="predict-message")
             label = gr.Label(label=t("prediction"), num_top_classes=5, elem_id="predict-label")
-            spans = gr.HighlightedText(label=t("entities"), combine_adjacent=False, elem_id="predict-spans")
+            spans = gr.HighlightedText(label=t("entities"), combine_adjacent=False, visible=False, elem_id="predict-spans")
     with gr.Row():
         batch_in = gr.File(label=t("batch_in"), type="filepath", elem_id="batch-in")
         batch_out = gr.File(label=t("batch_out"), elem_id="batch-out")
@@ -74,15 +74,19 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         except StudioError as exc:
             return None, error_md(exc.message), None
         output = predictor.task.view.output
+        hidden = gr.update(value=None, visible=False)
         if output == "number":
-            return None, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), None
+            return hidden, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), hidden
         if output == "spans":
             found = ", ".join(f"{html.escape(s['text'])} ({s['entity']})" for s in p.spans) or "no entities"
-            return None, ok_md(f"Entities: {found}"), {"text": sentence, "entities": p.spans}
+            entities = [{k: s[k] for k in ("entity", "start", "end")} for s in p.spans]
+            return hidden, ok_md(f"Entities: {found}"), gr.update(value={"text": sentence, "entities": entities},
+                                                                   visible=True)
+        probabilities = gr.update(value=p.probabilities, visible=True)
         if output == "labels":
             chosen = ", ".join(p.labels) or "none above its threshold"
-            return p.probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), None
-        return p.probabilities, "", None
+            return probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), hidden
+        return probabilities, "", hidden
 
     def predict_file(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Predict every row of an uploaded table; returns a CSV with prediction columns."""

@@ -29,7 +29,7 @@ STRINGS = {
     "temperature": ("Temperature", "温度"),
     "max_new_tokens": ("Max new tokens", "最大生成词元数"),
     "compare": ("Also ask the base model", "同时询问基础模型"),
-    "upload": ("Upload a table (CSV, TSV, JSONL, Excel)", "上传表格（CSV、TSV、JSONL、Excel）"),
+    "upload": ("Upload a table (CSV, TSV, JSONL, Excel, CoNLL)", "上传表格（CSV、TSV、JSONL、Excel、CoNLL）"),
     "sample": ("Sample dataset", "示例数据集"),
     "use_sample": ("Use sample data", "使用示例数据"),
     "text_col": ("Text column", "文本列"),

@@ -123,6 +123,13 @@ class Scored:
     state: dict = field(default_factory=dict)
 
 
+def shown_first(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Verdict columns (label, predicted, confidence/error) before the texts, which are cut to 300 characters."""
+    verdict = [c for c in ("label", "predicted", "confidence", "error") if c in predictions.columns]
+    ordered = predictions[verdict + [c for c in predictions.columns if c not in verdict]]
+    return ordered.map(lambda v: v[:300] if isinstance(v, str) else v)
+
+
 def missing_text_warnings(task: "Task", values: dict[str, pd.Series], columns: dict[str, str],
                           labelled: pd.Series) -> list[str]:
     """One warning per text role that is empty on labelled rows (e.g. a pair missing its second text)."""
@@ -265,7 +272,7 @@ class Task:
         wrong = predictions[predictions["label"].astype(str) != predictions["predicted"].astype(str)]
         if "confidence" in wrong.columns:
             wrong = wrong.sort_values("confidence", ascending=False)
-        return wrong.map(lambda v: v[:300] if isinstance(v, str) else v)
+        return shown_first(wrong)
 
     # -- prediction ---------------------------------------------------------
     def format(self, outputs: list[np.ndarray], features: dict, model_config) -> list[Prediction]:

@@ -8,7 +8,7 @@ import torch
 from ..data import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, guess_text_column_or_none, name_hint
 from ..errors import DataError
 from ..metrics import regression_metrics
-from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
+from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings, shown_first
 
 SCORE_HINTS = ("score", "rating", "value", "target", "label", "y", "stars", "intensity", "sentiment", "similarity",
                "分数", "评分", "得分")
@@ -112,8 +112,7 @@ class Regression(Task):
         return {"name": "training mean", **regression_metrics(val.targets, [state["target_mean"]] * len(val))}
 
     def mistakes(self, predictions: pd.DataFrame) -> pd.DataFrame:
-        worst = predictions.reindex(predictions["error"].abs().sort_values(ascending=False).index).head(100)
-        return worst.map(lambda v: v[:300] if isinstance(v, str) else v)
+        return shown_first(predictions.reindex(predictions["error"].abs().sort_values(ascending=False).index).head(100))
 
     def format(self, outputs, features, model_config) -> list[Prediction]:
         return [Prediction(value=float(v)) for v in self.unscale(outputs, model_config.sft_studio)]
