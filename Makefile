@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-lora bench-zh browser clean
+.PHONY: run test bench bench-tasks bench-lora bench-zh browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(VENV)/.installed browser
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) -m bench.train_speed
+
+bench-tasks: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,bench]"
+	$(PY) -m bench.task_speed
 
 bench-lora: $(VENV)/.installed
 	$(PY) -m bench.lora_speed

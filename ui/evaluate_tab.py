@@ -29,9 +29,8 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
         f"<br>{task.headline(m)} · validation loss {m['val_loss']:.4f}"
         + (f"<br>{baseline['name']} baseline: {task.headline(baseline)}" if baseline else "")
         + (f" · {m['samples_per_s']:.1f} samples/s" if m.get("samples_per_s") else ""))
-    per_class = gr.update(value=pd.DataFrame([{"name": name, **{k: round(v, 4) for k, v in row.items()}}
-                                              for name, row in m["per_class"].items()]), visible=True) \
-        if m.get("per_class") else gr.update(value=None, visible=False)
+    per_class = pd.DataFrame([{task.view.table: name, **{k: round(v, 4) for k, v in row.items()}}
+                              for name, row in m.get("per_class", {}).items()]) if m.get("per_class") else None
     predictions_file = info.path / "validation_predictions.csv"
     frame = pd.read_csv(predictions_file) if predictions_file.is_file() else None
     chart = None
@@ -54,15 +53,25 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     wrong = gr.Dataframe(label=t("misclassified"), wrap=True, max_height=400, elem_id="eval-misclassified")
     outputs = [summary, per_class, confusion, wrong]
 
+    def on_page(results: tuple) -> tuple:
+        """The same outputs with the per-class table hidden for tasks that have none (e.g. scores)."""
+        summary_html, table, chart, worst = results
+        return summary_html, gr.update(value=table, visible=table is not None), chart, worst
+
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         update, value = ctx.pick_run(selected, viewer)
-        return (update, *evaluate_run(ctx, value, viewer))
+        return (update, *on_page(evaluate_run(ctx, value, viewer)))
 
     def show(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
-        """Metrics, per-class table, confusion matrix and misclassified rows of a run."""
+        """Metrics, per-class table, the task's chart and the worst validation rows of a run."""
         return evaluate_run(ctx, run_id, viewer_of(request, browser_id))
 
-    run.input(show, [run, user], outputs, api_name="evaluate")
+    def show_on_page(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+        return on_page(show(run_id, browser_id, request))
+
+    run.input(show_on_page, [run, user], outputs, api_visibility="private")
+    api_only = gr.Button(visible=False)
+    api_only.click(show, [run, user], outputs, api_name="evaluate")
     refresh.click(choose, [run, user], [run, *outputs], api_visibility="private")
     return {"choose": choose, "run": run, "outputs": [run, *outputs]}

@@ -74,19 +74,23 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         except StudioError as exc:
             return None, error_md(exc.message), None
         output = predictor.task.view.output
-        hidden = gr.update(value=None, visible=False)
         if output == "number":
-            return hidden, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), hidden
+            return None, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), None
         if output == "spans":
             found = ", ".join(f"{html.escape(s['text'])} ({s['entity']})" for s in p.spans) or "no entities"
             entities = [{k: s[k] for k in ("entity", "start", "end")} for s in p.spans]
-            return hidden, ok_md(f"Entities: {found}"), gr.update(value={"text": sentence, "entities": entities},
-                                                                   visible=True)
-        probabilities = gr.update(value=p.probabilities, visible=True)
+            return None, ok_md(f"Entities: {found}"), {"text": sentence, "entities": entities}
         if output == "labels":
             chosen = ", ".join(p.labels) or "none above its threshold"
-            return probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), hidden
-        return probabilities, "", hidden
+            return p.probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), None
+        return p.probabilities, "", None
+
+    def show(sentence: str, run_id: str | None, browser_id: str | None = None, second: str = "",
+             request: gr.Request = None):
+        """The prediction with only the outputs the run's task produces visible."""
+        probabilities, note, entities = predict(sentence, run_id, browser_id, second, request)
+        return (gr.update(value=probabilities, visible=entities is None), note,
+                gr.update(value=entities, visible=entities is not None))
 
     def predict_file(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Predict every row of an uploaded table; returns a CSV with prediction columns."""
@@ -109,10 +113,12 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return second_box(ctx, run_id, viewer_of(request, browser_id))
 
     outputs = [label, message, spans]
-    button.click(predict, [text, run, user, text_b], outputs, api_name="predict_pair", concurrency_limit=4)
-    single = gr.Button(visible=False)  # /predict keeps its one-text signature for API clients
+    button.click(show, [text, run, user, text_b], outputs, api_visibility="private", concurrency_limit=4)
+    text.submit(show, [text, run, user, text_b], outputs, api_visibility="private", concurrency_limit=4)
+    with gr.Row(visible=False):  # API endpoints: plain values, /predict keeps its one-text signature
+        single, pair = gr.Button(), gr.Button()
     single.click(predict, [text, run, user], outputs, api_name="predict", concurrency_limit=4)
-    text.submit(predict, [text, run, user, text_b], outputs, api_visibility="private", concurrency_limit=4)
+    pair.click(predict, [text, run, user, text_b], outputs, api_name="predict_pair", concurrency_limit=4)
     batch_in.upload(predict_file, [batch_in, run, user], [batch_out, message], api_name="predict_file")
     refresh.click(choose, [run, user], [run, text_b], api_visibility="private")
     run.input(on_run, [run, user], text_b, api_visibility="private")
