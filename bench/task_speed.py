@@ -65,9 +65,9 @@ def trainer_run(task_name: str, data, config: TrainConfig) -> tuple[float, float
                 else DataCollatorWithPadding(tokenizer))
     args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="bench-trainer-"), max_steps=config.max_steps,
                              per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=64,
-                             learning_rate=config.learning_rate, warmup_ratio=config.warmup_ratio,
+                             learning_rate=config.learning_rate, warmup_steps=int(config.warmup_ratio * config.max_steps),
                              weight_decay=config.weight_decay, seed=config.seed, save_strategy="no",
-                             report_to=[], logging_strategy="no", use_cpu=True, disable_tqdm=True)
+                             report_to="none", logging_strategy="no", use_cpu=True, disable_tqdm=True)
     trainer = Trainer(model=model, args=args, train_dataset=train_set, data_collator=collator)
     runtime = trainer.train().metrics["train_runtime"]
     logits = trainer.predict(val_set).predictions
