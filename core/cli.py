@@ -152,7 +152,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_samples(args: argparse.Namespace) -> int:
     for name, sample in SAMPLES.items():
-        print(f"{name}: {sample_path(name)}  ({sample.description})")
+        print(f"{name} [{sample.task}]: {sample_path(name)}  ({sample.description})")
     return EXIT_OK
 
 

@@ -89,6 +89,18 @@ def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
     answer = ChatModel(job.run_dir).reply([{"role": "user", "content": "Hello"}], max_new_tokens=8)
     assert isinstance(answer, str)
 
+    # export writes a causal LM (it used to write a sequence classifier with a random head for assistant runs)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from core.predict import export_run
+
+    exported = export_run(job.run_dir, tmp_path / "exported")
+    plain, tokenizer = AutoModelForCausalLM.from_pretrained(exported), AutoTokenizer.from_pretrained(exported)
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": "Hello"}], add_generation_prompt=True,
+                                        return_tensors="pt", return_dict=True)
+    out = plain.generate(**ids, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+    assert tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True) == answer
+
 
 @pytest.mark.slow
 def test_smollm2_lora_assistant_answers_in_chat(smollm_dir, qa_csv, tmp_path):

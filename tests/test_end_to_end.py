@@ -90,6 +90,22 @@ def test_cli_train_predict_and_list(tmp_path, tiny_model_dir, toy_csv):
     assert run_dir.name in listing.stdout and "finished" in listing.stdout
 
 
+def test_cli_column_roles_for_sentence_pairs(tmp_path, tiny_model_dir):
+    from test_tasks import toy_frames
+
+    data = tmp_path / "pairs.csv"
+    toy_frames()["pairs"].rename(columns={"sentence1": "left", "sentence2": "right"}).to_csv(data, index=False)
+    runs = tmp_path / "runs"
+    common = ["--data", str(data), "--task", "pairs", "--base-model", str(tiny_model_dir), "--epochs", "1",
+              "--precision", "fp32"]
+    wrong = run_cli("train", *common, "--col", "question=left", env_runs=runs)
+    assert wrong.returncode == 2 and "roles are: text_a, text_b, label" in wrong.stderr
+    result = run_cli("train", *common, "--col", "text_a=left", "--col", "text_b=right", env_runs=runs)
+    assert result.returncode == 0 and "first text 'left'" in result.stdout, result.stderr
+    predicted = run_cli("predict", "--run", str(next(runs.iterdir())), "good thing", "bad thing", env_runs=runs)
+    assert predicted.returncode == 0 and predicted.stdout.split("\t")[0] in {"same", "different"}, predicted
+
+
 def test_samples_are_deduplicated_and_stratified(sample_cache):
     frame = build_sample("chinese_reviews")
     assert frame["text"].is_unique

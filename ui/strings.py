@@ -35,7 +35,7 @@ STRINGS = {
     "text_col": ("Text column", "文本列"),
     "label_col": ("Label column", "标签列"),
     "preview": ("First rows", "前几行"),
-    "balance": ("Class balance", "类别分布"),
+    "balance": ("Rows per class, label, entity type or score range", "各类别、标签、实体类型或分数区间的行数"),
     "base_model": ("Base model", "基础模型"),
     "local_path": ("Local model folder (Hugging Face format)", "本地模型文件夹（Hugging Face 格式）"),
     "preset": ("Preset", "预设"),

@@ -120,6 +120,8 @@ class Regression(Task):
     def columns_of(self, prediction: Prediction) -> dict:
         return {"predicted_score": round(prediction.value, 4)}
 
-    def balance(self, data: TaskData) -> None:
-        return None
+    def balance(self, data: TaskData) -> dict[str, int]:
+        """Rows per score range (ten equal-width bins) for the Data tab's chart."""
+        counts, edges = np.histogram(np.asarray(data.targets, dtype=float), bins=10)
+        return {f"{low:.3g} to {high:.3g}": int(n) for low, high, n in zip(edges, edges[1:], counts)}
 
