@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from datasets import Dataset
 from transformers import (DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer, TrainingArguments,
                           set_seed)

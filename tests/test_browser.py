@@ -174,6 +174,8 @@ NEW_TASKS = {
                    "#predict-value"),
     "pairs": ("sts_b_paraphrase", 500, "Fast", -3.5, "A dog runs in the park.", "A dog is running in a park.",
               "#predict-label"),
+    "pair_regression": ("sts_b", 500, "Balanced", -4, "A man is playing a guitar.", "A man plays the guitar.",
+                        "#predict-value"),
     "multi_label": ("movie_genres", 600, "Balanced", -3.5, "A terrifying haunted-house chiller.", "",
                     "#predict-label"),
     "token_classification": ("conll2003", 600, "Balanced", -3.5, "Angela Merkel met Emmanuel Macron in Paris.", "",

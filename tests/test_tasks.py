@@ -137,6 +137,18 @@ def test_multi_label_cells_in_every_format(cell, expected):
     assert sorted(data.label_names[i] for i in data.targets[0]) == sorted(expected)
 
 
+def test_multi_label_from_one_0_1_column_per_label():
+    frame = pd.DataFrame({"comment": [f"comment number {i}" for i in range(8)], "toxic": list("10100000"),
+                          "insult": list("11000000"), "threat": list("00010000")})
+    assert detect_task(frame) == "multi_label"
+    data = prepare_data("multi_label", frame)
+    assert data.label_names == ["insult", "threat", "toxic"] and len(data) == 8  # all-0 rows: no label applies
+    assert [sorted(data.label_names[i] for i in row) for row in data.targets[:4]] == \
+        [["insult", "toxic"], ["insult"], ["toxic"], ["threat"]]
+    again = prepare_data("multi_label", get_task("multi_label").to_frame(data), {"text": "text", "labels": "labels"})
+    assert again.targets == data.targets  # what a resumed run reads back
+
+
 def test_multi_label_rows_without_labels():
     frame = toy_frames()["multi_label"]
     frame.loc[[1, 2], "genres"] = ""

@@ -65,7 +65,8 @@ def build(ctx: AppContext) -> dict:
             use_sample = gr.Button(t("use_sample"), elem_id="use-sample")
     message = gr.HTML(elem_id="data-message")
     with gr.Row():
-        role_columns = [gr.Dropdown([], label=f"Column {i + 1}", elem_id=f"col-{i + 1}") for i in range(MAX_ROLES)]
+        role_columns = [gr.Dropdown([], label=f"Column {i + 1}", elem_id=f"col-{i + 1}", allow_custom_value=True)
+                        for i in range(MAX_ROLES)]
     with gr.Row():
         preview = gr.Dataframe(label=t("preview"), wrap=False, max_height=320, elem_id="data-preview")
         balance = gr.Plot(label=t("balance"), elem_id="class-balance")

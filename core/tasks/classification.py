@@ -10,7 +10,6 @@ from sklearn.model_selection import train_test_split
 from ..data import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, name_hint
 from ..errors import DataError
 from ..metrics import classification_metrics
-from ..tokens import tokenize_truncated
 from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
 
 CLASS_CARDS = (("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("macro_precision", "precision"),

@@ -16,6 +16,8 @@ from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, m
 
 LABELS_HINTS = ("labels", "tags", "genres", "genre", "categories", "topics", "keywords", "label", "标签", "类别")
 SEPARATORS = ("|", ";", ",")
+INDICATORS = "labels from 0/1 columns"
+ONES, ZEROS = {"1", "1.0", "true", "yes"}, {"0", "0.0", "false", "no"}
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 MIN_POSITIVES_FOR_OWN_THRESHOLD = 5
 MULTI_CARDS = (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("subset_accuracy", "subset accuracy"),
@@ -51,6 +53,17 @@ def split_cell(cell, separator: str | None) -> list[str]:
     return [part.strip() for part in (cell.split(separator) if separator else [cell]) if part.strip()]
 
 
+def indicator_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns holding only 0/1 (or true/false) with at least one 1: one column per label."""
+    found = []
+    for column in frame.columns:
+        values = as_strings(frame[column]).str.lower()
+        values = values[values != ""]
+        if len(values) and values.isin(ONES | ZEROS).all() and values.isin(ONES).any():
+            found.append(column)
+    return found
+
+
 def looks_multi_label(values: pd.Series) -> bool:
     """Cells with several labels from a small set that repeat (not free text with commas)."""
     separator = detect_separator(values)
@@ -77,7 +90,20 @@ class MultiLabel(Task):
         return found[0]
 
     def recognises(self, frame: pd.DataFrame) -> bool:
-        return any(looks_multi_label(as_strings(frame[c])) for c in frame.columns)
+        return (any(looks_multi_label(as_strings(frame[c])) for c in frame.columns)
+                or len(indicator_columns(frame)) >= 2)
+
+    def prepare(self, frame: pd.DataFrame, columns: dict[str, str | None] | None = None) -> TaskData:
+        """Also accepts one 0/1 column per label: they become one list-of-labels column named INDICATORS."""
+        columns = dict(columns or {})
+        if columns.get("labels") in (None, "", INDICATORS):
+            flags = indicator_columns(frame.drop(columns=[c for c in [columns.get("text")] if c in frame.columns]))
+            if len(flags) >= 2:
+                on = frame[flags].map(lambda v: str(v).strip().lower() in ONES)
+                frame = frame.drop(columns=flags).assign(**{INDICATORS: [
+                    json.dumps([f for f in flags if row[f]], ensure_ascii=False) for _, row in on.iterrows()]})
+                columns["labels"] = INDICATORS
+        return super().prepare(frame, columns)
 
     def build(self, frame: pd.DataFrame, columns: dict[str, str]) -> TaskData:
         values = self.strings(frame, columns)
@@ -86,7 +112,8 @@ class MultiLabel(Task):
         separator = detect_separator(values["labels"])
         labels = cells.map(lambda cell: split_cell(cell if isinstance(cell, (list, tuple)) else str(cell).strip()
                                                    if not pd.isna(cell) else "", separator))
-        has_labels = labels.map(bool)
+        # a blank cell is a missing answer; an explicit empty list ([] or all 0/1 columns 0) means "none apply"
+        has_labels = labels.map(bool) | (values["labels"] == "[]")
         empty = int((~has_labels).sum())
         if empty > len(frame) / 2:
             raise DataError(f"{empty:,} of {len(frame):,} rows have no labels in '{columns['labels']}'. Fill them in "
