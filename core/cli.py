@@ -152,7 +152,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_samples(args: argparse.Namespace) -> int:
     for name, sample in SAMPLES.items():
-        print(f"{name} [{sample.task}]: {sample_path(name)}  ({sample.description})")
+        try:
+            print(f"{name} [{sample.task}]: {sample_path(name)}  ({sample.description})")
+        except StudioError as exc:  # one missing data package must not stop the others (or `make run`)
+            print(f"{name} [{sample.task}]: not available: {exc.message}", file=sys.stderr)
     return EXIT_OK
 
 

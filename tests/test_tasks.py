@@ -223,3 +223,13 @@ def test_ner_spans_have_character_offsets():
 
     words, offsets = split_words("John lives in 北京, ok")
     assert words == ["John", "lives", "in", "北", "京", ",", "ok"] and offsets[3] == (14, 15)
+
+
+def test_every_sample_is_detected_as_its_task_and_prepares(sample_cache):
+    from core.data import read_table
+    from core.samples import SAMPLES, sample_path
+
+    for name, sample in SAMPLES.items():
+        frame = read_table(sample_path(name))
+        assert detect_task(frame) == sample.task, name
+        assert len(prepare_data(sample.task, frame)) >= 500, name
