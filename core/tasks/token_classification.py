@@ -50,8 +50,8 @@ def is_list_column(values: pd.Series) -> bool:
 
 
 def to_iob2(tags: list[str]) -> tuple[list[str], set[str]]:
-    """IOB1/IOB2/BIOES/BILOU/BMES tags as IOB2, and the raw prefixes seen. An I/M/E tag continues an open
-    entity of its type, else starts one (IOB1); E and S close it."""
+    """IOB1/IOB2/BIOES/BILOU/BMES tags as IOB2, and the prefixes seen. An I/M/E tag continues an open
+    entity of its type, else starts one (IOB1, or an entity cut by a sentence split); E and S close it."""
     out, seen, open_type = [], set(), None
     for tag in tags:
         if tag == "O":
@@ -62,8 +62,10 @@ def to_iob2(tags: list[str]) -> tuple[list[str], set[str]]:
         if not match or match.group(1).upper() not in PREFIXES:
             raise DataError(f"The tag '{tag}' has an unknown prefix: use O, or B-/I- (also E-, S-, M-) before the "
                             "entity type, e.g. B-PER.")
-        prefix, kind = PREFIXES[match.group(1).upper()], match.group(2)
-        seen.add(prefix if prefix in "BS" or open_type == kind else "I-start")
+        raw, kind = match.group(1).upper(), match.group(2)
+        prefix = PREFIXES[raw]
+        starts_inside = prefix not in "BS" and open_type != kind  # IOB1 with I-, or a fragment cut mid-entity
+        seen.add(("I-start" if raw == "I" else "cut") if starts_inside else prefix)
         out.append("I-" + kind if prefix in "IE" and open_type == kind else "B-" + kind)
         open_type = None if prefix in "ES" else kind
     return out, seen
