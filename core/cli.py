@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -13,9 +14,12 @@ from .config import TrainConfig
 from .chat import ChatModel
 from .data import DataLimits, read_table
 from .engine import TrainingJob
+from .language import suggest_model
+from .models import REGISTRY, cache_root
 from .tasks import TASKS, column_roles, get_task
 from .errors import DataError, StudioError
-from .predict import Predictor, export_run
+from .export import FORMATS, export_run
+from .predict import Predictor
 from .samples import SAMPLES, sample_path
 from .store import RunStore
 
@@ -54,6 +58,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     task = get_task(config.task)
     data = task.prepare(table, column_roles(config.task, role_flags(args.col), args.text_col, args.label_col))
     print(f"{config.task}: " + task.describe(data).replace("<b>", "'").replace("</b>", "'"))
+    suggestion = suggest_model(task, data)
+    if args.base_model is None and not args.config:
+        config = replace(config, base_model=suggestion.model)
+    print(f"{suggestion.message()} Training {config.base_model}"
+          + ("" if config.base_model == suggestion.model else " (as asked)") + ".")
     return _follow(TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
 
 
@@ -135,7 +144,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    print(f"wrote {export_run(args.run, args.out)}")
+    print(f"wrote {export_run(args.run, args.out, args.format)}")
     return EXIT_OK
 
 
@@ -156,6 +165,39 @@ def cmd_samples(args: argparse.Namespace) -> int:
             print(f"{name} [{sample.task}]: {sample_path(name)}  ({sample.description})")
         except StudioError as exc:  # one missing data package must not stop the others (or `make run`)
             print(f"{name} [{sample.task}]: not available: {exc.message}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .serve import create_app
+
+    folder = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    if args.format != "hf":
+        export = cache_root() / "exports" / f"{folder.name}-{args.format}"
+        if not (export / "README.md").is_file():
+            print(f"exporting {folder.name} as {args.format} into {export} ...", flush=True)
+            shutil.rmtree(export, ignore_errors=True)
+            export_run(folder, export, args.format)
+        folder = export
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
+        print(f"warning: serving on {args.host} without --token: anyone who reaches it can use the model",
+              file=sys.stderr)
+    app = create_app(folder, args.token)
+    print(f"serving {folder.name} on http://{args.host}:{args.port} (POST /v1/predict, GET /healthz, /docs)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    for key, model in REGISTRY.items():
+        try:
+            if model.needs_conversion:
+                print(f"{key}: converting {model.packed_file} once into {model.converted_dir} ...", flush=True)
+            print(f"{key}: {model.path()}  ({model.label})")
+        except StudioError as exc:  # one missing model package must not stop the others (or `make run`)
+            print(f"{key}: not available: {exc.message}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -189,7 +231,16 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a run as a plain Hugging Face folder (LoRA merged in)")
     export.add_argument("--run", required=True, help="run folder")
     export.add_argument("--out", required=True, help="new folder to write")
+    export.add_argument("--format", choices=FORMATS, default="hf",
+                        help="hf: safetensors folder; onnx / onnx-int8: ONNX Runtime on the CPU (int8: dynamic quantisation)")
     export.set_defaults(func=cmd_export)
+    serve = sub.add_parser("serve", help="serve a run over HTTP: POST /v1/predict, GET /healthz")
+    serve.add_argument("--run", required=True, help="run folder, run id or export folder")
+    serve.add_argument("--format", choices=FORMATS, default="hf", help="serve the run as is (hf) or exported first")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on /v1/ requests")
+    serve.set_defaults(func=cmd_serve)
     chat = sub.add_parser("chat", help="ask an assistant run (or a base model key) one or more questions")
     chat.add_argument("--run", required=True, help="assistant run folder or base model key")
     chat.add_argument("--temperature", type=float, default=0.0)
@@ -198,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.set_defaults(func=cmd_chat)
     sub.add_parser("runs", help="list runs").set_defaults(func=cmd_runs)
     sub.add_parser("samples", help="build the sample datasets").set_defaults(func=cmd_samples)
+    sub.add_parser("models", help="list the base models, converting packed ones once").set_defaults(func=cmd_models)
     return parser
 
 

@@ -16,7 +16,6 @@ from .errors import DataError
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_ROWS = 1_000_000
-HIGH_UNK_RATE = 0.10
 TEXT_NAME_HINTS = ("text", "sentence", "content", "review", "comment", "message", "tweet", "body",
                    "question", "document", "文本", "内容", "评论", "句子")
 LABEL_NAME_HINTS = ("label", "labels", "class", "category", "sentiment", "target", "topic", "tag",
@@ -258,34 +257,3 @@ def guess_text_column(frame: pd.DataFrame) -> str:
     if best is None:
         raise DataError("No column looks like text. The table needs one column of sentences or documents.")
     return best
-
-
-def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:
-    """Share of tokens the tokenizer maps to its unknown token (first 1,000 characters of up to 500 texts)."""
-    if tokenizer.unk_token_id is None or not texts:
-        return 0.0
-    return unknown_share(tokenizer, tokenizer([t[:1000] for t in texts[:sample]], add_special_tokens=False)["input_ids"])
-
-
-def unknown_share(tokenizer, token_ids: list[list[int]]) -> float:
-    """Share of already-tokenised ids (special tokens left out) that are the unknown token."""
-    unk = tokenizer.unk_token_id
-    if unk is None:
-        return 0.0
-    special = set(tokenizer.all_special_ids) - {unk}
-    counted = [i for row in token_ids for i in row if i not in special]
-    return counted.count(unk) / len(counted) if counted else 0.0
-
-
-def unknown_token_warning(rate: float, model_name: str, texts: list[str]) -> str | None:
-    """A plain warning when the base model cannot read much of the data, naming models that can."""
-    from .models import models_for, text_language
-
-    if rate <= HIGH_UNK_RATE:
-        return None
-    language = text_language(texts)
-    better = [m for m in models_for(language) if m != model_name]
-    hint = f"Choose {' or '.join(better)}, which reads {'Chinese' if language == 'zh' else 'this text'}." if better \
-        else "Pick a base model that reads this language."
-    return (f"{rate:.0%} of the tokens are unknown to {model_name}: it cannot read much of this text. "
-            f"Accuracy will suffer. {hint}")

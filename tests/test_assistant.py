@@ -1,4 +1,5 @@
-"""Generative SFT: response-only loss masking, a tiny Llama trained end to end, SmolLM2 + LoRA, and the chat endpoint."""
+"""Generative SFT: response-only loss masking, a tiny Llama trained end to end and exported, and the chat endpoint
+(the real SmolLM2 + LoRA run is the browser test)."""
 from __future__ import annotations
 
 import json
@@ -92,7 +93,7 @@ def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
     # export writes a causal LM (it used to write a sequence classifier with a random head for assistant runs)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.predict import export_run
+    from core.export import export_run
 
     exported = export_run(job.run_dir, tmp_path / "exported")
     plain, tokenizer = AutoModelForCausalLM.from_pretrained(exported), AutoTokenizer.from_pretrained(exported)
@@ -102,27 +103,15 @@ def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
     assert tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True) == answer
 
 
-@pytest.mark.slow
-def test_smollm2_lora_assistant_answers_in_chat(smollm_dir, qa_csv, tmp_path):
-    data = prepare_data("assistant", read_table(qa_csv).head(32))
-    config = TrainConfig(task="assistant", base_model=SMOLLM, max_steps=4, batch_size=8, max_length=64, lora=True,
-                         learning_rate=1e-3, eval_every_steps=4, early_stopping_patience=0)
-    job = TrainingJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
-    job.run()
-    assert isinstance(job.events.since(0)[-1], ev.Finished), job.events.since(0)[-1]
-    assert (job.run_dir / "adapter_model.safetensors").is_file()
-    answer = ChatModel(job.run_dir).reply([{"role": "user", "content": "What is the capital of France?"}],
-                                          max_new_tokens=16)
-    assert answer.strip()
-
-
-def test_chat_endpoint(app, tiny_llama_dir, qa_csv):
+def test_chat_endpoint(app, tiny_llama_dir, qa_csv, tmp_path):
     from gradio_client import Client, handle_file
 
+    small = tmp_path / "qa.csv"
+    read_table(qa_csv).head(48).to_csv(small, index=False)
     client = Client(app.url, verbose=False)
     config = json.dumps({"task": "assistant", "base_model": str(tiny_llama_dir), "epochs": 1, "batch_size": 8,
                          "max_length": 48, "precision": "fp32"})
-    result = client.predict(handle_file(str(qa_csv)), "", "", config, api_name="/train")
+    result = client.predict(handle_file(str(small)), "", "", config, api_name="/train")
     assert result["status"] == "finished" and "perplexity" in result["metrics"]
     from ui.chat_tab import text_of
 

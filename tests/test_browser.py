@@ -119,6 +119,40 @@ def test_bad_upload_shows_a_message_and_app_keeps_serving(page, tmp_path):
     page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('same label')", timeout=30_000)
 
 
+@pytest.mark.slow
+def test_chinese_reviews_preselect_multilingual_e5_which_learns_them(page, sample_cache):
+    """Chinese upload -> the Data tab names and the Train tab pre-selects multilingual-e5-small -> trained with the
+    Fast preset it beats the majority class by more than 0.2 -> Predict calls a glowing review positive."""
+    from core.samples import sample_path
+
+    wait_for_sample(page)
+    page.locator("#data-upload input[type=file]").set_input_files(str(sample_path("chinese_reviews")))
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('chinese_reviews.csv')",
+                           timeout=60_000)
+    message = page.locator("#data-message").inner_text()
+    assert "Suggested base model: multilingual-e5-small" in message and "all-MiniLM-L6-v2 6" in message, message
+    page.get_by_role("tab", name="Train").click()
+    page.wait_for_function("document.querySelector('#base-model input')?.value.startsWith('multilingual-e5-small')",
+                           timeout=30_000)
+    page.get_by_label("Fast").check()
+    page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
+    page.locator("#start-train").click()
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=600_000)
+    outcome = page.locator("#train-outcome").inner_text()
+    shot(page, "e5-1-finished")
+    accuracy = float(re.search(r"accuracy ([0-9.]+)", outcome).group(1))
+    majority = float(re.search(r"baseline: .*?accuracy ([0-9.]+)", outcome).group(1))
+    assert accuracy > majority + 0.2, outcome
+
+    page.get_by_role("tab", name="Predict").click()
+    page.locator("#predict-text textarea").fill("这是一个非常好的产品")
+    page.locator("#predict-button").click()
+    page.wait_for_function("document.querySelector('#predict-label')?.innerText.includes('%')", timeout=60_000)
+    label_text = page.locator("#predict-label").inner_text()
+    assert label_text.split("\n")[1] == "pos", label_text  # "Prediction", the top label, then each label's share
+    shot(page, "e5-2-predict")
+
+
 def test_chinese_browser_gets_chinese_labels(browser, app):
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
@@ -171,25 +205,27 @@ def test_assistant_lora_then_chat(page, sample_cache):
 # sample, rows, preset, lr slider (log10), the Evaluate chart, predict inputs, what the Predict tab must show
 NEW_TASKS = {
     "regression": ("sentiment_scores", 500, "Balanced", -4, "What a wonderful, moving film.", "",
-                   "#predict-value"),
+                   "#predict-value", 0.3),
     "pairs": ("sts_b_paraphrase", 500, "Fast", -3.5, "A dog runs in the park.", "A dog is running in a park.",
-              "#predict-label"),
+              "#predict-label", 0.2),
     "pair_regression": ("sts_b", 500, "Balanced", -4, "A man is playing a guitar.", "A man plays the guitar.",
-                        "#predict-value"),
+                        "#predict-value", 0.3),
     "multi_label": ("movie_genres", 600, "Balanced", -3.5, "A terrifying haunted-house chiller.", "",
-                    "#predict-label"),
+                    "#predict-label", 0.05),
     "token_classification": ("conll2003", 600, "Balanced", -3.5, "Angela Merkel met Emmanuel Macron in Paris.", "",
-                             "#predict-message :text('(PER)')"),
-}
+                             "#predict-message :text('(PER)')", 0.15),
+}  # ... and the margin by which the primary metric must beat the baseline (seen 2026-11-30: RMSE 1.36 vs 1.89,
+#      macro-F1 0.96 vs 0.35, RMSE 0.95 vs 1.45, micro-F1 0.42 vs 0.32, entity F1 0.67 vs 0.42)
 
 
 @pytest.mark.parametrize("task", list(NEW_TASKS))
 def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
-    """Upload a table of the task, see the task detected, train with a live curve, evaluate, predict."""
+    """Upload a table of the task, see the task detected, train the real default model with a live curve until
+    it beats the baseline by the task's margin, evaluate, predict. (The one real run per task.)"""
     from core.samples import build_sample
     from core.tasks import get_task
 
-    sample, rows, preset, lr, text, second, answer = NEW_TASKS[task]
+    sample, rows, preset, lr, text, second, answer, margin = NEW_TASKS[task]
     data = tmp_path / f"{task}.csv"
     build_sample(sample, rows_per_class=rows, seed=1).to_csv(data, index=False)
     wait_for_sample(page)
@@ -214,7 +250,7 @@ def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
     outcome = page.locator("#train-outcome").inner_text()
     key, name = get_task(task).view.cards[0]
     value, baseline = map(float, re.findall(rf"{re.escape(name)} ([0-9.]+)", outcome)[:2])
-    better = value < baseline if not get_task(task).greater_is_better else value > baseline
+    better = value <= baseline - margin if not get_task(task).greater_is_better else value >= baseline + margin
     assert better, outcome
     shot(page, f"{task}-2-trained")
 

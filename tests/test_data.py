@@ -6,7 +6,8 @@ import json
 import pandas as pd
 import pytest
 
-from core.data import DataLimits, read_table, unknown_token_rate
+from core.data import DataLimits, read_table
+from core.language import unknown_token_rate
 from core.tasks import get_task, prepare_data
 from core.errors import DataError
 

@@ -8,10 +8,11 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data import read_table
 from core.tasks import prepare_data
-from core.data import unknown_token_warning
+from core.language import unknown_token_warning
 from core.engine import TrainingJob
 from core.models import REGISTRY
-from core.predict import Predictor, export_run
+from core.export import export_run
+from core.predict import Predictor
 from core.store import RunStore
 
 SENTENCES = ["this product is great and I love it", "this product is awful and I hate it"]

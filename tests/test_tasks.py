@@ -13,7 +13,8 @@ from core import events as ev
 from core.config import TrainConfig
 from core.engine import TrainingJob
 from core.errors import DataError
-from core.predict import Predictor, export_run
+from core.export import export_run
+from core.predict import Predictor
 from core.store import RunStore
 from core.tasks import TASKS, detect_task, get_task, prepare_data
 from core.tasks.token_classification import to_iob2

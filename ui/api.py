@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -10,7 +11,8 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data import read_table
 from core.engine import TrainingJob
-from core.tasks import column_roles, prepare_data
+from core.language import suggest_model
+from core.tasks import column_roles, get_task, prepare_data
 from core.errors import StudioError
 
 from .context import AppContext
@@ -38,6 +40,8 @@ def build(ctx: AppContext) -> None:
             settings = TrainConfig.from_dict(fields).validate()
             roles = column_roles(settings.task, columns, text_column, label_column)
             table = prepare_data(settings.task, read_table(path, ctx.limits), roles)
+            if "base_model" not in fields:  # the model that reads the data, as the Data tab pre-selects
+                settings = replace(settings, base_model=suggest_model(get_task(settings.task), table).model)
         except json.JSONDecodeError:
             raise gr.Error("The config must be a JSON object, e.g. {\"epochs\": 1, \"columns\": {\"text\": \"review\"}}.")
         except StudioError as exc:

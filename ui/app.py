@@ -7,7 +7,6 @@ from pathlib import Path
 import gradio as gr
 
 from . import api, chat_tab, data_tab, evaluate_tab, predict_tab, runs_tab, train_tab
-from core.models import DEFAULT_CHAT_MODEL
 
 from .context import AppContext
 from .strings import I18N, t
@@ -40,7 +39,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         predict_page.select(predict["choose"], [predict["run"], user], predict["outputs"], api_visibility="private")
         runs_page.select(runs["show"], [runs["run"], user], runs["outputs"], api_visibility="private")
         chat_page.select(chat["choose"], [chat["run"], user], chat["run"], api_visibility="private")
-        data["state"].change(lambda s: DEFAULT_CHAT_MODEL if s and s.get("task") == "assistant" else gr.skip(),
+        data["state"].change(lambda s: s["model"] if s and s.get("model") else gr.skip(),
                              data["state"], train["model"], api_visibility="private")
 
         def load_run(run_id: str, browser_id: str | None = None, request: gr.Request = None):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.data import read_table, unknown_token_rate, unknown_token_warning
+from core.data import read_table
 from core.errors import StudioError
-from core.models import DEFAULT_MODEL, load_tokenizer
+from core.language import suggest_model
 from core.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from core.tasks import TASKS, detect_task, get_task
 
@@ -41,12 +41,10 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
         data = spec.prepare(frame, columns)
     except StudioError as exc:
         return (None, preview, *role_dropdowns(task, names, columns or {}), None, task, error_md(exc.message))
-    state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task}
-    lines = [f"✅ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠️ {w}" for w in data.warnings]
-    if spec.view.output != "chat":
-        texts = spec.texts(data)
-        warning = unknown_token_warning(unknown_token_rate(load_tokenizer(DEFAULT_MODEL), texts), DEFAULT_MODEL, texts)
-        lines += [f"⚠️ {warning}"] if warning else []
+    suggestion = suggest_model(spec, data)
+    state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model}
+    lines = ([f"✅ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠️ {w}" for w in data.warnings]
+             + [f"🔤 {suggestion.message()} It is selected in the Train tab."])
     balance = spec.balance(data)
     return (state, preview, *role_dropdowns(task, names, data.columns), charts.class_balance(balance) if balance else None,
             task, ok_md("<br>".join(lines)))

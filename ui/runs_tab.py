@@ -1,12 +1,16 @@
 """Runs tab: table of past runs; load one, share it, download it as zip, delete it with confirmation."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from core.errors import StudioError
+from core.export import export_run
 
 from .context import AppContext, error_md, ok_md, score_of, viewer_of
 from .strings import t
@@ -30,6 +34,9 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         refresh = gr.Button(t("refresh"), scale=1)
     with gr.Row():
         load = gr.Button(t("load_run"), variant="primary", elem_id="runs-load")
+        fmt = gr.Dropdown([(t("format_run"), "run"), (t("format_hf"), "hf"), (t("format_onnx"), "onnx"),
+                           (t("format_onnx_int8"), "onnx-int8")], value="run", label=t("download_format"),
+                          elem_id="runs-format")
         download = gr.Button(t("download_zip"), elem_id="runs-download")
         share = gr.Button(t("share"), elem_id="runs-share")
         confirm = gr.Checkbox(label=t("confirm_delete"), value=False, elem_id="runs-confirm")
@@ -43,13 +50,18 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return (runs_table(ctx, viewer),
                 gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None)))
 
-    def export(run_id: str, browser_id: str | None = None, request: gr.Request = None):
-        """Zip a run folder for download."""
+    def export(run_id: str, fmt: str = "run", browser_id: str | None = None, request: gr.Request = None):
+        """Zip a run folder, or an export of it (hf, onnx, onnx-int8), for download."""
         try:
-            path = ctx.store.export_zip(run_id, viewer=viewer_of(request, browser_id))
+            viewer = viewer_of(request, browser_id)
+            if fmt == "run":
+                path = ctx.store.export_zip(run_id, viewer=viewer)
+            else:
+                folder = export_run(ctx.store.path_of(run_id, viewer), Path(tempfile.mkdtemp()) / f"{run_id}-{fmt}", fmt)
+                path = Path(shutil.make_archive(str(folder), "zip", root_dir=folder))
         except StudioError as exc:
             return None, error_md(exc.message)
-        return str(path), ok_md(f"{run_id}.zip is ready to download.")
+        return str(path), ok_md(f"{path.name} is ready to download.")
 
     def toggle_share(run_id: str, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
@@ -72,7 +84,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return (*show(None, browser_id, request), ok_md(f"Deleted {run_id}."), False)
 
     refresh.click(show, [run, user], [table, run], api_visibility="private")
-    download.click(export, [run, user], [archive, message], api_name="download_run")
+    download.click(export, [run, fmt, user], [archive, message], api_name="download_run")
     share.click(toggle_share, [run, user], [table, run, message], api_name="share_run")
     delete.click(remove, [run, confirm, user], [table, run, message, confirm], api_name="delete_run")
     return {"show": show, "outputs": [table, run], "load": load, "run": run}

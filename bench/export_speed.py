@@ -1,0 +1,156 @@
+"""Deployment formats compared in one run: size, latency, throughput and held-out accuracy, then the server.
+
+    python -m bench.export_speed [--samples bbc_news tweet_sentiment chinese_reviews] [--load-seconds 20]
+
+For each sample: fine-tune the registered model that reads it (MiniLM for English, multilingual-e5-small for
+Chinese) with the app's defaults, export it as ONNX fp32 and ONNX int8, and measure the PyTorch run in fp32
+and bf16 (autocast) and both exports through the same ``Predictor``: size on disk, one sentence p50/p95
+(100 calls), batch rows/s over the held-out rows, and held-out accuracy. Then ``python -m core serve`` on the
+int8 export of the first sample: 50 concurrent clients offering 100 requests/s in all (p50/p95, errors),
+and its saturation throughput (the same clients sending as fast as answers come back).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.config import TrainConfig
+from core.engine import TrainingJob
+from core.export import export_run
+from core.language import suggest_model
+from core.predict import Predictor, weights_file
+from core.samples import sample_path
+from core.data import read_table
+from core.store import RunStore
+from core.tasks import get_task
+
+
+def train(sample: str, runs: Path):
+    task = get_task("classification")
+    data = task.prepare(read_table(sample_path(sample)))
+    config = TrainConfig(base_model=suggest_model(task, data).model)
+    job = TrainingJob(config, data, RunStore(runs), data_name=sample)
+    job.run()
+    _, val = task.split(data, config.val_fraction, config.seed)
+    return job.run_dir, config.base_model, val
+
+
+def measure(predictor: Predictor, val, autocast: bool = False) -> dict:
+    context = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    sentences = [text.split(". ")[0][:300] for text in val.texts]
+    with context:
+        for text in sentences[:5]:
+            predictor.predict([text])
+        latencies = []
+        for i in range(100):
+            started = time.perf_counter()
+            predictor.predict([sentences[i % len(sentences)]])
+            latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        predicted = predictor.predict(val.texts)
+        batch_s = time.perf_counter() - started
+    accuracy = float(np.mean([p.label == val.label_names[y] for p, y in zip(predicted, val.labels)]))
+    return {"p50_ms": 1000 * float(np.percentile(latencies, 50)), "p95_ms": 1000 * float(np.percentile(latencies, 95)),
+            "batch_rows_s": len(val) / batch_s, "accuracy": accuracy}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def offer_load(url: str, texts: list[str], clients: int, rate: float | None, seconds: float) -> dict:
+    """``clients`` concurrent clients; each sends every clients/rate seconds (open loop) or back to back (None)."""
+    import httpx
+
+    latencies, errors = [], 0
+    deadline = time.perf_counter() + seconds
+
+    async def client(n: int, session: httpx.AsyncClient):
+        nonlocal errors
+        interval = clients / rate if rate else 0.0
+        next_at = time.perf_counter() + n * interval / clients
+        while time.perf_counter() < deadline:
+            if interval:
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                next_at += interval
+            started = time.perf_counter()
+            try:
+                answer = await session.post(url, json={"inputs": [texts[len(latencies) % len(texts)]]}, timeout=30)
+                errors += answer.status_code != 200
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append(time.perf_counter() - started)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(n, session) for n in range(clients)))
+        wall = time.perf_counter() - started
+    return {"requests": len(latencies), "errors": errors, "req_s": len(latencies) / wall,
+            "p50_ms": 1000 * float(np.percentile(latencies, 50)), "p95_ms": 1000 * float(np.percentile(latencies, 95))}
+
+
+def serve_and_load(folder: Path, texts: list[str], seconds: float) -> dict:
+    import httpx
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--run", str(folder), "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        asyncio.run(offer_load(f"{url}/v1/predict", texts, 50, None, 3))  # warm-up
+        offered = asyncio.run(offer_load(f"{url}/v1/predict", texts, 50, 100.0, seconds))
+        saturated = asyncio.run(offer_load(f"{url}/v1/predict", texts, 50, None, seconds / 2))
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {"offered_100_per_s": offered, "saturation": saturated}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", nargs="+", default=["bbc_news", "tweet_sentiment", "chinese_reviews"])
+    parser.add_argument("--load-seconds", type=float, default=20.0)
+    parser.add_argument("--out", default="bench/out/export")
+    args = parser.parse_args(argv)
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results, first_int8 = {}, None
+    for sample in args.samples:
+        run_dir, model, val = train(sample, out / "runs")
+        torch_predictor = Predictor(run_dir)
+        rows = {"model": model, "val_rows": len(val)}
+        rows["fp32"] = {"mb": weights_file(run_dir).stat().st_size / 2**20, **measure(torch_predictor, val)}
+        rows["bf16"] = {"mb": rows["fp32"]["mb"], **measure(torch_predictor, val, autocast=True)}
+        for fmt in ("onnx", "onnx-int8"):
+            folder = out / "exports" / f"{run_dir.name}-{fmt}"
+            if not folder.exists():
+                export_run(run_dir, folder, fmt)
+            rows[fmt] = {"mb": (folder / "model.onnx").stat().st_size / 2**20, **measure(Predictor(folder), val)}
+            first_int8 = first_int8 or (folder if fmt == "onnx-int8" else None)
+        results[sample] = rows
+        print(sample, json.dumps(rows, indent=1), flush=True)
+    texts = [t.split(". ")[0][:300] for t in read_table(sample_path(args.samples[0]))["text"].astype(str)]
+    results["server"] = serve_and_load(first_int8, texts, args.load_seconds)
+    print(json.dumps(results["server"], indent=1))
+    (out / "result.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

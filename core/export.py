@@ -1,0 +1,127 @@
+"""Export a run for deployment: a plain Hugging Face folder, or ONNX (fp32 or dynamic int8) for CPU inference.
+
+Every export holds config.json (label map and the task's fitted state under ``sft_studio``), the tokenizer,
+train_config.json (so ``Predictor`` and ``python -m core serve`` read it like a run) and a README.md model card.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+from transformers import AutoTokenizer
+
+from .config import TrainConfig
+from .errors import DataError, ModelError
+from .onnx_model import ONNX_FILE
+from .predict import load_run_model, weights_file
+from .store import read_json
+from .tasks import get_task
+
+FORMATS = ("hf", "onnx", "onnx-int8")
+LOADERS = {"hf": "from transformers import {cls}, AutoTokenizer\nmodel = {cls}.from_pretrained(\"{dir}\")\n"
+                 "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\")",
+           "onnx": "import onnxruntime; from transformers import AutoTokenizer\n"
+                   "tokenizer, session = AutoTokenizer.from_pretrained(\"{dir}\"), "
+                   "onnxruntime.InferenceSession(\"{dir}/model.onnx\")\n"
+                   "logits = session.run([\"logits\"], dict(tokenizer(texts, padding=True, return_tensors=\"np\")))[0]"}
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Path:
+    """Write a run (LoRA merged in) to ``out_dir`` in one of FORMATS."""
+    if fmt not in FORMATS:
+        raise DataError(f"Unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}.")
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    weights_file(run_dir)
+    train_config = TrainConfig.load(run_dir / "train_config.json")
+    task = get_task(train_config.task)
+    if fmt != "hf" and task.view.output == "chat":
+        raise DataError("ONNX export covers the encoder tasks; export an assistant run with --format hf.")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise DataError(f"The export folder '{out_dir}' exists and is not empty; choose a new one.")
+    model = load_run_model(run_dir, task.model_class, train_config.base_model, merge=True).eval()
+    tokenizer = AutoTokenizer.from_pretrained(run_dir, local_files_only=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}-export.tmp"  # written whole, then renamed: never half an export
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        if fmt == "hf":
+            model.save_pretrained(tmp, safe_serialization=True)
+        else:
+            model.config.save_pretrained(tmp)
+            write_onnx(model, tokenizer, tmp, quantise=fmt == "onnx-int8")
+        tokenizer.save_pretrained(tmp)
+        shutil.copy(run_dir / "train_config.json", tmp / "train_config.json")
+        write_model_card(run_dir, tmp, out_dir.name, fmt, task)
+        if out_dir.exists():
+            out_dir.rmdir()  # empty (checked above)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def write_onnx(model, tokenizer, out_dir: Path, quantise: bool) -> None:
+    """ONNX with dynamic batch and sequence axes (torch's dynamo exporter, graph optimised), then optionally
+    ONNX Runtime's dynamic int8 quantisation of the weights (activations quantised per batch at run time)."""
+    sample = tokenizer(["a short text", "a somewhat longer text to export"], ["b", "c"], padding=True,
+                       return_tensors="pt")
+    names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
+    path = out_dir / ONNX_FILE
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation and shape notes mean nothing to a user
+            torch.onnx.export(model, tuple(sample[k] for k in names), str(path), input_names=names,
+                              output_names=["logits"], dynamic_axes={k: {0: "batch", 1: "sequence"} for k in names},
+                              opset_version=18, dynamo=True, external_data=False, verbose=False)
+    except Exception as exc:  # the exporter raises many types; the user needs one message
+        raise ModelError(f"This model could not be exported to ONNX: {str(exc).splitlines()[0][:300]}") from exc
+    if quantise:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        fp32 = out_dir / "model-fp32.onnx"
+        path.rename(fp32)
+        quiet = logging.getLogger().level
+        logging.getLogger().setLevel(logging.ERROR)  # it suggests a shape pre-pass that fails on dynamo graphs
+        try:
+            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+        finally:
+            logging.getLogger().setLevel(quiet)
+        fp32.unlink()
+
+
+def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) -> None:
+    """README.md: base model, data, held-out metrics vs baseline, and how to load the export."""
+    metrics = read_json(run_dir / "metrics.json") or {}
+    data = read_json(run_dir / "data.json") or {}
+    config = read_json(run_dir / "train_config.json") or {}
+    shown = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in ("train_seconds", "samples_per_s", "epoch")}
+    loader = LOADERS["hf" if fmt == "hf" else "onnx"].format(cls=task.model_class.__name__, dir=name)
+    card = f"""# {name}
+
+Fine-tuned with SFT Studio ({task.name}, exported as `{fmt}`).
+
+- Base model: {config.get('base_model')}
+- Data: {data.get('name')} ({data.get('train_rows')} training rows, {data.get('val_rows')} held out)
+- Labels: {', '.join(data.get('label_names') or []) or '-'}
+- Held-out metrics: {json.dumps({k: round(v, 4) for k, v in shown.items()})}
+- Baseline ({(metrics.get('baseline') or {}).get('name', '-')}): {task.headline(metrics['baseline']) if metrics.get('baseline') else '-'}
+- Settings: {json.dumps({k: config.get(k) for k in ('epochs', 'learning_rate', 'batch_size', 'max_length', 'lora')})}
+
+`config.json` holds the label map (`id2label`) and, under `sft_studio`, the task and its fitted state
+(target mean/std, per-label thresholds) needed to turn logits into predictions.
+
+## Load it
+
+```python
+{loader}
+```
+
+Or serve it: `python -m core serve --run {name}` (POST /v1/predict).
+"""
+    (out_dir / "README.md").write_text(card, encoding="utf-8")

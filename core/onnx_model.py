@@ -1,0 +1,37 @@
+"""An exported ONNX model (fp32 or int8) behind the small part of a transformers model the Predictor uses."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+ONNX_FILE = "model.onnx"
+
+
+class OnnxModel:
+    """``model(**batch).logits`` and ``model.config`` over an ONNX Runtime session on the CPU."""
+
+    def __init__(self, folder: Path, threads: int = 0):
+        import onnxruntime
+        from transformers import AutoConfig
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: one per core
+        self.session = onnxruntime.InferenceSession(str(folder / ONNX_FILE), options,
+                                                    providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.config = AutoConfig.from_pretrained(folder, local_files_only=True)
+
+    def __call__(self, **batch: torch.Tensor) -> SimpleNamespace:
+        ids = batch["input_ids"]
+        feed = {name: (batch[name] if name in batch else torch.zeros_like(ids)).cpu().numpy().astype(np.int64)
+                for name in self.input_names}
+        return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feed)[0]))
+
+    def to(self, _device) -> "OnnxModel":
+        return self
+
+    def eval(self) -> "OnnxModel":
+        return self

@@ -1,0 +1,134 @@
+"""A prediction server for one run or export: FastAPI, micro-batched, optional bearer token, size limits.
+
+    python -m core serve --run RUN [--format onnx-int8] [--host 127.0.0.1] [--port 8000] [--token T]
+
+POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "text_b": "..."}, ...]) returns
+{"predictions": [{"label": ..., "probabilities": {...}} | {"value": ...} | {"labels": [...]} | {"spans": [...]}]};
+GET /healthz says what the model is; /docs has the OpenAPI page.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from .predict import Predictor
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    max_inputs: int = 256  # rows per request
+    max_chars: int = 20_000  # characters per text
+    max_body_bytes: int = 2 * 2**20
+    max_batch: int = 64  # rows per model call, gathered across concurrent requests
+    wait_ms: float = 3.0  # how long the first request of a batch waits for others
+
+
+class MicroBatcher:
+    """Gathers the rows of concurrent requests into one model call (up to max_batch rows or wait_ms)."""
+
+    def __init__(self, predictor: Predictor, limits: ServeLimits):
+        self.predictor, self.limits = predictor, limits
+        self.queue: asyncio.Queue | None = None
+
+    async def predict(self, rows: dict[str, list[str]]) -> list:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            asyncio.get_running_loop().create_task(self._worker())
+        done = asyncio.get_running_loop().create_future()
+        await self.queue.put((rows, done))
+        return await done
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            pending = [await self.queue.get()]
+            deadline = loop.time() + self.limits.wait_ms / 1000
+            while sum(len(next(iter(r.values()))) for r, _ in pending) < self.limits.max_batch:
+                try:
+                    pending.append(await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time())))
+                except asyncio.TimeoutError:
+                    break
+            merged = {role: [t for rows, _ in pending for t in rows[role]] for role in pending[0][0]}
+            try:
+                predictions = await loop.run_in_executor(None, self.predictor.predict, merged)
+            except Exception as exc:  # one bad batch must not stop the server
+                for _, done in pending:
+                    done.set_exception(exc)
+                continue
+            start = 0
+            for rows, done in pending:
+                count = len(next(iter(rows.values())))
+                done.set_result(predictions[start:start + count])
+                start += count
+
+
+class PredictRequest(BaseModel):
+    inputs: list[str | dict[str, str]] = Field(
+        description="texts, or objects with one text per input role (pair tasks: text_a, text_b)",
+        examples=[["A gorgeous, moving film."]])
+
+
+def plain(prediction) -> dict:
+    """A prediction as JSON: only the fields its task fills."""
+    return {key: value for key, value in asdict(prediction).items() if value not in (None, [], {})}
+
+
+def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits()):
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+
+    predictor = Predictor(folder)
+    inputs = predictor.inputs
+    batcher = MicroBatcher(predictor, limits)
+    app = FastAPI(title="SFT Studio prediction server", version="1",
+                  description=f"{predictor.task.name} model from {Path(folder).name}; inputs: {', '.join(inputs)}.")
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if token and request.url.path.startswith("/v1/") and not hmac.compare_digest(
+                request.headers.get("authorization", ""), f"Bearer {token}"):
+            return error(401, "Send the server's token as 'Authorization: Bearer <token>'.")
+        size = request.headers.get("content-length")
+        if size and size.isdigit() and int(size) > limits.max_body_bytes:
+            return error(413, f"The request is larger than {limits.max_body_bytes:,} bytes.")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:])
+        return error(422, f"Bad request body{f' at {where}' if where else ''}: {first.get('msg', 'invalid')}. "
+                          'Send JSON like {"inputs": ["a text", ...]}.')
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "task": predictor.task.name, "inputs": list(inputs),
+                "labels": predictor.label_names, "model": Path(folder).name}
+
+    @app.post("/v1/predict")
+    async def predict(body: PredictRequest):
+        if not body.inputs:
+            return error(422, "Send at least one input.")
+        if len(body.inputs) > limits.max_inputs:
+            return error(413, f"At most {limits.max_inputs} inputs per request (got {len(body.inputs)}).")
+        rows: dict[str, list[str]] = {role: [] for role in inputs}
+        for n, item in enumerate(body.inputs):
+            item = {inputs[0]: item} if isinstance(item, str) else item
+            missing = [role for role in inputs if not isinstance(item.get(role), str)]
+            if missing:
+                return error(422, f"Input {n} lacks {', '.join(missing)}; this model reads {', '.join(inputs)}.")
+            if any(len(item[role]) > limits.max_chars for role in inputs):
+                return error(413, f"Input {n} is longer than {limits.max_chars:,} characters.")
+            for role in inputs:
+                rows[role].append(item[role])
+        return {"predictions": [plain(p) for p in await batcher.predict(rows)]}
+
+    return app
