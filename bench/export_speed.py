@@ -70,15 +70,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def offer_load(url: str, texts: list[str], clients: int, rate: float | None, seconds: float) -> dict:
-    """``clients`` concurrent clients; each sends every clients/rate seconds (open loop) or back to back (None)."""
-    import httpx
+async def post_json(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, body: bytes) -> int:
+    """One POST /v1/predict over a kept-alive connection; the status code. (A bare HTTP/1.1 client: the load
+    generator shares the 2 cores with the server, so it must cost little.)"""
+    writer.write(b"POST /v1/predict HTTP/1.1\r\nHost: " + host.encode() + b"\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1])
 
+
+async def offer_load(port: int, texts: list[str], clients: int, rate: float | None, seconds: float) -> dict:
+    """``clients`` concurrent clients; each sends every clients/rate seconds (open loop) or back to back (None)."""
     latencies, errors = [], 0
     deadline = time.perf_counter() + seconds
+    bodies = [json.dumps({"inputs": [text]}).encode() for text in texts]
 
-    async def client(n: int, session: httpx.AsyncClient):
+    async def client(n: int):
         nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         interval = clients / rate if rate else 0.0
         next_at = time.perf_counter() + n * interval / clients
         while time.perf_counter() < deadline:
@@ -87,17 +99,16 @@ async def offer_load(url: str, texts: list[str], clients: int, rate: float | Non
                 next_at += interval
             started = time.perf_counter()
             try:
-                answer = await session.post(url, json={"inputs": [texts[len(latencies) % len(texts)]]}, timeout=30)
-                errors += answer.status_code != 200
-            except httpx.HTTPError:
+                errors += await post_json(reader, writer, f"127.0.0.1:{port}", bodies[len(latencies) % len(bodies)]) != 200
+            except (OSError, asyncio.IncompleteReadError):
                 errors += 1
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
             latencies.append(time.perf_counter() - started)
+        writer.close()
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(limits=limits) as session:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(n, session) for n in range(clients)))
-        wall = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    wall = time.perf_counter() - started
     return {"requests": len(latencies), "errors": errors, "req_s": len(latencies) / wall,
             "p50_ms": 1000 * float(np.percentile(latencies, 50)), "p95_ms": 1000 * float(np.percentile(latencies, 95))}
 
@@ -114,9 +125,9 @@ def serve_and_load(folder: Path, texts: list[str], seconds: float) -> dict:
                 if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                     break
             time.sleep(0.2)
-        asyncio.run(offer_load(f"{url}/v1/predict", texts, 50, None, 3))  # warm-up
-        offered = asyncio.run(offer_load(f"{url}/v1/predict", texts, 50, 100.0, seconds))
-        saturated = asyncio.run(offer_load(f"{url}/v1/predict", texts, 50, None, seconds / 2))
+        asyncio.run(offer_load(port, texts, 50, None, 3))  # warm-up
+        offered = asyncio.run(offer_load(port, texts, 50, 100.0, seconds))
+        saturated = asyncio.run(offer_load(port, texts, 50, None, seconds / 2))
     finally:
         server.terminate()
         server.wait(10)
@@ -128,7 +139,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", nargs="+", default=["bbc_news", "tweet_sentiment", "chinese_reviews"])
     parser.add_argument("--load-seconds", type=float, default=20.0)
     parser.add_argument("--out", default="bench/out/export")
+    parser.add_argument("--serve-only", default=None, help="an export folder: skip the formats, load-test its server")
     args = parser.parse_args(argv)
+    texts = [t.split(". ")[0][:300] for t in read_table(sample_path(args.samples[0]))["text"].astype(str)]
+    if args.serve_only:
+        print(json.dumps(serve_and_load(Path(args.serve_only), texts, args.load_seconds), indent=1))
+        return
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     results, first_int8 = {}, None
@@ -146,7 +162,6 @@ def main(argv: list[str] | None = None) -> None:
             first_int8 = first_int8 or (folder if fmt == "onnx-int8" else None)
         results[sample] = rows
         print(sample, json.dumps(rows, indent=1), flush=True)
-    texts = [t.split(". ")[0][:300] for t in read_table(sample_path(args.samples[0]))["text"].astype(str)]
     results["server"] = serve_and_load(first_int8, texts, args.load_seconds)
     print(json.dumps(results["server"], indent=1))
     (out / "result.json").write_text(json.dumps(results, indent=2))

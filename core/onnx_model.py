@@ -13,6 +13,8 @@ ONNX_FILE = "model.onnx"
 class OnnxModel:
     """``model(**batch).logits`` and ``model.config`` over an ONNX Runtime session on the CPU."""
 
+    batch_size = 8  # ONNX Runtime on a 2-core CPU: 328 rows/s at 8 rows a call, 244 at 16, 152 at 64 (int8 MiniLM)
+
     def __init__(self, folder: Path, threads: int = 0):
         import onnxruntime
         from transformers import AutoConfig

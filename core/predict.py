@@ -84,7 +84,7 @@ class Predictor:
     def inputs(self) -> tuple[str, ...]:
         return self.task.view.predict_inputs
 
-    def predict(self, rows: list[str] | dict[str, list[str]], batch_size: int = 64) -> list[Prediction]:
+    def predict(self, rows: list[str] | dict[str, list[str]], batch_size: int | None = None) -> list[Prediction]:
         """Predict texts (a list, for one-input tasks) or role -> texts (e.g. text_a and text_b for pairs)."""
         if self.task.view.output == "chat":
             raise ModelError(f"'{self.run_dir.name}' is an assistant: talk to it in the Chat tab or with "
@@ -93,7 +93,7 @@ class Predictor:
             rows = {self.inputs[0]: list(rows)}
         rows = {role: [str(t) for t in rows[role]] for role in self.inputs}
         with self._lock, torch.inference_mode():
-            return self._predict(rows, batch_size)
+            return self._predict(rows, batch_size or getattr(self.model, "batch_size", 64))
 
     def _predict(self, rows: dict[str, list[str]], batch_size: int) -> list[Prediction]:
         features = self.task.encode_inputs(self.tokenizer, rows, self.max_length)

@@ -23,7 +23,7 @@ class ServeLimits:
     max_inputs: int = 256  # rows per request
     max_chars: int = 20_000  # characters per text
     max_body_bytes: int = 2 * 2**20
-    max_batch: int = 64  # rows per model call, gathered across concurrent requests
+    max_batch: int = 16  # rows gathered across concurrent requests into one predict call
     wait_ms: float = 3.0  # how long the first request of a batch waits for others
 
 

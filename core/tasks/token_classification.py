@@ -95,6 +95,28 @@ def word_starts(word_ids: list[int | None], n_words: int) -> list[int]:
     return starts
 
 
+def encode_words(tokenizer, rows: list[list[str]], max_length: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids of pre-split words and each word's first sub-token position (-1: cut by the max length).
+
+    SentencePiece tokenizers (XLM-R, multilingual-e5) put a bare word-start piece "▁" before every word
+    that no piece begins with, which for per-character Chinese is every character: twice the tokens, and the
+    tag on a piece that says nothing. That bare piece is dropped where the word has another piece, which
+    gives the tokens running Chinese text has."""
+    bare = tokenizer.convert_tokens_to_ids("▁")
+    bare = None if bare in (None, tokenizer.unk_token_id) else bare
+    encoded = tokenizer(rows, is_split_into_words=True, truncation=False)
+    all_ids, all_starts = [], []
+    for row, words in enumerate(rows):
+        ids, word_ids = encoded["input_ids"][row], encoded.word_ids(row)
+        keep = [i for i, token in enumerate(ids) if not (
+            token == bare and i + 1 < len(ids) and word_ids[i] is not None and word_ids[i + 1] == word_ids[i])]
+        if len(keep) > max_length:  # cut as truncation does, keeping the closing special token
+            keep = keep[:max_length - 1] + [keep[-1]] if word_ids[keep[-1]] is None else keep[:max_length]
+        all_ids.append([ids[i] for i in keep])
+        all_starts.append(word_starts([word_ids[i] for i in keep], len(words)))
+    return all_ids, all_starts
+
+
 class TokenClassification(Task):
     name = "token_classification"
     roles = (Role("tokens", "tokens", TOKEN_HINTS, text=False), Role("tags", "tags", TAG_HINTS, text=False))
@@ -164,18 +186,15 @@ class TokenClassification(Task):
     def encode(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
         if not tokenizer.is_fast:
             raise DataError("Entity tagging needs a model with a fast tokenizer (to map words to sub-tokens).")
-        words = data.inputs["tokens"]
-        encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
-        labels, starts = [], []
-        for row, (tokens, tags) in enumerate(zip(words, data.targets)):
-            first = word_starts(encoded.word_ids(row), len(tokens))
-            row_labels = [-100] * len(encoded["input_ids"][row])
+        ids, starts = encode_words(tokenizer, data.inputs["tokens"], max_length)
+        labels = []
+        for row_ids, first, tags in zip(ids, starts, data.targets):
+            row_labels = [-100] * len(row_ids)
             for word, position in enumerate(first):
                 if position >= 0:
                     row_labels[position] = tags[word]
             labels.append(row_labels)
-            starts.append(first)
-        return Encoded(encoded["input_ids"], labels, per_token=True, extras={"word_starts": starts})
+        return Encoded(ids, labels, per_token=True, extras={"word_starts": starts})
 
     def encoding_warnings(self, encoded: Encoded, data: TaskData) -> list[str]:
         """Words that did not fit in the max length are cut; say how many and how many entities they held."""
@@ -225,10 +244,8 @@ class TokenClassification(Task):
 
     def encode_inputs(self, tokenizer, rows: dict[str, list[str]], max_length: int) -> dict:
         split = [split_words(text) for text in rows["text"]]
-        encoded = tokenizer([words or [""] for words, _ in split], is_split_into_words=True, truncation=True,
-                            max_length=max_length)
-        return {"input_ids": encoded["input_ids"], "text": rows["text"], "offsets": [o for _, o in split],
-                "word_starts": [word_starts(encoded.word_ids(i), len(w)) for i, (w, _) in enumerate(split)]}
+        ids, starts = encode_words(tokenizer, [words or [""] for words, _ in split], max_length)
+        return {"input_ids": ids, "text": rows["text"], "offsets": [o for _, o in split], "word_starts": starts}
 
     def format(self, outputs, features, model_config) -> list[Prediction]:
         from seqeval.metrics.sequence_labeling import get_entities
