@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.browser_app import free_port
 from core.config import TrainConfig
 from core.engine import TrainingJob
 from core.export import export_run
@@ -62,12 +62,6 @@ def measure(predictor: Predictor, val, autocast: bool = False) -> dict:
     accuracy = float(np.mean([p.label == val.label_names[y] for p, y in zip(predicted, val.labels)]))
     return {"p50_ms": 1000 * float(np.percentile(latencies, 50)), "p95_ms": 1000 * float(np.percentile(latencies, 95)),
             "batch_rows_s": len(val) / batch_s, "accuracy": accuracy}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def post_json(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, body: bytes) -> int:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
@@ -176,9 +175,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     folder = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
     if args.format != "hf":
         export = cache_root() / "exports" / f"{folder.name}-{args.format}"
-        if not (export / "README.md").is_file():
+        if not export.is_dir():  # export_run writes a temp folder and renames it: a folder here is whole
             print(f"exporting {folder.name} as {args.format} into {export} ...", flush=True)
-            shutil.rmtree(export, ignore_errors=True)
             export_run(folder, export, args.format)
         folder = export
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:

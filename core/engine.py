@@ -414,7 +414,10 @@ class TrainingJob:
         weights = folder / "trainable.safetensors"
         if not weights.exists():  # resume checkpoints written before 2026-11-29 hold every weight
             weights = folder / "model.safetensors"
-        self.model.load_state_dict(load_file(weights, device=str(self.device)), strict=False)
+        unexpected = self.model.load_state_dict(load_file(weights, device=str(self.device)), strict=False).unexpected_keys
+        if unexpected:  # strict=False only because the frozen weights are not saved; names must still match
+            raise ModelError(f"The resume checkpoint does not fit this model ({len(unexpected)} unknown weights, "
+                             f"e.g. {unexpected[0]}).")
         state = torch.load(folder / "state.pt", weights_only=True)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -30,6 +30,11 @@ def script_mix(texts: list[str], sample: int = 500) -> tuple[str, float]:
     return ("en" if latin >= 0.8 else "other"), cjk
 
 
+def models_reading(language: str) -> list[str]:
+    """Registered models whose languages include ``language``, in registry order (preference)."""
+    return [key for key, model in REGISTRY.items() if language in model.languages]
+
+
 def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:
     """Share of tokens the tokenizer maps to its unknown token (first 1,000 characters of up to 500 texts)."""
     if tokenizer.unk_token_id is None or not texts:
@@ -72,7 +77,7 @@ def suggest_model(task, data) -> ModelSuggestion:
              for key, model in REGISTRY.items() if not model.needs_conversion}
     if task.view.output == "chat":
         return ModelSuggestion(DEFAULT_CHAT_MODEL, language, cjk, rates)
-    readers = [key for key, model in REGISTRY.items() if language in model.languages]
+    readers = models_reading(language)
     fit = [key for key in readers if rates.get(key, 0.0) <= HIGH_UNK_RATE]
     return ModelSuggestion((fit or readers)[0], language, cjk, rates)
 
@@ -82,7 +87,7 @@ def unknown_token_warning(rate: float, model_name: str, texts: list[str]) -> str
     if rate <= HIGH_UNK_RATE:
         return None
     language, _ = script_mix(texts)
-    better = [key for key, model in REGISTRY.items() if language in model.languages and key != model_name]
+    better = [key for key in models_reading(language) if key != model_name]
     hint = f"Choose {' or '.join(better)}, which reads {LANGUAGE_NAMES[language]} text." if better \
         else "Pick a base model that reads this language."
     return (f"{rate:.0%} of the tokens are unknown to {model_name}: it cannot read much of this text. "

@@ -1,7 +1,6 @@
 """Deployment: ONNX (fp32, int8) exports loaded with plain onnxruntime, and the HTTP prediction server."""
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
+from bench.browser_app import free_port
 from core.config import TrainConfig
 from core.engine import TrainingJob
 from core.errors import DataError
@@ -91,12 +91,6 @@ def test_export_refuses_a_used_folder_and_an_unknown_format(runs, tmp_path):
     with pytest.raises(DataError, match="Unknown export format"):
         export_run(runs["classification"], tmp_path / "new", "tflite")
     assert (tmp_path / "used" / "file.txt").read_text() == "mine" and not (tmp_path / "new").exists()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

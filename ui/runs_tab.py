@@ -59,6 +59,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             else:
                 folder = export_run(ctx.store.path_of(run_id, viewer), Path(tempfile.mkdtemp()) / f"{run_id}-{fmt}", fmt)
                 path = Path(shutil.make_archive(str(folder), "zip", root_dir=folder))
+                shutil.rmtree(folder)  # the zip is what the browser gets; the folder would double the disk used
         except StudioError as exc:
             return None, error_md(exc.message)
         return str(path), ok_md(f"{path.name} is ready to download.")
