@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export browser clean
+.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,9 @@ bench-zh-e5: $(VENV)/.installed
 
 bench-export: $(VENV)/.installed
 	$(PY) -m bench.export_speed
+
+bench-quality: $(VENV)/.installed
+	$(PY) -m bench.quality_speed
 
 clean:
 	rm -rf $(VENV) .cache runs

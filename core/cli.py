@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
@@ -63,6 +64,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{suggestion.message()} Training {config.base_model}"
           + ("" if config.base_model == suggestion.model else " (as asked)") + ".")
     return _follow(TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """The data-quality report of a table, as text or JSON."""
+    from .quality import inspect
+    from .tasks import detect_task
+
+    table = read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20))
+    task = get_task(args.task or detect_task(table))
+    data = task.prepare(table, column_roles(task.name, role_flags(args.col), args.text_col, args.label_col))
+    report = inspect(task, data, args.model, args.max_length, args.val_fraction, args.seed)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{task.name}: {len(data):,} rows checked in {report.seconds:.1f} s")
+    for finding in report.findings:
+        mark = {"ok": "ok  ", "info": "info", "warning": "WARN"}[finding.severity]
+        print(f"[{mark}] {finding.title}: {finding.detail}")
+        for example in finding.examples[:3]:
+            print("         " + " | ".join(f"{k}={v}" for k, v in example.items()))
+    return EXIT_OK
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -215,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-mb", type=int, default=200, help="largest data file accepted, in MB")
     _add_config_flags(train)
     train.set_defaults(func=cmd_train)
+    inspect = sub.add_parser("inspect", help="data-quality report: duplicates, conflicting labels, leakage, ...")
+    inspect.add_argument("data", help="CSV, TSV, JSONL, Excel or CoNLL file")
+    inspect.add_argument("--task", choices=list(TASKS), default=None, help="default: detected from the table")
+    inspect.add_argument("--text-col", dest="text_col", default=None)
+    inspect.add_argument("--label-col", dest="label_col", default=None)
+    inspect.add_argument("--col", action="append", default=[], metavar="ROLE=COLUMN")
+    inspect.add_argument("--model", default=None, help="base model whose tokenizer measures lengths (default: suggested)")
+    inspect.add_argument("--max-length", type=int, default=TrainConfig.max_length)
+    inspect.add_argument("--val-fraction", type=float, default=TrainConfig.val_fraction)
+    inspect.add_argument("--seed", type=int, default=TrainConfig.seed)
+    inspect.add_argument("--max-mb", type=int, default=200, help="largest data file accepted, in MB")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    inspect.set_defaults(func=cmd_inspect)
     predict = sub.add_parser("predict", help="predict with a saved run")
     predict.add_argument("--run", required=True, help="run folder")
     predict.add_argument("--file", default=None, help="table to predict; writes a CSV with predictions")

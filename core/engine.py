@@ -27,6 +27,8 @@ from .dropout import use_fast_dropout
 from .errors import ModelError, StudioError
 from .lora import apply_lora
 from .models import REGISTRY, load_tokenizer, resolve_model_path
+from .insight import save_outputs
+from .quality import deduplicate
 from .tasks import get_task
 from .tasks.base import Encoded, Task, TaskData
 from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, read_json, write_csv_atomic, write_json_atomic
@@ -296,6 +298,11 @@ class TrainingJob:
         set_seed(cfg.seed)
         self.device = pick_device()
         self.precision = resolve_precision(cfg.precision, self.device)
+        split_warnings = []
+        if cfg.deduplicate:
+            data, dropped = deduplicate(task, data)
+            if dropped:
+                split_warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
         train, self.val = task.split(data, cfg.val_fraction, cfg.seed)
         self.task_state = task.fit(train)
         tokenizer, model = self._load_model()
@@ -308,7 +315,7 @@ class TrainingJob:
         tokenizer.save_pretrained(self.run_dir)
 
         self.events.publish(ev.Status("Tokenising"))
-        warnings = list(data.warnings)
+        warnings = list(data.warnings) + split_warnings
         max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
         if max_length < cfg.max_length:
             warnings.append(f"Max length lowered to {max_length} tokens, the longest input this model accepts.")
@@ -478,6 +485,8 @@ class TrainingJob:
             self._save_checkpoint()
             if scored.predictions is not None:
                 write_csv_atomic(scored.predictions, self.run_dir / "validation_predictions.csv")
+            if scored.probabilities is not None:
+                save_outputs(self.run_dir, scored.probabilities, scored.truth)
         self.events.publish(ev.Evaluation(step, epoch, loss, metrics, primary, improved))
         return improved
 

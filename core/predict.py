@@ -30,7 +30,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=4)
-def _cached_predictor(run_dir: str, weights_mtime: float) -> "Predictor":
+def _cached_predictor(run_dir: str, weights_mtime: float, config_mtime: float) -> "Predictor":
     return Predictor(run_dir)
 
 
@@ -46,8 +46,10 @@ def weights_file(run_dir: Path) -> Path:
 
 
 def load_predictor(run_dir: str | Path) -> "Predictor":
-    """A Predictor kept in memory; reloaded when the run's weights change on disk."""
-    return _cached_predictor(str(run_dir), weights_file(Path(run_dir)).stat().st_mtime)
+    """A Predictor kept in memory; reloaded when the run's weights or config (e.g. a saved threshold) change."""
+    config = Path(run_dir) / "config.json"
+    return _cached_predictor(str(run_dir), weights_file(Path(run_dir)).stat().st_mtime,
+                             config.stat().st_mtime if config.is_file() else 0.0)
 
 
 def load_run_model(run_dir: Path, model_class, base_model: str, merge: bool = True):

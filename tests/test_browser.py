@@ -1,9 +1,11 @@
 """Real headless Chromium against the running app: upload, train with a live curve, evaluate, predict."""
 from __future__ import annotations
 
+import json
 import re
 import time
 
+import pandas as pd
 import pytest
 
 from bench.browser_app import launch_chromium
@@ -269,3 +271,136 @@ def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
     if task == "token_classification":
         page.wait_for_function("document.querySelector('#predict-spans')?.innerText.includes('Merkel')")
     shot(page, f"{task}-4-predict")
+
+
+def shingle_set(text: str) -> set[str]:
+    key = " ".join(text.casefold().split())
+    return {key[i:i + 5] for i in range(max(1, len(key) - 4))}
+
+
+def distinct_tweets(n: int) -> pd.DataFrame:
+    """n real tweets, none a near copy of another (checked pair by pair, independently of the app)."""
+    from core.samples import sample_path
+
+    frame = pd.read_csv(sample_path("tweet_sentiment"), dtype=str).head(3 * n)
+    kept, sets = [], []
+    for i, text in enumerate(frame["text"]):
+        s = shingle_set(text)
+        if len(text) > 40 and all(len(s & t) / len(s | t) < 0.5 for t in sets):
+            kept.append(i)
+            sets.append(s)
+    return frame.iloc[kept[:n]].reset_index(drop=True)
+
+
+def test_data_quality_report_finds_the_injected_flaws_and_fixes_them(page, tmp_path, sample_cache):
+    """Real tweets + 5 exact copies (some re-cased) + 3 texts under a second label: the report counts exactly
+    those, and the validation rows they leak into; 'Drop exact duplicates' removes the copies."""
+    from core.tasks import get_task
+    from core.tasks.base import TaskData
+
+    base = distinct_tweets(150)
+    copies = base.iloc[:5].assign(text=lambda f: [t.upper() if i % 2 else t + "  " for i, t in enumerate(f["text"])])
+    other = {"negative": "positive", "positive": "neutral", "neutral": "negative"}
+    conflicts = base.iloc[10:13].assign(label=lambda f: f["label"].map(other))
+    table = pd.concat([base, copies, conflicts], ignore_index=True)
+    path = tmp_path / "flawed_tweets.csv"
+    table.to_csv(path, index=False)
+    task = get_task("classification")  # where a random split (the report's defaults) puts each copy
+    data = task.prepare(table)
+    train, val = task.split(TaskData({**data.inputs, "_row": list(range(len(data)))}, data.targets, {},
+                                     data.label_names), 0.2, 42)
+    origin = {150 + i: i for i in range(5)} | {155 + i: 10 + i for i in range(3)}
+    group = [origin.get(i, i) for i in range(len(table))]
+    train_groups = {group[i] for i in train.inputs["_row"]}
+    leaked = sum(1 for i in val.inputs["_row"] if group[i] in train_groups)
+
+    wait_for_sample(page)
+    page.locator("#data-upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('flawed_tweets.csv')",
+                           timeout=60_000)
+    page.locator("#data-quality-run").click()
+    page.wait_for_function("document.querySelector('#data-quality')?.innerText.includes('rows checked')", timeout=60_000)
+    counts = page.eval_on_selector_all("#data-quality .dq-finding",
+                                       "els => Object.fromEntries(els.map(e => [e.dataset.key, +e.dataset.count]))")
+    assert counts["exact_duplicates"] == 5 and counts["conflicting_labels"] == 3, counts
+    assert counts["near_duplicates"] == 0 and counts["leakage"] == leaked, (counts, leaked)
+    shot(page, "dq-1-report")
+    page.locator("#fix-drop-duplicates").click()
+    page.wait_for_function("document.querySelector('#data-quality')?.innerText.includes('Dropped 5 duplicate')",
+                           timeout=60_000)
+    counts = page.eval_on_selector_all("#data-quality .dq-finding",
+                                       "els => Object.fromEntries(els.map(e => [e.dataset.key, +e.dataset.count]))")
+    assert counts["exact_duplicates"] == 0 and counts["conflicting_labels"] == 3, counts
+    assert f"{len(table) - 5} rows kept" in page.locator("#data-message").inner_text()
+    shot(page, "dq-2-fixed")
+
+
+@pytest.fixture(scope="module")
+def two_binary_runs(app, tmp_path_factory, sample_cache) -> list[str]:
+    """Two real MiniLM runs on positive/negative tweets (different learning rates), trained through the API."""
+    from gradio_client import Client, handle_file
+
+    table = distinct_tweets(400)
+    table = table[table["label"] != "neutral"]
+    path = tmp_path_factory.mktemp("binary") / "binary_tweets.csv"
+    table.to_csv(path, index=False)
+    client = Client(app.url, verbose=False)
+    ids = []
+    for lr in (3e-4, 1e-4):
+        config = json.dumps({"epochs": 2, "max_length": 64, "learning_rate": lr, "hidden_dropout": 0.0})
+        result = client.predict(handle_file(str(path)), "", "", config, api_name="/train")
+        assert result["status"] == "finished", result
+        ids.append(result["run_id"])
+    return ids
+
+
+def test_evaluate_draws_roc_pr_calibration_and_saves_a_threshold(page, app, two_binary_runs):
+    from safetensors.numpy import load_file
+    from sklearn.metrics import roc_auc_score
+
+    from core.predict import Predictor
+
+    run_id = two_binary_runs[-1]
+    page.get_by_role("tab", name="Evaluate").click()
+    page.wait_for_function(f"document.querySelector('#eval-run input')?.value.startsWith('{run_id}')", timeout=30_000)
+    page.locator("#eval-roc .plot-container").wait_for(timeout=30_000)
+    page.locator("#eval-pr .plot-container").wait_for(timeout=30_000)
+    page.locator("#eval-reliability .plot-container").wait_for(timeout=30_000)
+    legend = page.locator("#eval-roc .legend").text_content()
+    outputs = load_file(str(app.runs / run_id / "validation_outputs.safetensors"))
+    auc = roc_auc_score(outputs["truth"], outputs["probabilities"][:, 1])
+    shown = [float(a) for a in re.findall(r"AUC ([0-9.]+)", legend)]
+    assert len(shown) == 2 and all(abs(a - auc) < 6e-4 for a in shown), (legend, auc)
+    assert "Expected calibration error" in page.locator("#eval-reliability").text_content()
+
+    field = page.locator("#eval-threshold input[type=number]")
+    field.fill("0.3")
+    field.press("Enter")
+    page.wait_for_function("document.querySelector('#eval-threshold-metrics')?.innerText.includes('0.30')",
+                           timeout=30_000)
+    positive = outputs["probabilities"][:, 1] >= 0.3
+    recall = (positive & (outputs["truth"] == 1)).sum() / (outputs["truth"] == 1).sum()
+    assert f"recall {recall:.4f}" in page.locator("#eval-threshold-metrics").inner_text()
+    page.locator("#eval-save-threshold").click()
+    page.wait_for_function("document.querySelector('#eval-threshold-metrics')?.innerText.includes('Saved')",
+                           timeout=30_000)
+    shot(page, "insight-1-evaluate")
+    predictions = Predictor(app.runs / run_id).predict(["thanks, great flight", "worst airline ever", "meh"])
+    assert [p.label for p in predictions] == [
+        "positive" if p.probabilities["positive"] >= 0.3 else "negative" for p in predictions]
+
+
+def test_runs_tab_compares_two_finished_runs(page, two_binary_runs):
+    page.get_by_role("tab", name="Runs").click()
+    page.wait_for_function("document.querySelector('#runs-table')?.innerText.includes('binary_tweets')", timeout=30_000)
+    for run_id in two_binary_runs:
+        page.locator("#compare-runs input").click()
+        page.get_by_role("option", name=run_id).click()
+    page.locator("#compare-button").click()
+    page.locator("#compare-curves .plot-container").wait_for(timeout=30_000)
+    legend = page.locator("#compare-curves .legend").text_content()
+    assert all(legend.count(run_id) == 3 for run_id in two_binary_runs), legend  # train, validation loss, metric
+    assert page.locator("#compare-per-class .plot-container").count() == 1
+    settings = page.locator("#compare-settings").inner_text()
+    assert "learning_rate" in settings and "batch_size" not in settings, settings
+    shot(page, "insight-2-compare")

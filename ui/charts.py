@@ -19,11 +19,12 @@ def class_balance(counts: dict[str, int]) -> go.Figure:
 MAX_CURVE_POINTS = 300
 
 
-def bucket_means(steps: list[ev.Step], limit: int = MAX_CURVE_POINTS) -> tuple[list[int], list[float], int]:
+def bucket_means(steps: list[int], losses: list[float], limit: int = MAX_CURVE_POINTS) -> tuple[list[int], list[float], int]:
     """At most ``limit`` points: the mean loss of each run of consecutive steps, at the run's last step."""
     size = max(1, math.ceil(len(steps) / limit))
-    chunks = [steps[i:i + size] for i in range(0, len(steps), size)]
-    return [c[-1].step for c in chunks], [sum(s.loss for s in c) / len(c) for c in chunks], size
+    starts = range(0, len(steps), size)
+    return ([steps[min(i + size, len(steps)) - 1] for i in starts],
+            [sum(losses[i:i + size]) / len(losses[i:i + size]) for i in starts], size)
 
 
 def training_curve(events: list[ev.Event]) -> go.Figure:
@@ -33,7 +34,7 @@ def training_curve(events: list[ev.Event]) -> go.Figure:
     started = next((e for e in events if isinstance(e, ev.Started)), None)
     key, label = get_task(started.task if started else "classification").view.cards[0]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    x, y, size = bucket_means(steps)
+    x, y, size = bucket_means([s.step for s in steps], [s.loss for s in steps])
     fig.add_trace(go.Scatter(x=x, y=y, name="train loss" if size == 1 else f"train loss (mean of {size} steps)",
                              mode="lines", line=dict(color="#4f46e5")))
     fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.loss for e in evals], name="validation loss",
@@ -74,4 +75,73 @@ def confusion_heatmap(confusion: list[list[int]], label_names: list[str]) -> go.
                                text=confusion, texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z}"))
     fig.update_layout(height=400, margin=dict(l=60, r=10, t=30, b=60), xaxis_title="predicted",
                       yaxis_title="true", yaxis_autorange="reversed")
+    return fig
+
+
+def roc_curves(curves) -> go.Figure:
+    """One-vs-rest ROC curve per class, AUC in the legend."""
+    fig = go.Figure([go.Scatter(x=c.fpr, y=c.tpr, mode="lines", name=f"{c.name} (AUC {c.roc_auc:.3f})") for c in curves]
+                    + [go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#9ca3af", dash="dash"))])
+    fig.update_layout(height=380, margin=dict(l=50, r=10, t=30, b=50), xaxis_title="false positive rate",
+                      yaxis_title="true positive rate", xaxis_range=[0, 1], yaxis_range=[0, 1.02])
+    return fig
+
+
+def pr_curves(curves) -> go.Figure:
+    """One-vs-rest precision-recall curve per class, average precision in the legend."""
+    fig = go.Figure([go.Scatter(x=c.recall, y=c.precision, mode="lines", name=f"{c.name} (AP {c.average_precision:.3f})")
+                     for c in curves])
+    fig.update_layout(height=380, margin=dict(l=50, r=10, t=30, b=50), xaxis_title="recall", yaxis_title="precision",
+                      xaxis_range=[0, 1], yaxis_range=[0, 1.02])
+    return fig
+
+
+def reliability(cal) -> go.Figure:
+    """Accuracy per confidence bin against the diagonal of perfect calibration; ECE in the title."""
+    fig = go.Figure([go.Bar(x=cal.confidence, y=cal.accuracy, width=0.08, name="accuracy", marker_color="#4f46e5",
+                            customdata=cal.counts, hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.2f}<br>%{customdata} rows"),
+                     go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                                line=dict(color="#9ca3af", dash="dash"))])
+    fig.update_layout(height=380, margin=dict(l=50, r=10, t=40, b=50), xaxis_title="confidence",
+                      yaxis_title="accuracy", xaxis_range=[0, 1], yaxis_range=[0, 1.02],
+                      title=dict(text=f"Expected calibration error {cal.ece:.3f}", font=dict(size=13)))
+    return fig
+
+
+def compare_curves(runs) -> go.Figure:
+    """Train loss (left) and the validation primary metric (right) of several runs, one colour per run."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train and validation loss", "validation primary metric"))
+    palette = ["#4f46e5", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#0ea5e9", "#84cc16", "#ec4899"]
+    for i, run in enumerate(runs):
+        colour = palette[i % len(palette)]
+        x, y, _ = bucket_means(run.steps, run.losses)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{run.run_id} train loss", legendgroup=run.run_id,
+                                 line=dict(color=colour)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=run.eval_steps, y=run.eval_losses, mode="lines+markers", legendgroup=run.run_id,
+                                 name=f"{run.run_id} validation loss", line=dict(color=colour, dash="dot")), row=1, col=1)
+        fig.add_trace(go.Scatter(x=run.eval_steps, y=run.eval_metric, mode="lines+markers", legendgroup=run.run_id,
+                                 name=f"{run.run_id} {run.metric_name}", line=dict(color=colour)), row=1, col=2)
+    fig.update_layout(height=420, margin=dict(l=40, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(title_text="step")
+    return fig
+
+
+def compare_metrics(table) -> go.Figure:
+    """A bar per run: its primary metric, with the baseline's value as a marker."""
+    labels = [f"{r}<br>{m}" for r, m in zip(table["run"], table["metric"])]
+    fig = go.Figure([go.Bar(x=labels, y=table["value"], name="best checkpoint", marker_color="#4f46e5",
+                            text=[f"{v:.4f}" if v == v and v is not None else "" for v in table["value"]],
+                            textposition="outside", cliponaxis=False),
+                     go.Scatter(x=labels, y=table["baseline"], mode="markers", name="baseline",
+                                marker=dict(color="#ef4444", symbol="line-ew-open", size=30, line=dict(width=3)))])
+    fig.update_layout(height=360, margin=dict(l=40, r=10, t=30, b=80))
+    fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def compare_per_class(table) -> go.Figure:
+    """Per-class F1 side by side: classes on the x axis, one bar per run."""
+    fig = go.Figure([go.Bar(x=list(table.index), y=table[run].tolist(), name=run) for run in table.columns])
+    fig.update_layout(height=360, margin=dict(l=40, r=10, t=30, b=60), barmode="group", yaxis_title="F1",
+                      yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25))
     return fig

@@ -1,13 +1,18 @@
 """Data tab: pick the task, upload or pick a sample, preview, choose the column of each role, see the balance."""
 from __future__ import annotations
 
+import html
+import tempfile
 from pathlib import Path
 
 import gradio as gr
 
+from core.config import TrainConfig
 from core.data import read_table
 from core.errors import StudioError
 from core.language import suggest_model
+from core.quality import FIX_TITLES, QualityReport, apply_fix, inspect
+from core.store import write_csv_atomic
 from core.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from core.tasks import TASKS, detect_task, get_task
 
@@ -50,6 +55,40 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
             task, ok_md("<br>".join(lines)))
 
 
+SEVERITY_ICONS = {"ok": "✅", "info": "ℹ️", "warning": "⚠️"}
+
+
+def report_html(report: QualityReport) -> str:
+    """Each finding as a line (icon, title, detail) with its examples in a table beneath."""
+    parts = [f"<p><b>Data quality</b>: {report.rows:,} rows checked in {report.seconds:.1f} s.</p>"]
+    for f in report.findings:
+        table = ""
+        if f.examples:
+            heads = list(f.examples[0])
+            table = ("<table class='dq-examples'><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in heads) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{html.escape(str(e.get(h, '')))}</td>" for h in heads) + "</tr>"
+                               for e in f.examples) + "</table>")
+        parts.append(f"<details class='dq-finding dq-{f.severity}' data-key='{f.key}' data-count='{f.count}'"
+                     f"{' open' if f.severity == 'warning' and f.examples else ''}><summary>{SEVERITY_ICONS[f.severity]} "
+                     f"<b>{html.escape(f.title)}</b>: {html.escape(f.detail)}</summary>{table}</details>")
+    return "".join(parts)
+
+
+def quality_report(state: dict | None, ctx: AppContext) -> tuple:
+    """Outputs: the report, then one visibility update per fix button (shown where the fix applies)."""
+    if not state:
+        return (error_md("Load data first: upload a file or pick a sample."),
+                *(gr.update(visible=False) for _ in FIX_TITLES))
+    try:
+        task = get_task(state["task"])
+        data = task.prepare(read_table(state["path"], ctx.limits), state["columns"])
+        defaults = TrainConfig()
+        report = inspect(task, data, state.get("model"), defaults.max_length, defaults.val_fraction, defaults.seed)
+    except StudioError as exc:
+        return error_md(exc.message), *(gr.update(visible=False) for _ in FIX_TITLES)
+    return report_html(report), *(gr.update(visible=name in report.fixes) for name in FIX_TITLES)
+
+
 def build(ctx: AppContext) -> dict:
     data_state = gr.State(None)
     task = gr.Radio([(t(f"task_{name}"), name) for name in TASKS], value="classification", label=t("task"),
@@ -69,6 +108,11 @@ def build(ctx: AppContext) -> dict:
         preview = gr.Dataframe(label=t("preview"), wrap=False, max_height=320, elem_id="data-preview")
         balance = gr.Plot(label=t("balance"), elem_id="class-balance")
     outputs = [data_state, preview, *role_columns, balance, task, message]
+    with gr.Row():
+        check = gr.Button(t("check_quality"), elem_id="data-quality-run")
+        fixes = [gr.Button(title, visible=False, size="sm", elem_id=f"fix-{name.replace('_', '-')}")
+                 for name, title in FIX_TITLES.items()]
+    report = gr.HTML(elem_id="data-quality")
 
     def on_upload(path: str | None):
         """Read an uploaded table, detect its task and columns, and check it."""
@@ -90,8 +134,34 @@ def build(ctx: AppContext) -> dict:
         columns = dict(zip(roles, chosen)) if state.get("task") == kind else None
         return analyse(ctx, state["path"], state["name"], columns, kind)
 
-    upload.upload(on_upload, upload, outputs, api_name="load_data")
-    use_sample.click(on_sample, sample, outputs, api_name="load_sample")
+    def check_data(state):
+        """Data-quality report of the loaded table: duplicates, conflicting labels, leakage, imbalance, lengths."""
+        return quality_report(state, ctx)
+
+    def fix_with(name: str):
+        def fix(state):
+            """Apply one safe fix to the loaded rows, load the result and check it again."""
+            if not state:
+                return (gr.skip(),) * len(outputs) + quality_report(state, ctx)
+            try:
+                spec = get_task(state["task"])
+                fixed, done = apply_fix(spec, spec.prepare(read_table(state["path"], ctx.limits), state["columns"]), name)
+            except StudioError as exc:
+                return (gr.skip(),) * (len(outputs) - 1) + (error_md(exc.message),) + quality_report(state, ctx)
+            path = Path(tempfile.mkdtemp(prefix="sft-fixed-")) / f"{state['name']}.csv"
+            write_csv_atomic(spec.to_frame(fixed), path)
+            loaded = analyse(ctx, str(path), path.name, {r.name: r.name for r in spec.roles}, spec.name)
+            checked = quality_report(loaded[0], ctx)
+            return (*loaded, f"<p class='dq-fixed'>✔ {done}</p>" + checked[0], *checked[1:])
+        return fix
+
+    clear = dict(fn=lambda: ("", *(gr.update(visible=False) for _ in fixes)), outputs=[report, *fixes],
+                 api_visibility="private")
+    upload.upload(on_upload, upload, outputs, api_name="load_data").then(**clear)
+    use_sample.click(on_sample, sample, outputs, api_name="load_sample").then(**clear)
     for control in (*role_columns, task):
-        control.input(on_change, [data_state, task, *role_columns], outputs, api_visibility="private")
+        control.input(on_change, [data_state, task, *role_columns], outputs, api_visibility="private").then(**clear)
+    check.click(check_data, data_state, [report, *fixes], api_name="check_data")
+    for name, button in zip(FIX_TITLES, fixes):
+        button.click(fix_with(name), data_state, [*outputs, report, *fixes], api_name=f"fix_{name}")
     return {"state": data_state, "on_sample": on_sample, "sample": sample, "outputs": outputs}

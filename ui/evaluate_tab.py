@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from core import insight
 from core.errors import StudioError
 from core.tasks import get_task
 
@@ -12,17 +13,47 @@ from .context import AppContext, error_md, ok_md, run_picker, viewer_of
 from .strings import t
 
 
+EMPTY_INSIGHT = (None, None, None, None)
+HIDDEN_THRESHOLD = (gr.update(visible=False), "", gr.update(visible=False))
+
+
+def insight_outputs(run_dir, predictions: pd.DataFrame | None) -> tuple:
+    """ROC, precision-recall and reliability charts, and the suspected label errors, for runs with class probabilities."""
+    outputs = insight.load_outputs(run_dir)
+    if outputs is None:
+        return EMPTY_INSIGHT
+    curves = insight.class_curves(outputs)
+    return (charts.roc_curves(curves), charts.pr_curves(curves), charts.reliability(insight.calibration(outputs)),
+            insight.label_issues(run_dir, predictions))
+
+
+def threshold_outputs(run_dir) -> tuple:
+    """The threshold slider (shown for two-class runs, at the saved threshold or 0.5) and its metrics."""
+    outputs = insight.load_outputs(run_dir)
+    if outputs is None or outputs.multi_label or len(outputs.names) != 2:
+        return HIDDEN_THRESHOLD
+    value = insight.saved_threshold(run_dir) or 0.5
+    return gr.update(visible=True, value=value), threshold_html(outputs, value), gr.update(visible=True)
+
+
+def threshold_html(outputs: insight.ValidationOutputs, threshold: float) -> str:
+    m = insight.threshold_metrics(outputs, threshold)
+    return ok_md(f"At threshold <b>{threshold:.2f}</b> on P({outputs.names[1]}): precision <b>{m['precision']:.4f}</b> · "
+                 f"recall <b>{m['recall']:.4f}</b> · F1 <b>{m['f1']:.4f}</b> · macro-F1 {m['macro_f1']:.4f} · "
+                 f"accuracy {m['accuracy']:.4f}")
+
+
 def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
-    """Outputs: summary, per-class/label/entity table, chart, table of the worst validation rows."""
+    """Outputs: summary, per-class table, chart, worst validation rows, ROC, PR, reliability, label issues."""
     if not run_id:
-        return ok_md("No trained run yet: train one in the Train tab."), None, None, None
+        return ok_md("No trained run yet: train one in the Train tab."), None, None, None, *EMPTY_INSIGHT
     try:
         info = ctx.store.info(ctx.store.path_of(run_id, viewer))
     except StudioError as exc:
-        return error_md(exc.message), None, None, None
+        return error_md(exc.message), None, None, None, *EMPTY_INSIGHT
     m, task = info.metrics, get_task(info.task)
     if "step" not in m:
-        return ok_md(f"Run <code>{run_id}</code> ({info.status}) has no evaluation yet."), None, None, None
+        return ok_md(f"Run <code>{run_id}</code> ({info.status}) has no evaluation yet."), None, None, None, *EMPTY_INSIGHT
     baseline = m.get("baseline")
     summary = ok_md(
         f"<b>{run_id}</b> ({info.status}) · {task.view.title} · base model {info.base_model} · best at step {m['step']}"
@@ -41,7 +72,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
     elif task.view.chart == "per_label" and m.get("per_class"):
         chart = charts.per_label_f1(m["per_class"])
     worst = task.mistakes(frame) if frame is not None else pd.DataFrame(m.get("samples", []))
-    return summary, per_class, chart, worst
+    return summary, per_class, chart, worst, *insight_outputs(info.path, frame)
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
@@ -51,27 +82,66 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         per_class = gr.Dataframe(label=t("per_class"), elem_id="eval-per-class")
         confusion = gr.Plot(label=t("eval_chart"), elem_id="eval-confusion")
     wrong = gr.Dataframe(label=t("misclassified"), wrap=True, max_height=400, elem_id="eval-misclassified")
-    outputs = [summary, per_class, confusion, wrong]
+    with gr.Row():
+        roc = gr.Plot(label=t("roc"), elem_id="eval-roc")
+        pr = gr.Plot(label=t("pr"), elem_id="eval-pr")
+    with gr.Row():
+        calibration = gr.Plot(label=t("reliability"), elem_id="eval-reliability")
+        with gr.Column():
+            threshold = gr.Slider(0.01, 0.99, value=0.5, step=0.01, label=t("threshold"), info=t("threshold_info"),
+                                  visible=False, elem_id="eval-threshold")
+            at_threshold = gr.HTML(elem_id="eval-threshold-metrics")
+            save = gr.Button(t("save_threshold"), visible=False, elem_id="eval-save-threshold")
+    issues = gr.Dataframe(label=t("label_issues"), wrap=True, max_height=400, elem_id="eval-label-issues")
+    outputs = [summary, per_class, confusion, wrong, roc, pr, calibration, issues]
+    page_outputs = [*outputs, threshold, at_threshold, save]
 
-    def on_page(results: tuple) -> tuple:
-        """The same outputs with the per-class table hidden for tasks that have none (e.g. scores)."""
-        summary_html, table, chart, worst = results
-        return summary_html, gr.update(value=table, visible=table is not None), chart, worst
+    def on_page(results: tuple, run_id: str | None, viewer: str) -> tuple:
+        """The outputs with tables hidden where a task has none, and the threshold slider for two-class runs."""
+        summary_html, table, chart, worst, *more = results
+        label_errors = more[-1]
+        try:
+            slider = threshold_outputs(ctx.store.path_of(run_id, viewer)) if run_id else HIDDEN_THRESHOLD
+        except StudioError:
+            slider = HIDDEN_THRESHOLD
+        return (summary_html, gr.update(value=table, visible=table is not None), chart, worst, *more[:-1],
+                gr.update(value=label_errors, visible=label_errors is not None), *slider)
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         update, value = ctx.pick_run(selected, viewer)
-        return (update, *on_page(evaluate_run(ctx, value, viewer)))
+        return (update, *on_page(evaluate_run(ctx, value, viewer), value, viewer))
+
+    def at(run_id: str | None, value: float, browser_id: str | None = None, request: gr.Request = None):
+        """Precision, recall and F1 of a two-class run at a decision threshold, on its validation rows."""
+        try:
+            outputs = insight.load_outputs(ctx.store.path_of(run_id, viewer_of(request, browser_id)))
+        except StudioError as exc:
+            return error_md(exc.message)
+        return threshold_html(outputs, float(value)) if outputs is not None else ""
+
+    def keep(run_id: str | None, value: float, browser_id: str | None = None, request: gr.Request = None):
+        """Save the decision threshold with the run: prediction, the server and exports use it."""
+        try:
+            path = ctx.store.path_of(run_id, viewer_of(request, browser_id))
+            insight.save_threshold(path, float(value))
+        except StudioError as exc:
+            return error_md(exc.message)
+        return at(run_id, value, browser_id, request) + ok_md(
+            f"Saved: {run_id} now predicts the positive class from probability {float(value):.2f}.")
 
     def show(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Metrics, per-class table, the task's chart and the worst validation rows of a run."""
         return evaluate_run(ctx, run_id, viewer_of(request, browser_id))
 
     def show_on_page(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
-        return on_page(show(run_id, browser_id, request))
+        viewer = viewer_of(request, browser_id)
+        return on_page(evaluate_run(ctx, run_id, viewer), run_id, viewer)
 
-    run.input(show_on_page, [run, user], outputs, api_visibility="private")
+    run.input(show_on_page, [run, user], page_outputs, api_visibility="private")
     api_only = gr.Button(visible=False)
     api_only.click(show, [run, user], outputs, api_name="evaluate")
-    refresh.click(choose, [run, user], [run, *outputs], api_visibility="private")
-    return {"choose": choose, "run": run, "outputs": [run, *outputs]}
+    refresh.click(choose, [run, user], [run, *page_outputs], api_visibility="private")
+    threshold.input(at, [run, threshold, user], at_threshold, api_name="threshold_metrics")
+    save.click(keep, [run, threshold, user], at_threshold, api_name="save_threshold")
+    return {"choose": choose, "run": run, "outputs": [run, *page_outputs]}

@@ -9,9 +9,11 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from core import compare
 from core.errors import StudioError
 from core.export import export_run
 
+from . import charts
 from .context import AppContext, error_md, ok_md, score_of, viewer_of
 from .strings import t
 
@@ -43,12 +45,42 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         delete = gr.Button(t("delete"), variant="stop", elem_id="runs-delete")
     message = gr.HTML(elem_id="runs-message")
     archive = gr.File(label="zip", elem_id="runs-zip")
+    with gr.Accordion(t("compare_title"), open=True):
+        with gr.Row():
+            chosen = gr.Dropdown([], multiselect=True, label=t("compare_runs"), elem_id="compare-runs", scale=4)
+            differences = gr.Checkbox(True, label=t("differences_only"), elem_id="compare-differences", scale=1)
+            run_compare = gr.Button(t("compare_button"), elem_id="compare-button", scale=1)
+        compare_message = gr.HTML(elem_id="compare-message")
+        curves = gr.Plot(label=t("compare_curves"), elem_id="compare-curves")
+        with gr.Row():
+            metric_bars = gr.Plot(label=t("compare_metric"), elem_id="compare-metric")
+            class_bars = gr.Plot(label=t("compare_per_class"), elem_id="compare-per-class")
+        settings = gr.Dataframe(label=t("compare_settings"), wrap=True, elem_id="compare-settings")
 
     def show(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         ids = [r.run_id for r in ctx.store.list(viewer)]
         return (runs_table(ctx, viewer),
-                gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None)))
+                gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None)),
+                gr.update(choices=ids))
+
+    def compare_runs(run_ids: list[str] | None, differences_only: bool, browser_id: str | None = None,
+                     request: gr.Request = None):
+        """Two or more runs side by side: curves, primary metric, per-class F1 and the settings table."""
+        if not run_ids or len(run_ids) < 2:
+            return error_md("Pick two or more runs to compare."), None, None, None, None
+        try:
+            viewer = viewer_of(request, browser_id)
+            runs = [ctx.store.info(ctx.store.path_of(run_id, viewer)) for run_id in run_ids]
+        except StudioError as exc:
+            return error_md(exc.message), None, None, None, None
+        per_class = compare.per_class_f1(runs)
+        tasks = sorted({r.task for r in runs})
+        note = "" if len(tasks) == 1 else f" Tasks differ ({', '.join(tasks)}): each bar is its own task's primary metric."
+        return (ok_md(f"Comparing {len(runs)} runs.{note}"), charts.compare_curves([compare.run_curves(r) for r in runs]),
+                charts.compare_metrics(compare.metric_table(runs)),
+                charts.compare_per_class(per_class) if len(per_class.columns) else None,
+                compare.config_table(runs, differences_only))
 
     def export(run_id: str, fmt: str = "run", browser_id: str | None = None, request: gr.Request = None):
         """Zip a run folder, or an export of it (hf, onnx, onnx-int8), for download."""
@@ -84,8 +116,12 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             return (*show(run_id, browser_id, request), error_md(exc.message), False)
         return (*show(None, browser_id, request), ok_md(f"Deleted {run_id}."), False)
 
-    refresh.click(show, [run, user], [table, run], api_visibility="private")
+    refresh.click(show, [run, user], [table, run, chosen], api_visibility="private")
+    run_compare.click(compare_runs, [chosen, differences, user], [compare_message, curves, metric_bars, class_bars, settings],
+                      api_name="compare_runs")
+    differences.input(compare_runs, [chosen, differences, user],
+                      [compare_message, curves, metric_bars, class_bars, settings], api_visibility="private")
     download.click(export, [run, fmt, user], [archive, message], api_name="download_run")
-    share.click(toggle_share, [run, user], [table, run, message], api_name="share_run")
-    delete.click(remove, [run, confirm, user], [table, run, message, confirm], api_name="delete_run")
-    return {"show": show, "outputs": [table, run], "load": load, "run": run}
+    share.click(toggle_share, [run, user], [table, run, chosen, message], api_name="share_run")
+    delete.click(remove, [run, confirm, user], [table, run, chosen, message, confirm], api_name="delete_run")
+    return {"show": show, "outputs": [table, run, chosen], "load": load, "run": run}

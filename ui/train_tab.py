@@ -112,6 +112,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         decay = gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"), elem_id="decay")
         val_frac = gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05, label=t("val_fraction"), elem_id="val-frac")
         seed = gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed")
+        dedupe = gr.Checkbox(DEFAULTS.deduplicate, label=t("deduplicate"), info=t("deduplicate_info"),
+                             elem_id="deduplicate")
         freeze = gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"), info=t("freeze_embeddings_info"),
                              elem_id="freeze-embeddings")
     with gr.Row():
@@ -144,7 +146,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                   preset, [epochs, batch, max_len, hidden_dropout, lr], api_visibility="private")
 
     def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
-                 seed_value, prec, frozen_embeddings, attn_drop, hidden_drop, use_lora, rank, alpha, dropout, top_layers, request: gr.Request):
+                 seed_value, dedupe_rows, prec, frozen_embeddings, attn_drop, hidden_drop, use_lora, rank, alpha, dropout, top_layers, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
@@ -155,6 +157,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             config = TrainConfig(task=state.get("task", "classification"), base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
                                  batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
                                  weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
+                                 deduplicate=bool(dedupe_rows),
                                  precision=prec, freeze_embeddings=bool(frozen_embeddings),
                                  attention_dropout=float(attn_drop), hidden_dropout=float(hidden_drop), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
                                  lora_dropout=float(dropout), lora_layers=int(top_layers)).validate()
@@ -188,7 +191,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
-                           seed, precision, freeze, attention_dropout, hidden_dropout, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
+                           seed, dedupe, precision, freeze, attention_dropout, hidden_dropout, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
                 api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],

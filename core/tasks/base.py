@@ -121,6 +121,8 @@ class Scored:
     metrics: dict
     predictions: pd.DataFrame | None = None
     state: dict = field(default_factory=dict)
+    probabilities: np.ndarray | None = None  # rows x classes, for ROC/PR curves, calibration and label checks
+    truth: np.ndarray | None = None  # class index per row, or a 0/1 row per row (multi-label)
 
 
 def shown_first(predictions: pd.DataFrame) -> pd.DataFrame:

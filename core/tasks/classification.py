@@ -116,7 +116,7 @@ class Classification(Task):
         names = val.label_names
         frame = pd.DataFrame({**val.inputs, "label": [names[y] for y in val.targets],
                               "predicted": [names[p] for p in preds], "confidence": probs.max(-1).round(4)})
-        return Scored(metrics, frame)
+        return Scored(metrics, frame, probabilities=probs, truth=np.asarray(val.targets))
 
     def baseline(self, train, val, state) -> dict:
         majority = int(np.bincount(train.targets).argmax())
@@ -126,7 +126,12 @@ class Classification(Task):
     def format(self, outputs, features, model_config) -> list[Prediction]:
         names = label_names_of(model_config)
         probs = softmax(np.stack(outputs))
-        return [Prediction(names[int(p.argmax())], dict(zip(names, p.tolist()))) for p in probs]
+        threshold = (getattr(model_config, "sft_studio", None) or {}).get("threshold")
+        if threshold is not None and len(names) == 2:  # saved from the Evaluate tab: the second class is positive
+            chosen = (probs[:, 1] >= threshold).astype(int)
+        else:
+            chosen = probs.argmax(-1)
+        return [Prediction(names[int(k)], dict(zip(names, p.tolist()))) for k, p in zip(chosen, probs)]
 
     def columns_of(self, prediction: Prediction) -> dict:
         return {"predicted_label": prediction.label, "confidence": round(prediction.confidence, 4),

@@ -188,7 +188,7 @@ class MultiLabel(Task):
                               "label": ["|".join(names[i] for i in row) for row in val.targets],
                               "predicted": ["|".join(n for n, on in zip(names, row) if on) for row in predicted],
                               "confidence": probs.max(-1).round(4)})
-        return Scored(metrics, frame, {"thresholds": dict(zip(names, map(float, thresholds)))})
+        return Scored(metrics, frame, {"thresholds": dict(zip(names, map(float, thresholds)))}, probs, truth)
 
     def baseline(self, train, val, state) -> dict:
         """Always the labels on more than half the training rows, else the most frequent one."""
