@@ -15,10 +15,10 @@ from .chat import ChatModel
 from .data import DataLimits, read_table
 from .engine import TrainingJob
 from .language import suggest_model
-from .models import REGISTRY, cache_root
+from .models import REGISTRY
 from .tasks import TASKS, column_roles, get_task
 from .errors import DataError, StudioError
-from .export import FORMATS, export_run
+from .export import FORMATS, cached_export, export_run
 from .predict import Predictor
 from .samples import SAMPLES, sample_path
 from .store import RunStore
@@ -196,11 +196,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     folder = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
     if args.format != "hf":
-        export = cache_root() / "exports" / f"{folder.name}-{args.format}"
-        if not export.is_dir():  # export_run writes a temp folder and renames it: a folder here is whole
-            print(f"exporting {folder.name} as {args.format} into {export} ...", flush=True)
-            export_run(folder, export, args.format)
-        folder = export
+        print(f"exporting {folder.name} as {args.format} (once, into the cache) ...", flush=True)
+        folder = cached_export(folder, args.format)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         print(f"warning: serving on {args.host} without --token: anyone who reaches it can use the model",
               file=sys.stderr)

@@ -34,6 +34,7 @@ class TrainConfig:
     attention_dropout: float = 0.0  # on attention probabilities; 0 skips a random mask per head (faster, same accuracy)
     hidden_dropout: float = 0.1  # on hidden states and the classifier input (BERT's own rate)
     freeze_embeddings: bool = True  # full fine-tuning keeps the token-embedding matrix as pretrained (faster)
+    keep_layers: int = 0  # prune: keep only the bottom N transformer layers (0: all); fine-tuning recovers the rest
     lora: bool = False  # train LoRA adapters (peft) instead of every weight
     lora_rank: int = 8
     lora_alpha: int = 16
@@ -57,6 +58,7 @@ class TrainConfig:
             (self.lora_alpha >= 1, "LoRA alpha must be at least 1"),
             (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
             (self.lora_layers >= 0, "LoRA layers cannot be negative"),
+            (self.keep_layers >= 0, "layers to keep cannot be negative"),
             (0 <= self.attention_dropout < 1, "attention dropout must be between 0 and 1"),
             (0 <= self.hidden_dropout < 1, "hidden dropout must be between 0 and 1"),
         ]

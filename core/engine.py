@@ -138,6 +138,19 @@ def training_overrides(path: Path, config: TrainConfig, device: torch.device) ->
     return {**overrides, "attn_implementation": "eager"} if device.type == "cpu" else overrides
 
 
+def keep_bottom_layers(model, keep: int) -> None:
+    """Structured pruning: drop the transformer layers above the bottom ``keep`` (0 or more than the model
+    has: keep all). Fewer layers run in every forward pass; fine-tuning recovers what the top ones did."""
+    count = model.config.num_hidden_layers
+    if not keep or keep >= count:
+        return
+    stack = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == count)
+    del stack[keep:]
+    model.config.num_hidden_layers = keep
+    if isinstance(getattr(model.config, "layer_types", None), list):
+        model.config.layer_types = model.config.layer_types[:keep]
+
+
 def freeze_token_embeddings(model) -> None:
     """Keep the token-embedding matrix as pretrained unless an output layer shares it (a tied LM head).
 
@@ -390,6 +403,7 @@ class TrainingJob:
             path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True,
             **task.head(self.data), **training_overrides(path, cfg, self.device))
         model.config.pad_token_id = tokenizer.pad_token_id
+        keep_bottom_layers(model, cfg.keep_layers)
         if cfg.lora:
             model = apply_lora(model, cfg, task.peft_task)
         elif cfg.freeze_embeddings:

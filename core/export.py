@@ -9,26 +9,36 @@ import json
 import logging
 import os
 import shutil
+import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
 from .config import TrainConfig
 from .errors import DataError, ModelError
+from .gguf_export import GGUF_FILE, write_gguf
+from .models import cache_root
 from .onnx_model import ONNX_FILE
-from .predict import load_run_model, weights_file
+from .predict import Predictor, load_predictor, load_run_model, weights_file
 from .store import read_json
 from .tasks import get_task
+from .tasks.base import Task
 
-FORMATS = ("hf", "onnx", "onnx-int8")
+FORMATS = ("hf", "onnx", "onnx-int8", "gguf-q8_0")
 LOADERS = {"hf": "from transformers import {cls}, AutoTokenizer\nmodel = {cls}.from_pretrained(\"{dir}\")\n"
                  "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\")",
            "onnx": "import onnxruntime; from transformers import AutoTokenizer\n"
                    "tokenizer, session = AutoTokenizer.from_pretrained(\"{dir}\"), "
                    "onnxruntime.InferenceSession(\"{dir}/model.onnx\")\n"
-                   "logits = session.run([\"logits\"], dict(tokenizer(texts, padding=True, return_tensors=\"np\")))[0]"}
+                   "logits = session.run([\"logits\"], dict(tokenizer(texts, padding=True, return_tensors=\"np\")))[0]",
+           "gguf": "# llama.cpp: llama-cli -m {dir}/{gguf} -cnv   (Ollama: FROM ./{gguf} in a Modelfile)\n"
+                   "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+                   "model = AutoModelForCausalLM.from_pretrained(\"{dir}\", gguf_file=\"{gguf}\")\n"
+                   "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\", gguf_file=\"{gguf}\")"}
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Path:
@@ -39,8 +49,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Pat
     weights_file(run_dir)
     train_config = TrainConfig.load(run_dir / "train_config.json")
     task = get_task(train_config.task)
-    if fmt != "hf" and task.view.output == "chat":
-        raise DataError("ONNX export covers the encoder tasks; export an assistant run with --format hf.")
+    if fmt.startswith("onnx") and task.view.output == "chat":
+        raise DataError("ONNX export covers the encoder tasks; export an assistant run as hf or gguf-q8_0.")
+    if fmt.startswith("gguf") and task.view.output != "chat":
+        raise DataError("GGUF export is for assistant runs (llama.cpp, Ollama); export this run as hf or onnx.")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise DataError(f"The export folder '{out_dir}' exists and is not empty; choose a new one.")
     model = load_run_model(run_dir, task.model_class, train_config.base_model, merge=True).eval()
@@ -52,6 +64,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Pat
     try:
         if fmt == "hf":
             model.save_pretrained(tmp, safe_serialization=True)
+        elif fmt.startswith("gguf"):
+            write_gguf(model, tokenizer, train_config.base_model, tmp / GGUF_FILE)
         else:
             model.config.save_pretrained(tmp)
             write_onnx(model, tokenizer, tmp, quantise=fmt == "onnx-int8")
@@ -64,6 +78,59 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Pat
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def cached_export(run_dir: str | Path, fmt: str) -> Path:
+    """A run's export kept in the cache: made once, and again when the run's weights or config (a saved
+    threshold) are newer than it."""
+    run_dir = Path(run_dir)
+    folder = cache_root() / "exports" / f"{run_dir.name}-{fmt}"
+    changed = max(weights_file(run_dir).stat().st_mtime, (run_dir / "config.json").stat().st_mtime)
+    if folder.is_dir() and folder.stat().st_mtime < changed:
+        shutil.rmtree(folder)
+    if not folder.is_dir():  # export_run writes a temp folder and renames it: a folder here is whole
+        export_run(run_dir, folder, fmt)
+    return folder
+
+
+@dataclass
+class ExportCheck:
+    """A run and one of its exports scored on the run's validation rows by the same Predictor path."""
+
+    fmt: str
+    rows: int
+    metrics: dict
+    run_metrics: dict
+    size_mb: float
+    run_size_mb: float
+    rows_per_s: float
+    run_rows_per_s: float
+
+
+def folder_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.iterdir() if f.is_file() and f.suffix in (".onnx", ".safetensors")) / 2**20
+
+
+def check_export(run_dir: str | Path, fmt: str) -> ExportCheck:
+    """Export a run (cached) and predict its validation rows with the run and with the export: the accuracy
+    cost, the size and the speed of the export, before a user downloads or serves it."""
+    run_dir = Path(run_dir)
+    task = get_task(TrainConfig.load(run_dir / "train_config.json").task)
+    if type(task).prediction_metrics is Task.prediction_metrics:
+        raise DataError(f"Evaluating an export covers label, score and multi-label tasks, not {task.view.title}.")
+    path = run_dir / "validation_predictions.csv"
+    if not path.is_file():
+        raise DataError(f"The run '{run_dir.name}' has no validation predictions yet.")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    rows = {role: frame[role].tolist() for role in task.view.predict_inputs}
+    folder = cached_export(run_dir, fmt)
+    results = []
+    for predictor in (load_predictor(run_dir), Predictor(folder)):
+        started = time.perf_counter()
+        predictions = predictor.predict(rows)
+        results.append((task.prediction_metrics(predictions, frame["label"]), len(frame) / (time.perf_counter() - started)))
+    (run_metrics, run_speed), (metrics, speed) = results
+    return ExportCheck(fmt, len(frame), metrics, run_metrics, folder_mb(folder), folder_mb(run_dir), speed, run_speed)
 
 
 def write_onnx(model, tokenizer, out_dir: Path, quantise: bool) -> None:
@@ -101,7 +168,7 @@ def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) ->
     data = read_json(run_dir / "data.json") or {}
     config = read_json(run_dir / "train_config.json") or {}
     shown = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in ("train_seconds", "samples_per_s", "epoch")}
-    loader = LOADERS["hf" if fmt == "hf" else "onnx"].format(cls=task.model_class.__name__, dir=name)
+    loader = LOADERS[fmt.split("-")[0]].format(cls=task.model_class.__name__, dir=name, gguf=GGUF_FILE)
     card = f"""# {name}
 
 Fine-tuned with SFT Studio ({task.name}, exported as `{fmt}`).

@@ -103,6 +103,41 @@ def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
     assert tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True) == answer
 
 
+def test_gguf_q8_0_export_loads_back_and_generates_like_the_model(smollm_dir, tiny_llama_dir, qa_csv, tmp_path):
+    """The real SmolLM2 written as GGUF q8_0, loaded back by transformers' GGUF loader: the same greedy answers
+    (and the same vocabulary and chat template in the file); an assistant run exports through export_run."""
+    import gguf
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from core.export import export_run
+    from core.gguf_export import GGUF_FILE, write_gguf
+
+    model = AutoModelForCausalLM.from_pretrained(smollm_dir, dtype=torch.float32).eval()
+    tokenizer = load_tokenizer(str(smollm_dir))
+    write_gguf(model, tokenizer, SMOLLM, tmp_path / GGUF_FILE)
+    assert (tmp_path / GGUF_FILE).stat().st_size < 0.3 * 4 * sum(p.numel() for p in model.parameters())
+    fields = gguf.GGUFReader(tmp_path / GGUF_FILE).fields  # the vocabulary as llama.cpp will read it
+    assert fields["tokenizer.ggml.tokens"].contents() == tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    assert fields["tokenizer.chat_template"].contents() == tokenizer.chat_template
+    back = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file=GGUF_FILE, dtype=torch.float32).eval()
+    for question in ("What is the capital of France?", "你好，你是谁？", "Write a haiku about rain."):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": question}], add_generation_prompt=True,
+                                            return_tensors="pt", return_dict=True)
+        expected = model.generate(**ids, max_new_tokens=16, do_sample=False)
+        assert torch.equal(back.generate(**ids, max_new_tokens=16, do_sample=False), expected), question
+
+    data = prepare_data("assistant", read_table(qa_csv).head(24))
+    config = TrainConfig(task="assistant", base_model=str(tiny_llama_dir), max_steps=2, batch_size=8, max_length=64,
+                         precision="fp32")
+    job = TrainingJob(config, data, RunStore(tmp_path / "runs"), data_name="qa")
+    job.run()
+    exported = export_run(job.run_dir, tmp_path / "gguf-export", "gguf-q8_0")
+    reader = gguf.GGUFReader(exported / GGUF_FILE)
+    assert reader.fields["general.architecture"].contents() == "llama" and len(reader.tensors) == 2 * 9 + 2
+    assert "gguf_file=" in (exported / "README.md").read_text()
+
+
 def test_chat_endpoint(app, tiny_llama_dir, qa_csv, tmp_path):
     from gradio_client import Client, handle_file
 

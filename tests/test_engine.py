@@ -217,3 +217,16 @@ def test_store_export_and_delete(tiny_model_dir, toy_csv, tmp_path):
     assert store.list() == []
     with pytest.raises(Exception, match="no run called"):
         store.delete("../etc")
+
+
+def test_pruned_run_keeps_the_bottom_layers_and_predicts(tiny_model_dir, toy_csv, tmp_path):
+    from safetensors import safe_open
+
+    data = prepare_data("classification", read_table(toy_csv))
+    job = TrainingJob(tiny_config(tiny_model_dir, keep_layers=1, max_steps=4), data, RunStore(tmp_path / "runs"))
+    job.run()
+    assert json.loads((job.run_dir / "config.json").read_text())["num_hidden_layers"] == 1
+    with safe_open(str(job.run_dir / "model.safetensors"), "pt") as weights:
+        layers = {k.split("layer.")[1].split(".")[0] for k in weights.keys() if "encoder.layer." in k}
+    assert layers == {"0"}
+    assert Predictor(job.run_dir).predict(["this product is great"])[0].label in {"pos", "neg"}

@@ -1,12 +1,14 @@
 """Deployment: ONNX (fp32, int8) exports loaded with plain onnxruntime, and the HTTP prediction server."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
@@ -14,7 +16,7 @@ from bench.browser_app import free_port
 from core.config import TrainConfig
 from core.engine import TrainingJob
 from core.errors import DataError
-from core.export import export_run
+from core.export import check_export, export_run
 from core.predict import Predictor
 from core.serve import ServeLimits, create_app
 from core.store import RunStore
@@ -83,11 +85,28 @@ def test_int8_export_is_a_quarter_of_the_size_and_agrees(runs, tmp_path):
     assert max(abs(x.confidence - y.confidence) for x, y in zip(a, b)) < 0.05
 
 
+@pytest.mark.parametrize("task", ["classification", "regression", "multi_label"])
+def test_an_export_is_scored_on_the_runs_validation_rows(task, runs, tmp_path, monkeypatch):
+    """The Evaluate tab's export check: the run re-scored through Predictor matches its own evaluation, and the
+    int8 export's cost is measured on the same rows."""
+    monkeypatch.setenv("SFT_STUDIO_CACHE", str(tmp_path))
+    key = get_task(task).primary_metric
+    check = check_export(runs[task], "onnx-int8")
+    assert check.rows == len(pd.read_csv(runs[task] / "validation_predictions.csv"))
+    assert check.run_metrics[key] == pytest.approx(json.loads((runs[task] / "metrics.json").read_text())[key], abs=1e-3)
+    assert abs(check.metrics[key] - check.run_metrics[key]) < 0.15 and check.size_mb < check.run_size_mb
+    assert check_export(runs[task], "onnx-int8").size_mb == check.size_mb  # the cached export is reused
+    with pytest.raises(DataError, match="not Entities"):
+        check_export(runs["token_classification"], "onnx")
+
+
 def test_export_refuses_a_used_folder_and_an_unknown_format(runs, tmp_path):
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "file.txt").write_text("mine")
     with pytest.raises(DataError, match="not empty"):
         export_run(runs["classification"], tmp_path / "used", "onnx")
+    with pytest.raises(DataError, match="for assistant runs"):
+        export_run(runs["classification"], tmp_path / "new", "gguf-q8_0")
     with pytest.raises(DataError, match="Unknown export format"):
         export_run(runs["classification"], tmp_path / "new", "tflite")
     assert (tmp_path / "used" / "file.txt").read_text() == "mine" and not (tmp_path / "new").exists()

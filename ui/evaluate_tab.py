@@ -6,6 +6,7 @@ import pandas as pd
 
 from core import insight
 from core.errors import StudioError
+from core.export import check_export
 from core.tasks import get_task
 
 from . import charts
@@ -43,6 +44,22 @@ def threshold_html(outputs: insight.ValidationOutputs, threshold: float) -> str:
                  f"accuracy {m['accuracy']:.4f}")
 
 
+def export_check_html(ctx: AppContext, run_id: str | None, fmt: str, viewer: str) -> str:
+    """The run and its export scored on the validation rows: metrics, size and speed side by side."""
+    if not run_id:
+        return error_md("Pick a run first.")
+    try:
+        path = ctx.store.path_of(run_id, viewer)
+        check = check_export(path, fmt)
+    except StudioError as exc:
+        return error_md(exc.message)
+    task = get_task(ctx.store.info(path).task)
+    return ok_md(f"<b>{fmt}</b> on the {check.rows:,} validation rows: {task.headline(check.metrics)}<br>"
+                 f"the run itself: {task.headline(check.run_metrics)}<br>"
+                 f"size {check.size_mb:.1f} MB vs {check.run_size_mb:.1f} MB · {check.rows_per_s:.0f} vs "
+                 f"{check.run_rows_per_s:.0f} rows/s on this machine")
+
+
 def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
     """Outputs: summary, per-class table, chart, worst validation rows, ROC, PR, reliability, label issues."""
     if not run_id:
@@ -78,6 +95,12 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     run, refresh = run_picker(t("run"), "eval-run")
     summary = gr.HTML(elem_id="eval-summary")
+    with gr.Row():
+        export_format = gr.Dropdown([(t("format_onnx"), "onnx"), (t("format_onnx_int8"), "onnx-int8")],
+                                    value="onnx-int8", label=t("export_check_format"), elem_id="eval-export-format",
+                                    scale=2)
+        export_button = gr.Button(t("export_check"), elem_id="eval-export-check", scale=1)
+    export_result = gr.HTML(elem_id="eval-export-result")
     with gr.Row():
         per_class = gr.Dataframe(label=t("per_class"), elem_id="eval-per-class")
         confusion = gr.Plot(label=t("eval_chart"), elem_id="eval-confusion")
@@ -142,6 +165,11 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     api_only = gr.Button(visible=False)
     api_only.click(show, [run, user], outputs, api_name="evaluate")
     refresh.click(choose, [run, user], [run, *page_outputs], api_visibility="private")
+    def check(run_id: str | None, fmt: str, browser_id: str | None = None, request: gr.Request = None):
+        """Export the run (cached) and score the export and the run on its validation rows: metrics, size, speed."""
+        return export_check_html(ctx, run_id, fmt, viewer_of(request, browser_id))
+
+    export_button.click(check, [run, export_format, user], export_result, api_name="check_export")
     threshold.input(at, [run, threshold, user], at_threshold, api_name="threshold_metrics")
     save.click(keep, [run, threshold, user], at_threshold, api_name="save_threshold")
     return {"choose": choose, "run": run, "outputs": [run, *page_outputs]}

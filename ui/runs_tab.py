@@ -37,7 +37,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     with gr.Row():
         load = gr.Button(t("load_run"), variant="primary", elem_id="runs-load")
         fmt = gr.Dropdown([(t("format_run"), "run"), (t("format_hf"), "hf"), (t("format_onnx"), "onnx"),
-                           (t("format_onnx_int8"), "onnx-int8")], value="run", label=t("download_format"),
+                           (t("format_onnx_int8"), "onnx-int8"), (t("format_gguf"), "gguf-q8_0")], value="run", label=t("download_format"),
                           elem_id="runs-format")
         download = gr.Button(t("download_zip"), elem_id="runs-download")
         share = gr.Button(t("share"), elem_id="runs-share")

@@ -269,6 +269,11 @@ class Task:
         """Metrics of the trivial predictor a fine-tune must beat, as {'name': ..., metric: value}."""
         return None
 
+    def prediction_metrics(self, predictions: list[Prediction], truth: pd.Series) -> dict | None:
+        """The task's metrics of ``predictions`` against the true values as saved in validation_predictions.csv
+        (its 'label' column, as strings); None where the task cannot score predictions that way."""
+        return None
+
     def mistakes(self, predictions: pd.DataFrame) -> pd.DataFrame:
         """Validation rows the model got wrong, most confident first (texts cut to 300 characters)."""
         wrong = predictions[predictions["label"].astype(str) != predictions["predicted"].astype(str)]

@@ -118,6 +118,11 @@ class Classification(Task):
                               "predicted": [names[p] for p in preds], "confidence": probs.max(-1).round(4)})
         return Scored(metrics, frame, probabilities=probs, truth=np.asarray(val.targets))
 
+    def prediction_metrics(self, predictions, truth) -> dict:
+        names = sorted(set(truth) | {p.label for p in predictions}, key=label_sort_key)
+        index = {n: i for i, n in enumerate(names)}
+        return classification_metrics([index[t] for t in truth], [index[p.label] for p in predictions], names).to_dict()
+
     def baseline(self, train, val, state) -> dict:
         majority = int(np.bincount(train.targets).argmax())
         metrics = classification_metrics(val.targets, [majority] * len(val), val.label_names)

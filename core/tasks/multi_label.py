@@ -190,6 +190,16 @@ class MultiLabel(Task):
                               "confidence": probs.max(-1).round(4)})
         return Scored(metrics, frame, {"thresholds": dict(zip(names, map(float, thresholds)))}, probs, truth)
 
+    def prediction_metrics(self, predictions, truth) -> dict:
+        given = [set(cell.split("|")) - {""} for cell in truth]
+        chosen = [set(p.labels) for p in predictions]
+        names = sorted(set().union(*given, *chosen))
+
+        def multi_hot(rows: list[set[str]]) -> np.ndarray:
+            return np.array([[int(n in row) for n in names] for row in rows])
+
+        return multi_label_metrics(multi_hot(given), multi_hot(chosen), names)
+
     def baseline(self, train, val, state) -> dict:
         """Always the labels on more than half the training rows, else the most frequent one."""
         share = self.multi_hot(train.targets, len(train.label_names)).mean(0)

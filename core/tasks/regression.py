@@ -108,6 +108,9 @@ class Regression(Task):
                               "error": (predicted - truth).round(4)})
         return Scored(regression_metrics(truth, predicted), frame)
 
+    def prediction_metrics(self, predictions, truth) -> dict:
+        return regression_metrics(truth.astype(float).to_numpy(), np.array([p.value for p in predictions]))
+
     def baseline(self, train, val, state) -> dict:
         return {"name": "training mean", **regression_metrics(val.targets, [state["target_mean"]] * len(val))}
 
