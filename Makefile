@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality browser clean
+.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-export: $(VENV)/.installed
 
 bench-quality: $(VENV)/.installed
 	$(PY) -m bench.quality_speed
+
+bench-prune: $(VENV)/.installed
+	$(PY) -m bench.prune_speed
 
 clean:
 	rm -rf $(VENV) .cache runs

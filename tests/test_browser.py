@@ -347,7 +347,7 @@ def two_binary_runs(app, tmp_path_factory, sample_cache) -> list[str]:
     client = Client(app.url, verbose=False)
     ids = []
     for lr in (3e-4, 1e-4):
-        config = json.dumps({"epochs": 2, "max_length": 48, "learning_rate": lr, "hidden_dropout": 0.0})
+        config = json.dumps({"epochs": 1, "max_length": 48, "learning_rate": lr, "hidden_dropout": 0.0})
         result = client.predict(handle_file(str(path)), "", "", config, api_name="/train")
         assert result["status"] == "finished", result
         ids.append(result["run_id"])
