@@ -49,9 +49,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Pat
     weights_file(run_dir)
     train_config = TrainConfig.load(run_dir / "train_config.json")
     task = get_task(train_config.task)
-    if fmt.startswith("onnx") and task.view.output == "chat":
+    if fmt.startswith("onnx") and task.generative:
         raise DataError("ONNX export covers the encoder tasks; export an assistant run as hf or gguf-q8_0.")
-    if fmt.startswith("gguf") and task.view.output != "chat":
+    if fmt.startswith("gguf") and not task.generative:
         raise DataError("GGUF export is for assistant runs (llama.cpp, Ollama); export this run as hf or onnx.")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise DataError(f"The export folder '{out_dir}' exists and is not empty; choose a new one.")

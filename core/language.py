@@ -75,7 +75,7 @@ def suggest_model(task, data) -> ModelSuggestion:
     language, cjk = script_mix(texts)
     rates = {key: unknown_token_rate(load_tokenizer(key), texts)
              for key, model in REGISTRY.items() if not model.needs_conversion}
-    if task.view.output == "chat":
+    if task.generative:
         return ModelSuggestion(DEFAULT_CHAT_MODEL, language, cjk, rates)
     readers = models_reading(language)
     fit = [key for key in readers if rates.get(key, 0.0) <= HIGH_UNK_RATE]

@@ -88,7 +88,7 @@ class Predictor:
 
     def predict(self, rows: list[str] | dict[str, list[str]], batch_size: int | None = None) -> list[Prediction]:
         """Predict texts (a list, for one-input tasks) or role -> texts (e.g. text_a and text_b for pairs)."""
-        if self.task.view.output == "chat":
+        if self.task.generative:
             raise ModelError(f"'{self.run_dir.name}' is an assistant: talk to it in the Chat tab or with "
                              "`python -m core chat`.")
         if not isinstance(rows, dict):

@@ -186,9 +186,12 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             return (gr.skip(),) * 7
         running, now = not job.done, time.monotonic()
         evaluations = sum(isinstance(e, ev.Evaluation) for e in events)
-        redraw = (not running or (current, evaluations) != last_seen.get("curve")
+        stepped = any(isinstance(e, ev.Step) for e in events)
+        first_point = stepped and last_seen.get("stepped") != current  # a job's first loss point is drawn at once
+        redraw = (not running or first_point or (current, evaluations) != last_seen.get("curve")
                   or now - last_seen.get("drawn_at", 0.0) >= CURVE_REFRESH_S)
-        seen_now = {"key": key, "curve": (current, evaluations), "drawn_at": now} if redraw else {**last_seen, "key": key}
+        seen_now = ({"key": key, "curve": (current, evaluations), "drawn_at": now,
+                     "stepped": current if stepped else None} if redraw else {**last_seen, "key": key})
         return (seen_now, progress_html(events, position), cards_html(events),
                 charts.training_curve(events) if redraw else gr.skip(),
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))

@@ -41,6 +41,7 @@ class Assistant(Task):
                     "Sample generations")
     primary_metric = "val_loss"
     greater_is_better = False
+    generative = True
     model_class = AutoModelForCausalLM
     peft_task = "CAUSAL_LM"
 

@@ -155,6 +155,7 @@ class Task:
     model_class: ClassVar[type] = AutoModelForSequenceClassification
     per_token: ClassVar[bool] = False  # one output per token (the engine keeps each row's token logits)
     peft_task: ClassVar[str] = "SEQ_CLS"
+    generative: ClassVar[bool] = False  # a causal LM that writes text (chat, GGUF export), not an encoder with a head
 
     # -- columns and data -------------------------------------------------------
     def guess_columns(self, frame: pd.DataFrame, given: dict[str, str | None]) -> dict[str, str]:
