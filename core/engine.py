@@ -365,7 +365,7 @@ class TrainingJob:
                 self.check_cancel()
                 batch = train_enc.batch(indices, tokenizer, self.device)
                 with self.autocast():
-                    loss = model(**batch).loss
+                    loss = task.loss(model, batch)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()

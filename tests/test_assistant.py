@@ -62,6 +62,20 @@ def test_prompt_tokens_are_masked_in_the_labels(smollm_dir):
     assert "What is the capital of France?" in prompt_text and "Paris" not in prompt_text
 
 
+def test_response_only_loss_equals_the_models_own(tiny_llama_dir, qa_csv):
+    """The assistant computes its training loss with the LM head on response positions only: the same number."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from core.tasks import get_task
+
+    task, tokenizer = get_task("assistant"), load_tokenizer(str(tiny_llama_dir))
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    encoded = task.encode(tokenizer, prepare_data("assistant", read_table(qa_csv).head(6)), 64, {})
+    batch = encoded.batch(list(range(6)), tokenizer, torch.device("cpu"))
+    assert task.loss(model, batch).item() == pytest.approx(model(**batch).loss.item(), rel=1e-5)
+
+
 def test_pairs_need_two_columns_and_rows(tmp_path):
     import pandas as pd
 

@@ -81,6 +81,16 @@ class Assistant(Task):
         pairs = [encode_pair(tokenizer, p, r, max_length) for p, r in zip(data.inputs["prompt"], data.targets)]
         return Encoded([ids for ids, _ in pairs], [labels for _, labels in pairs], per_token=True)
 
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean cross-entropy over response tokens, with the LM head (a 49k-way projection for SmolLM2) run only
+        at the positions that predict a response token, not at every prompt and padding position."""
+        causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA stays injected
+        hidden = causal_lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        targets = batch["labels"][:, 1:]
+        scored = targets != -100
+        logits = causal_lm.lm_head(hidden[:, :-1][scored])
+        return torch.nn.functional.cross_entropy(logits.float(), targets[scored])
+
     def evaluate(self, job) -> tuple[float, Scored]:
         loss = self._validation_loss(job)
         metrics = {"perplexity": math.exp(min(loss, 50)), "samples": self._sample_generations(job)}

@@ -249,6 +249,10 @@ class Task:
     def encode(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
         raise NotImplementedError
 
+    def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss of one batch (the model's own by default)."""
+        return model(**batch).loss
+
     def encoding_warnings(self, encoded: Encoded, data: TaskData) -> list[str]:
         """Warnings about what tokenising lost (e.g. entities cut by the max length)."""
         return []
