@@ -196,7 +196,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     folder = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
     if args.format != "hf":
-        print(f"exporting {folder.name} as {args.format} (once, into the cache) ...", flush=True)
+        print(f"{folder.name} as {args.format}: exported into the cache on first use, then reused ...", flush=True)
         folder = cached_export(folder, args.format)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         print(f"warning: serving on {args.host} without --token: anyone who reaches it can use the model",

@@ -313,7 +313,7 @@ class TrainingJob:
         self.precision = resolve_precision(cfg.precision, self.device)
         split_warnings = []
         if cfg.deduplicate:
-            data, dropped = deduplicate(task, data)
+            data, dropped = deduplicate(data)
             if dropped:
                 split_warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
         train, self.val = task.split(data, cfg.val_fraction, cfg.seed)

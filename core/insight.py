@@ -137,10 +137,9 @@ def saved_threshold(run_dir: Path) -> float | None:
     return ((read_json(Path(run_dir) / "config.json", {}) or {}).get("sft_studio") or {}).get("threshold")
 
 
-def label_issues(run_dir: Path, predictions: pd.DataFrame | None) -> pd.DataFrame:
+def label_issues(outputs: ValidationOutputs, predictions: pd.DataFrame | None) -> pd.DataFrame:
     """Validation rows whose given label the model doubts most (cleanlab's confident learning), worst first."""
-    outputs = load_outputs(run_dir)
-    if outputs is None or predictions is None or len(predictions) != len(outputs.truth):
+    if predictions is None or len(predictions) != len(outputs.truth):
         return pd.DataFrame()
     try:
         ranked, confidence = ranked_issues(outputs)

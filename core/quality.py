@@ -181,7 +181,10 @@ def inspect(task: Task, data: TaskData, model: str | None = None, max_length: in
     suggestion = suggestion or suggest_model(task, data)
     model = model or suggestion.model
     findings = [duplicate_finding(data, keys), conflict_finding(task, data, keys)]
-    unique_rows = sorted({k: i for i, k in reversed(list(enumerate(keys)))}.values())
+    first_rows: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first_rows.setdefault(key, i)
+    unique_rows = list(first_rows.values())
     pairs = [(unique_rows[i], unique_rows[j], s) for i, j, s in near_pairs([keys[r] for r in unique_rows])]
     findings += [near_finding(data, pairs), leakage_finding(task, data, keys, pairs, val_fraction, seed)]
     if data.label_names and not task.per_token:  # tags such as O always outnumber the rest
@@ -319,14 +322,13 @@ FIX_TITLES = {"drop_duplicates": "Drop exact duplicates", "drop_conflicts": "Dro
               "merge_label_variants": "Merge label spellings"}
 
 
-def apply_fix(task: Task, data: TaskData, fix: str) -> tuple[TaskData, str]:
+def apply_fix(data: TaskData, fix: str) -> tuple[TaskData, str]:
     """The rows after one safe fix, and what it did."""
-    keys = row_keys(data)
     if fix == "drop_duplicates":
-        drop = set(exact_copies(keys, data.targets))
-        return keep_rows(data, drop), f"Dropped {len(drop):,} duplicate row(s)."
+        kept, dropped = deduplicate(data)
+        return kept, f"Dropped {dropped:,} duplicate row(s)."
     if fix == "drop_conflicts":
-        drop = {i for group in conflicting_groups(keys, data.targets) for i in group}
+        drop = {i for group in conflicting_groups(row_keys(data), data.targets) for i in group}
         return keep_rows(data, drop), f"Dropped {len(drop):,} row(s) whose text has conflicting labels."
     if fix == "merge_label_variants":
         return merge_label_variants(data)
@@ -339,7 +341,7 @@ def keep_rows(data: TaskData, drop: set[int]) -> TaskData:
     return kept
 
 
-def deduplicate(task: Task, data: TaskData) -> tuple[TaskData, int]:
+def deduplicate(data: TaskData) -> tuple[TaskData, int]:
     """Rows without exact copies (the first of each stays): done before the split so no copy leaks."""
     drop = set(exact_copies(row_keys(data), data.targets))
     return (keep_rows(data, drop) if drop else data), len(drop)
@@ -351,10 +353,9 @@ def merge_label_variants(data: TaskData) -> tuple[TaskData, str]:
     groups: dict[str, list[int]] = defaultdict(list)
     for i, name in enumerate(data.label_names):
         groups[normalise(name)].append(i)
-    keep = {min(g, key=lambda i: (-counts[i], i)) for g in groups.values()}
-    names = sorted(data.label_names[i] for i in keep)
-    new_index = {old: names.index(data.label_names[min(g, key=lambda i: (-counts[i], i))])
-                 for g in groups.values() for old in g}
+    kept = {spelling: min(g, key=lambda i: (-counts[i], i)) for spelling, g in groups.items()}
+    names = sorted(data.label_names[i] for i in kept.values())
+    new_index = {old: names.index(data.label_names[kept[spelling]]) for spelling, g in groups.items() for old in g}
     targets = [sorted({new_index[i] for i in t}) if isinstance(t, list) else new_index[t] for t in data.targets]
     merged = len(data.label_names) - len(names)
     return (TaskData(data.inputs, targets, data.columns, names, data.rows_total, data.rows_dropped, data.warnings),

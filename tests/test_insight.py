@@ -60,14 +60,14 @@ def test_fixes_remove_what_they_promise():
     task = get_task("classification")
     frame, _ = flawed_table()
     data = task.prepare(frame)
-    without_copies, message = apply_fix(task, data, "drop_duplicates")
+    without_copies, message = apply_fix(data, "drop_duplicates")
     assert len(without_copies) == len(data) - 2 and "2 duplicate" in message
-    merged, _ = apply_fix(task, without_copies, "merge_label_variants")
+    merged, _ = apply_fix(without_copies, "merge_label_variants")
     assert merged.label_names == ["neg", "pos"] and len(merged) == len(without_copies)
-    clean, _ = apply_fix(task, merged, "drop_conflicts")
+    clean, _ = apply_fix(merged, "drop_conflicts")
     report = inspect(task, clean)
     assert [report.get(k).count for k in ("exact_duplicates", "conflicting_labels", "label_variants")] == [0, 0, 0]
-    assert deduplicate(task, data)[1] == 2
+    assert deduplicate(data)[1] == 2
 
 
 def test_leakage_counts_validation_rows_with_a_copy_in_training():
@@ -144,7 +144,7 @@ def test_label_issues_find_flipped_labels(tmp_path):
     names = np.array(["a", "b", "c"])
     predictions = pd.DataFrame({"text": [f"row {i}" for i in range(300)], "label": names[truth],
                                 "predicted": names[out.probabilities.argmax(1)], "confidence": out.probabilities.max(1)})
-    issues = insight.label_issues(tmp_path, predictions)
+    issues = insight.label_issues(insight.load_outputs(tmp_path), predictions)
     found = {int(t.split()[1]) for t in issues["text"]}
     assert len(set(flipped) & found) >= 0.8 * len(flipped)
     assert list(issues.columns[:3]) == ["given label", "predicted", "confidence in given label"]

@@ -145,7 +145,7 @@ def build(ctx: AppContext) -> dict:
                 return (gr.skip(),) * len(outputs) + quality_report(state, ctx)
             try:
                 spec = get_task(state["task"])
-                fixed, done = apply_fix(spec, spec.prepare(read_table(state["path"], ctx.limits), state["columns"]), name)
+                fixed, done = apply_fix(spec.prepare(read_table(state["path"], ctx.limits), state["columns"]), name)
             except StudioError as exc:
                 return (gr.skip(),) * (len(outputs) - 1) + (error_md(exc.message),) + quality_report(state, ctx)
             path = Path(tempfile.mkdtemp(prefix="sft-fixed-")) / f"{state['name']}.csv"

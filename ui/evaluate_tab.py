@@ -25,7 +25,7 @@ def insight_outputs(run_dir, predictions: pd.DataFrame | None) -> tuple:
         return EMPTY_INSIGHT
     curves = insight.class_curves(outputs)
     return (charts.roc_curves(curves), charts.pr_curves(curves), charts.reliability(insight.calibration(outputs)),
-            insight.label_issues(run_dir, predictions))
+            insight.label_issues(outputs, predictions))
 
 
 def threshold_outputs(run_dir) -> tuple:

@@ -117,10 +117,9 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return (*show(None, browser_id, request), ok_md(f"Deleted {run_id}."), False)
 
     refresh.click(show, [run, user], [table, run, chosen], api_visibility="private")
-    run_compare.click(compare_runs, [chosen, differences, user], [compare_message, curves, metric_bars, class_bars, settings],
-                      api_name="compare_runs")
-    differences.input(compare_runs, [chosen, differences, user],
-                      [compare_message, curves, metric_bars, class_bars, settings], api_visibility="private")
+    compared = [compare_message, curves, metric_bars, class_bars, settings]
+    run_compare.click(compare_runs, [chosen, differences, user], compared, api_name="compare_runs")
+    differences.input(compare_runs, [chosen, differences, user], compared, api_visibility="private")
     download.click(export, [run, fmt, user], [archive, message], api_name="download_run")
     share.click(toggle_share, [run, user], [table, run, chosen, message], api_name="share_run")
     delete.click(remove, [run, confirm, user], [table, run, chosen, message, confirm], api_name="delete_run")
