@@ -40,6 +40,7 @@ class TrainConfig:
     lora_alpha: int = 16
     lora_dropout: float = 0.0  # as LLaMA-Factory: dropout on the adapter input costs a copy per layer (-20% rows/s)
     lora_layers: int = 0  # adapters on the top N transformer layers only (0: all); lower layers run no backward
+    processes: int = 1  # data-parallel training processes (GPUs, or CPU processes); batch_size is per process
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -59,6 +60,7 @@ class TrainConfig:
             (0 <= self.lora_dropout < 1, "LoRA dropout must be between 0 and 1"),
             (self.lora_layers >= 0, "LoRA layers cannot be negative"),
             (self.keep_layers >= 0, "layers to keep cannot be negative"),
+            (1 <= self.processes <= 64, "processes must be between 1 and 64"),
             (0 <= self.attention_dropout < 1, "attention dropout must be between 0 and 1"),
             (0 <= self.hidden_dropout < 1, "hidden dropout must be between 0 and 1"),
         ]

@@ -26,12 +26,13 @@ from .language import unknown_share, unknown_token_warning
 from .dropout import use_fast_dropout
 from .errors import ModelError, StudioError
 from .lora import apply_lora
+from .parallel import PeerLost, SingleProcess, interrupted
 from .models import REGISTRY, load_tokenizer, resolve_model_path
 from .insight import save_outputs
 from .quality import deduplicate
 from .tasks import get_task
 from .tasks.base import Encoded, Task, TaskData
-from .store import CANCELLED, FAILED, FINISHED, RUNNING, RunStore, read_json, write_csv_atomic, write_json_atomic
+from .store import CANCELLED, FAILED, FINISHED, INTERRUPTED, RUNNING, RunStore, read_json, write_csv_atomic, write_json_atomic
 
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
@@ -194,8 +195,9 @@ class TrainingJob:
     """
 
     def __init__(self, config: TrainConfig, data: TaskData, store: RunStore | None = None,
-                 data_name: str = "data", owner: str | None = None):
+                 data_name: str = "data", owner: str | None = None, parallel: SingleProcess | None = None):
         self.config = config
+        self.parallel = parallel or SingleProcess()
         self.task: Task = get_task(config.task)
         self.owner = owner
         self.data = data
@@ -211,7 +213,8 @@ class TrainingJob:
         self._baseline: dict | None = None
         self._started = time.time()
         self._samples_per_s: float | None = None
-        self._resume_from: Path | None = None
+        self._folder: Path | None = None  # an existing run folder this job continues or was prepared in
+        self._resuming = False
         self._val_enc: Encoded | None = None  # validation rows are tokenised at the first evaluation
         self._max_length = 0
 
@@ -221,6 +224,13 @@ class TrainingJob:
         run_dir = Path(run_dir)
         if not (run_dir / RESUME_DIR / "state.pt").is_file():
             raise ModelError(f"The run '{run_dir.name}' has no checkpoint to resume from.")
+        return cls.from_folder(run_dir, store)
+
+    @classmethod
+    def from_folder(cls, run_dir: Path, store: RunStore | None = None,
+                    parallel: SingleProcess | None = None) -> "TrainingJob":
+        """The job a run folder describes (train_config.json, data.json, dataset.csv): it trains in that folder
+        and continues from its resume checkpoint when there is one."""
         meta = read_json(run_dir / "data.json", {})
         config = TrainConfig.load(run_dir / "train_config.json")
         task = get_task(config.task)
@@ -228,8 +238,8 @@ class TrainingJob:
         data = task.prepare(frame, {role.name: role.name for role in task.roles})
         data.columns = meta.get("columns") or data.columns
         data.rows_total, data.rows_dropped = meta["rows_total"], meta["rows_dropped"]
-        job = cls(config, data, store or RunStore(run_dir.parent), data_name=meta["name"])
-        job._resume_from = run_dir
+        job = cls(config, data, store or RunStore(run_dir.parent), data_name=meta["name"], parallel=parallel)
+        job._folder, job._resuming = run_dir, (run_dir / RESUME_DIR / "state.pt").is_file()
         return job
 
     # -- control -----------------------------------------------------------
@@ -249,8 +259,19 @@ class TrainingJob:
     def done(self) -> bool:
         return self.events.done
 
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def resuming(self) -> bool:
+        """Whether the job continues its run folder's resume checkpoint."""
+        return self._resuming
+
     def check_cancel(self) -> None:
-        if self._cancel.is_set():
+        """Raise Cancelled if Stop was pressed. In a process group only process 0 stops here; the training
+        loop stops all of them together at a step boundary."""
+        if self._cancel.is_set() and self.parallel.main:
             raise Cancelled()
 
     def autocast(self):
@@ -262,17 +283,19 @@ class TrainingJob:
         try:
             self.check_cancel()
             self.config.validate()
-            if self._resume_from:
-                self.run_dir = self._resume_from
-                self.store.set_status(self.run_dir, RUNNING)  # keeps the owner already recorded
-            else:
-                self.run_dir = self.store.create(f"{self.data_name}-{Path(self.config.base_model).name}")
-                self.config.save(self.run_dir / "train_config.json")
-                self.store.set_status(self.run_dir, RUNNING, owner=self.owner)
-            self.events.subscribe(self._append_history)
+            self._open_run_dir()
+            if self.config.processes > 1 and not self.parallel.distributed:
+                from .launch import train_in_processes
+
+                train_in_processes(self)  # worker processes train; their events are republished here
+                return
+            if self.parallel.main:
+                self.events.subscribe(self._append_history)
             self._train()
         except Cancelled:
             self._finish_cancelled()
+        except PeerLost:
+            self._interrupted("Another training process stopped before the run finished.")
         except StudioError as exc:
             self._fail(exc.message)
         except (torch.OutOfMemoryError, MemoryError):
@@ -283,20 +306,41 @@ class TrainingJob:
         except Exception as exc:  # the message reaches the user; the run folder keeps the history
             self._fail(f"Training failed: {type(exc).__name__}: {exc}")
 
+    def _open_run_dir(self) -> None:
+        if self._folder:  # resuming, or a worker process in the folder the app prepared
+            self.run_dir = self._folder
+            if self.parallel.main:
+                self.store.set_status(self.run_dir, RUNNING)  # keeps the owner already recorded
+        else:
+            self.run_dir = self.store.create(f"{self.data_name}-{Path(self.config.base_model).name}")
+            self.config.save(self.run_dir / "train_config.json")
+            self.store.set_status(self.run_dir, RUNNING, owner=self.owner)
+
     def _append_history(self, event: ev.Event) -> None:
         with contextlib.suppress(OSError):  # a full disk fails the run through its own save, not here
             with open(self.run_dir / "history.jsonl", "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
 
     def _fail(self, message: str) -> None:
+        if not self.parallel.main:  # process 0 reports the run's outcome; the others leave a line in the log
+            print(f"Process {self.parallel.rank}: {message}", flush=True)
+            return
         if self.run_dir:
             with contextlib.suppress(OSError):
                 self.store.set_status(self.run_dir, FAILED, message=message)
         self.events.publish(ev.Failed(message))
 
+    def _interrupted(self, cause: str) -> None:
+        """A process of the group died: the run stays resumable from its last checkpoint."""
+        if not self.parallel.main:
+            return
+        resumable, message = interrupted(self.run_dir, cause)
+        self.store.set_status(self.run_dir, INTERRUPTED if resumable else FAILED, message=message)
+        self.events.publish(ev.Failed(message))
+
     def _finish_cancelled(self) -> None:
         metrics = {}
-        if self.run_dir:
+        if self.run_dir and self.parallel.main:
             if self._best is None and self.model is not None:
                 self._save_checkpoint()
             metrics = self._write_metrics()
@@ -309,7 +353,7 @@ class TrainingJob:
         first_use = " (first use: converting it once, about a minute)" if spec and spec.needs_conversion else ""
         self.events.publish(ev.Status(f"Loading the base model{first_use}"))
         set_seed(cfg.seed)
-        self.device = pick_device()
+        self.device = self.parallel.device or pick_device()
         self.precision = resolve_precision(cfg.precision, self.device)
         split_warnings = []
         if cfg.deduplicate:
@@ -323,9 +367,10 @@ class TrainingJob:
             use_fast_dropout(model)
         self.check_cancel()
         self.tokenizer, self.model = tokenizer, model.to(self.device)
-        if not self._resume_from:
-            self._save_data(train, self.val)
-        tokenizer.save_pretrained(self.run_dir)
+        if self.parallel.main:
+            if not self._resuming:
+                self.save_dataset(train_rows=len(train), val_rows=len(self.val))
+            tokenizer.save_pretrained(self.run_dir)
 
         self.events.publish(ev.Status("Tokenising"))
         warnings = list(data.warnings) + split_warnings
@@ -339,13 +384,15 @@ class TrainingJob:
         if (warning := unknown_token_warning(unk, cfg.base_model, task.texts(train))):
             warnings.append(warning)
         check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self.device)
-        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        world = self.parallel.world
+        global_batch = cfg.batch_size * world
+        steps_per_epoch = math.ceil(len(train) / global_batch)
         loop = LoopState(total=cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch)))
         eval_every = cfg.eval_every_steps or min(steps_per_epoch, math.ceil(loop.total / 5))
         optimizer = make_optimizer(model, cfg)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * loop.total), loop.total)
         generator = torch.Generator().manual_seed(cfg.seed)
-        if self._resume_from:
+        if self._resuming:
             loop = self._load_resume(optimizer, scheduler, generator)
             self._best = loop.best
         self._baseline = task.baseline(train, self.val, self.task_state)
@@ -353,45 +400,62 @@ class TrainingJob:
             str(self.run_dir), loop.total, len(train), len(self.val), data.label_names, self.precision, unk, warnings,
             sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()),
             task.name))
+        if world > 1:
+            self.events.publish(ev.Status(f"Data-parallel on {world} processes: global batch {global_batch} = "
+                                          f"{cfg.batch_size} per process x {world}"))
 
         lengths = [len(x) for x in train_enc.input_ids]
         self._started = time.time() - loop.elapsed
         model.train()
         while loop.step < loop.total:
             epoch_rng = generator.get_state()
-            for index, indices in enumerate(length_grouped_batches(lengths, cfg.batch_size, generator)):
+            for index, rows in enumerate(length_grouped_batches(lengths, global_batch, generator)):
                 if index < loop.batch_in_epoch:
                     continue  # already trained before the resume checkpoint
-                self.check_cancel()
-                batch = train_enc.batch(indices, tokenizer, self.device)
-                with self.autocast():
-                    loss = task.loss(model, batch)
-                loss.backward()
+                indices, loss = self.parallel.shard(rows), None
+                if indices:
+                    batch = train_enc.batch(indices, tokenizer, self.device)
+                    with self.autocast():
+                        loss = task.loss(model, batch)
+                    loss.backward()
+                loss_value, stop = self.parallel.sync_step(model, loss, len(indices), self._cancel.is_set())
+                if stop:
+                    raise Cancelled()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                loop.step, loop.seen, loop.batch_in_epoch = loop.step + 1, loop.seen + len(indices), index + 1
+                loop.step, loop.seen, loop.batch_in_epoch = loop.step + 1, loop.seen + len(rows), index + 1
                 elapsed = time.time() - self._started
-                self.events.publish(ev.Step(loop.step, loop.total, loop.step / steps_per_epoch, loss.item(),
+                self.events.publish(ev.Step(loop.step, loop.total, loop.step / steps_per_epoch, loss_value,
                                             scheduler.get_last_lr()[0], loop.seen / elapsed,
                                             elapsed / loop.step * (loop.total - loop.step)))
                 if loop.step % eval_every == 0 or loop.step == loop.total:
-                    improved = self._evaluate(loop.step, loop.step / steps_per_epoch)
-                    loop.bad_evals = 0 if improved else loop.bad_evals + 1
-                    if cfg.early_stopping_patience and loop.bad_evals >= cfg.early_stopping_patience:
-                        self.events.publish(ev.Status(f"Early stopping: {task.primary_metric} did not improve in "
-                                                      f"{loop.bad_evals} evaluations"))
-                        loop.total = loop.step
-                    loop.elapsed, loop.best = time.time() - self._started, self._best
-                    self._save_resume(loop, optimizer, scheduler, epoch_rng)
+                    if self.parallel.main:  # the others wait for its verdict on early stopping
+                        self._evaluate_and_save(loop, steps_per_epoch, optimizer, scheduler, epoch_rng)
+                    loop.total = self.parallel.share(loop.total)
                 if loop.step >= loop.total:
                     break
             loop.epoch, loop.batch_in_epoch = loop.epoch + 1, 0
+        if not self.parallel.main:
+            return
         self._samples_per_s = loop.seen / (time.time() - self._started)
         metrics = self._write_metrics()
         self.store.set_status(self.run_dir, FINISHED)
         self.events.publish(ev.Finished(str(self.run_dir), metrics, metrics["train_seconds"], self._samples_per_s))
+
+    def _evaluate_and_save(self, loop: LoopState, steps_per_epoch: int, optimizer, scheduler,
+                           epoch_rng: torch.Tensor) -> None:
+        """Score the model, keep it if best, stop early if it stopped improving, and write a resume checkpoint."""
+        improved = self._evaluate(loop.step, loop.step / steps_per_epoch)
+        loop.bad_evals = 0 if improved else loop.bad_evals + 1
+        patience = self.config.early_stopping_patience
+        if patience and loop.bad_evals >= patience:
+            self.events.publish(ev.Status(f"Early stopping: {self.task.primary_metric} did not improve in "
+                                          f"{loop.bad_evals} evaluations"))
+            loop.total = loop.step
+        loop.elapsed, loop.best = time.time() - self._started, self._best
+        self._save_resume(loop, optimizer, scheduler, epoch_rng)
 
     def _load_model(self):
         """The base model from a local folder with the task's head; LoRA or frozen embeddings as configured."""
@@ -410,13 +474,14 @@ class TrainingJob:
             freeze_token_embeddings(model)
         return tokenizer, model
 
-    def _save_data(self, train: TaskData, val: TaskData) -> None:
-        """Describe the data (data.json) and keep a copy (dataset.csv) so the run can be resumed."""
+    def save_dataset(self, **split_counts) -> None:
+        """Describe the data (data.json) and keep a copy (dataset.csv): a resumed run or a worker process
+        rebuilds the data from these."""
         data = self.data
         write_json_atomic(self.run_dir / "data.json", {
             "name": self.data_name, "task": self.task.name, "columns": data.columns, "label_names": data.label_names,
-            "rows_total": data.rows_total, "rows_dropped": data.rows_dropped, "train_rows": len(train),
-            "val_rows": len(val), "class_counts": self.task.balance(data),
+            "rows_total": data.rows_total, "rows_dropped": data.rows_dropped, **split_counts,
+            "class_counts": self.task.balance(data),
         })
         write_csv_atomic(self.task.to_frame(data), self.run_dir / "dataset.csv")
 

