@@ -30,6 +30,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def max_processes() -> int:
+    """How many data-parallel processes this machine can run: one per GPU, else one per CPU core."""
+    import torch
+
+    return torch.cuda.device_count() or os.cpu_count() or 1
+
+
 def launch_command(run_dir: Path, processes: int) -> tuple[list[str], dict[str, str]]:
     """The ``accelerate launch`` command and environment: one process per GPU (NCCL), or N CPU processes (gloo)
     sharing the cores between them."""

@@ -411,3 +411,61 @@ def test_runs_tab_compares_two_finished_runs(page, two_binary_runs):
     settings = page.locator("#compare-settings").inner_text()
     assert "learning_rate" in settings and "batch_size" not in settings, settings
     shot(page, "insight-2-compare")
+
+
+def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_path, sample_cache):
+    """Train tab with 2 processes: live curve, re-attached after a reload, the same accuracy and validation loss as
+    one process with the same global batch (fp32, no dropout); a second run stops on Stop."""
+    from core import events as ev
+    from core.config import TrainConfig
+    from core.engine import TrainingJob
+    from core.samples import build_sample
+    from core.store import RunStore
+    from core.tasks import prepare_data
+
+    frame = build_sample("tweet_sentiment", rows_per_class=40, seed=3)  # 120 real tweets, 3 classes
+    path = tmp_path / "tweets120.csv"
+    frame.to_csv(path, index=False)
+    wait_for_sample(page)
+    page.locator("#data-upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('tweets120.csv')", timeout=60_000)
+
+    def start_two_process_run(epochs: str) -> None:
+        page.get_by_role("tab", name="Train").click()
+        page.get_by_label("Fast").check()
+        page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
+        page.locator("#precision").get_by_label("fp32").check()
+        for selector, value in (("#epochs", epochs), ("#batch-size", "8"), ("#processes", "2")):
+            field = page.locator(f"{selector} input[type=number]")
+            field.fill(value)
+            field.press("Enter")
+        page.locator("#start-train").click()
+
+    start_two_process_run("3")
+    page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0 || "
+                           "document.querySelectorAll('#loss-curve .scatterlayer .trace .points path').length > 0",
+                           timeout=120_000)
+    page.reload()  # the job keeps running in its processes; the page re-attaches to it
+    page.get_by_role("tab", name="Train").click()
+    page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0",
+                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=300_000)
+    run_id = re.search(r"Saved as (\S+);", page.locator("#train-outcome").inner_text()).group(1)
+    shot(page, "13-two-processes")
+    two = app.runs / run_id
+    assert "global batch 16 = 8 per process x 2" in (two / "history.jsonl").read_text()
+    assert json.loads((two / "train_config.json").read_text())["processes"] == 2
+
+    settings = {**json.loads((two / "train_config.json").read_text()), "processes": 1, "batch_size": 16}
+    one = TrainingJob(TrainConfig(**settings), prepare_data("classification", pd.read_csv(path)),
+                      RunStore(tmp_path / "one"), data_name="tweets120")
+    one.run()
+    assert isinstance(one.events.since(0)[-1], ev.Finished)
+    got, expected = (json.loads((d / "metrics.json").read_text()) for d in (two, one.run_dir))
+    assert got["accuracy"] == expected["accuracy"] > got["baseline"]["accuracy"] + 0.15
+    assert got["val_loss"] == pytest.approx(expected["val_loss"], abs=2e-3)
+
+    start_two_process_run("20")
+    page.locator("#train-progress-text").wait_for(timeout=120_000)
+    page.locator("#stop-train").click()
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Stopped')", timeout=120_000)

@@ -14,6 +14,9 @@ STRINGS = {
     "check_quality": ("Check data quality", "检查数据质量"),
     "keep_layers": ("Keep bottom layers (prune)", "保留底部层数（剪枝）"),
     "keep_layers_info": ("0 keeps all; fewer layers predict faster (see bench/RESULTS.md)", "0 表示全部保留；层数越少预测越快"),
+    "processes": ("Training processes (data-parallel)", "训练进程数（数据并行）"),
+    "processes_info": ("One per GPU, or CPU processes sharing the cores; batch size is per process, so the global "
+                       "batch is batch size x processes", "每块 GPU 一个进程，或共享 CPU 核心的进程；批大小按进程计，全局批大小 = 批大小 × 进程数"),
     "export_check_format": ("Export to evaluate", "要评估的导出格式"),
     "export_check": ("Evaluate the export on the validation rows", "在验证集上评估导出模型"),
     "compare_title": ("Compare runs", "比较运行"),

@@ -11,6 +11,7 @@ from core import events as ev
 from core.config import PRECISIONS, PRESETS, TrainConfig
 from core.data import read_table
 from core.engine import TrainingJob
+from core.launch import max_processes
 from core.tasks import get_task, prepare_data
 from core.tasks.base import Task
 from core.errors import StudioError
@@ -123,6 +124,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                    elem_id="hidden-dropout")
         keep_layers = gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
                                 info=t("keep_layers_info"), elem_id="keep-layers")
+        processes = gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1, label=t("processes"),
+                              info=t("processes_info"), elem_id="processes")
     with gr.Accordion(t("lora"), open=False):
         with gr.Row():
             lora = gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), elem_id="lora")
@@ -148,7 +151,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                   preset, [epochs, batch, max_len, hidden_dropout, lr], api_visibility="private")
 
     def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
-                 seed_value, dedupe_rows, prec, frozen_embeddings, attn_drop, hidden_drop, kept_layers, use_lora, rank, alpha, dropout, top_layers, request: gr.Request):
+                 seed_value, dedupe_rows, prec, frozen_embeddings, attn_drop, hidden_drop, kept_layers, workers, use_lora, rank, alpha,
+                 dropout, top_layers, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
@@ -162,7 +166,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                  deduplicate=bool(dedupe_rows),
                                  precision=prec, freeze_embeddings=bool(frozen_embeddings),
                                  attention_dropout=float(attn_drop), hidden_dropout=float(hidden_drop),
-                                 keep_layers=int(kept_layers), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
+                                 keep_layers=int(kept_layers), processes=int(workers), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
                                  lora_dropout=float(dropout), lora_layers=int(top_layers)).validate()
             resolve_model_path(base)
             data = prepare_data(config.task, read_table(state["path"], ctx.limits), state["columns"])
@@ -197,7 +201,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
-                           seed, dedupe, precision, freeze, attention_dropout, hidden_dropout, keep_layers, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
+                           seed, dedupe, precision, freeze, attention_dropout, hidden_dropout, keep_layers, processes, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
                 api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
