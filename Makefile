@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune browser clean
+.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,13 @@ bench-quality: $(VENV)/.installed
 
 bench-prune: $(VENV)/.installed
 	$(PY) -m bench.prune_speed
+
+bench-gen: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,bench]"
+	$(PY) -m bench.gen_speed
+
+bench-parallel: $(VENV)/.installed
+	$(PY) -m bench.parallel_speed
 
 clean:
 	rm -rf $(VENV) .cache runs

@@ -169,13 +169,13 @@ def main(argv: list[str] | None = None) -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"model": MODEL, "steps": args.steps, "batch_size": args.batch_size,
                                           "results": results}, indent=2))
-    print("| data | method | trainer | rows/s | tokens/s | val loss | peak RSS MB | wall s | rows/s vs TRL |\n"
-          "|---|---|---|---|---|---|---|---|---|")
+    print("| data | method | trainer | rows/s | tokens/s | val loss | peak RSS MB | rows/s vs TRL |\n"
+          "|---|---|---|---|---|---|---|---|")
     for r in results:
         trl = next(x for x in results if x["trainer"] == "trl" and x["method"] == r["method"]
                    and x["dataset"] == r["dataset"])
         print(f"| {r['dataset']} | {r['method']} | {r['trainer']} | {r['rows_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
-              f"{r['val_loss']:.4f} | {r['peak_rss_mb']:.0f} | {r['wall_s']:.0f} | "
+              f"{r['val_loss']:.4f} | {r['peak_rss_mb']:.0f} | "
               f"{r['rows_per_s'] / trl['rows_per_s']:.2f}x |")
     first = results[0]
     print(f"\n{args.steps} steps x {args.batch_size} rows, {first['precision']}; train/val rows: "

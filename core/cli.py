@@ -63,7 +63,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = replace(config, base_model=suggestion.model)
     print(f"{suggestion.message()} Training {config.base_model}"
           + ("" if config.base_model == suggestion.model else " (as asked)") + ".")
-    return _follow(TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem).start())
+    job = TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem)
+    if args.prepare_only:
+        run_dir = job.prepare_folder()
+        print(f"run folder: {run_dir}\nstart one worker per machine: "
+              f"accelerate launch --config_file YOUR_CONFIG.yaml -m core.worker {run_dir}")
+        return EXIT_OK
+    return _follow(job.start())
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -232,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="column of a task role, e.g. --col text_a=question1 (repeatable)")
     train.add_argument("--config", default=None, help="train_config.json to start from")
     train.add_argument("--max-mb", type=int, default=200, help="largest data file accepted, in MB")
+    train.add_argument("--prepare-only", action="store_true",
+                       help="write the run folder for `accelerate launch -m core.worker RUN_DIR` on several machines")
     _add_config_flags(train)
     train.set_defaults(func=cmd_train)
     inspect = sub.add_parser("inspect", help="data-quality report: duplicates, conflicting labels, leakage, ...")

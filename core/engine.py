@@ -306,6 +306,13 @@ class TrainingJob:
         except Exception as exc:  # the message reaches the user; the run folder keeps the history
             self._fail(f"Training failed: {type(exc).__name__}: {exc}")
 
+    def prepare_folder(self) -> Path:
+        """Create the run folder with what worker processes rebuild the job from (its config and data), for
+        ``accelerate launch -m core.worker RUN_DIR`` started by hand, e.g. on several machines."""
+        self._open_run_dir()
+        self.save_dataset()
+        return self.run_dir
+
     def _open_run_dir(self) -> None:
         if self._folder:  # resuming, or a worker process in the folder the app prepared
             self.run_dir = self._folder
@@ -526,8 +533,9 @@ class TrainingJob:
             self._val_enc = self.task.encode(self.tokenizer, self.val, self._max_length, self.task_state)
         return self._val_enc
 
-    def forward_batches(self, enc: Encoded):
-        """Yield (row indices, batch, model output) over ``enc``, shortest rows first, without gradients."""
+    def forward_batches(self, enc: Encoded, forward=None):
+        """Yield (row indices, batch, ``forward(model, batch)``; default the model's output) over ``enc``, shortest
+        rows first, without gradients."""
         order = sorted(range(len(enc.input_ids)), key=lambda i: len(enc.input_ids[i]))
         batch_size = max(64, self.config.batch_size * 2)
         for start in range(0, len(order), batch_size):
@@ -535,7 +543,7 @@ class TrainingJob:
             indices = order[start:start + batch_size]
             batch = enc.batch(indices, self.tokenizer, self.device)
             with torch.inference_mode(), self.autocast():
-                yield indices, batch, self.model(**batch)
+                yield indices, batch, forward(self.model, batch) if forward else self.model(**batch)
 
     def forward_validation(self) -> tuple[float, list[np.ndarray]]:
         """Mean validation loss and each row's logits (per-token tasks: one row of logits per token)."""

@@ -37,6 +37,17 @@ def max_processes() -> int:
     return torch.cuda.device_count() or os.cpu_count() or 1
 
 
+def describe_devices() -> str:
+    """What data-parallel training can use here, e.g. '2 x NVIDIA H100' or 'no GPU; 2 CPU cores'."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus:
+        names = sorted({torch.cuda.get_device_name(i) for i in range(gpus)})
+        return f"{gpus} x {' / '.join(names)}"
+    return f"no GPU; {os.cpu_count() or 1} CPU cores"
+
+
 def launch_command(run_dir: Path, processes: int) -> tuple[list[str], dict[str, str]]:
     """The ``accelerate launch`` command and environment: one process per GPU (NCCL), or N CPU processes (gloo)
     sharing the cores between them."""

@@ -13,6 +13,19 @@ from bench.browser_app import AppServer, running_app
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
+def training_processes(run_dir: Path, launcher: bool = False) -> list:
+    """The live worker processes of a multi-process run (or its accelerate launcher)."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if ("core.worker" in cmdline and str(run_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE
+                and ("accelerate.commands.launch" in cmdline) == launcher):
+            found.append(proc)
+    return found
+
+
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("SFT_STUDIO_RUNS", str(tmp_path / "runs"))

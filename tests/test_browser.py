@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.browser_app import launch_chromium
-from conftest import ARTIFACTS
+from conftest import ARTIFACTS, training_processes
 
 pytestmark = pytest.mark.browser
 
@@ -185,6 +185,9 @@ def test_assistant_lora_then_chat(page, sample_cache):
         field = page.locator(f"{selector} input[type=number]")
         field.fill(value)
         field.press("Enter")
+    from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
+
+    resolve_model_path(DEFAULT_CHAT_MODEL)  # converted once into the shared cache, so the figure below is a user's usual start
     started = time.time()
     page.locator("#start-train").click()
     page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace .points path').length > 0 || "
@@ -415,7 +418,8 @@ def test_runs_tab_compares_two_finished_runs(page, two_binary_runs):
 
 def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_path, sample_cache):
     """Train tab with 2 processes: live curve, re-attached after a reload, the same accuracy and validation loss as
-    one process with the same global batch (fp32, no dropout); a second run stops on Stop."""
+    one process with the same global batch (fp32, no dropout); a second run, one of its processes killed, shows as
+    interrupted, resumes from the Runs tab and stops on Stop."""
     from core import events as ev
     from core.config import TrainConfig
     from core.engine import TrainingJob
@@ -465,7 +469,36 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     assert got["accuracy"] == expected["accuracy"] > got["baseline"]["accuracy"] + 0.15
     assert got["val_loss"] == pytest.approx(expected["val_loss"], abs=2e-3)
 
-    start_two_process_run("20")
-    page.locator("#train-progress-text").wait_for(timeout=120_000)
+    start_two_process_run("20")  # killed after its first evaluation, resumed from the Runs tab, then stopped
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        latest = max(app.runs.glob("2*/history.jsonl"), key=lambda p: p.stat().st_mtime)
+        if latest.parent != two and '"event": "evaluation"' in latest.read_text():
+            break
+        time.sleep(0.1)
+    killed = latest.parent
+    main = json.loads((killed / "status.json").read_text())["pid"]
+    next(p for p in training_processes(killed) if p.pid != main).kill()
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('interrupted')", timeout=60_000)
+    page.get_by_role("tab", name="Runs").click()
+    page.wait_for_function(f"document.querySelector('#runs-table')?.innerText.includes('interrupted')", timeout=30_000)
+    field = page.locator("#runs-run input")
+    field.fill(killed.name)
+    field.press("Enter")
+    page.locator("#runs-resume").click()
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('interrupted') === false",
+                           timeout=60_000)  # the Train tab now follows the resumed job
+
+    def resumed_steps() -> list[int]:
+        text = (killed / "history.jsonl").read_text()
+        after = text[text.find("Resuming from step"):] if "Resuming from step" in text else ""
+        return [e["step"] for e in map(json.loads, after.splitlines()[1:]) if e["event"] == "step"]
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not resumed_steps():
+        time.sleep(0.1)
+    assert resumed_steps()[0] == 7  # the checkpoint of the evaluation at step 6
     page.locator("#stop-train").click()
     page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Stopped')", timeout=120_000)
+    assert json.loads((killed / "status.json").read_text())["status"] == "cancelled"
+    assert not training_processes(killed) and not training_processes(killed, launcher=True)

@@ -48,6 +48,8 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 
         runs["load"].click(load_run, [runs["run"], user], [*evaluate["outputs"], *predict["outputs"], tabs],
                            api_visibility="private")
+        runs["resume"].click(runs["resume_run"], [runs["run"], user], [train["job_id"], runs["message"], tabs],
+                             api_visibility="private")
         demo.load(lambda current: current or uuid.uuid4().hex, user, user, api_visibility="private")
         demo.load(data["on_sample"], data["sample"], data["outputs"], api_visibility="private")
     return demo

@@ -1,4 +1,5 @@
-"""Runs tab: table of past runs; load one, share it, download it as zip, delete it with confirmation."""
+"""Runs tab: table of past runs; load one, resume an interrupted one, share it, download it as zip, delete it with
+confirmation, compare several."""
 from __future__ import annotations
 
 import shutil
@@ -10,8 +11,10 @@ import gradio as gr
 import pandas as pd
 
 from core import compare
+from core.engine import TrainingJob
 from core.errors import StudioError
 from core.export import export_run
+from core.store import INTERRUPTED
 
 from . import charts
 from .context import AppContext, error_md, ok_md, score_of, viewer_of
@@ -41,6 +44,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
                           elem_id="runs-format")
         download = gr.Button(t("download_zip"), elem_id="runs-download")
         share = gr.Button(t("share"), elem_id="runs-share")
+        resume = gr.Button(t("resume"), elem_id="runs-resume")
         confirm = gr.Checkbox(label=t("confirm_delete"), value=False, elem_id="runs-confirm")
         delete = gr.Button(t("delete"), variant="stop", elem_id="runs-delete")
     message = gr.HTML(elem_id="runs-message")
@@ -96,6 +100,18 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             return None, error_md(exc.message)
         return str(path), ok_md(f"{path.name} is ready to download.")
 
+    def resume_run(run_id: str, browser_id: str | None = None, request: gr.Request = None):
+        """Continue an interrupted run from its last checkpoint, in the job queue; the Train tab follows it."""
+        try:
+            path = ctx.store.path_of(run_id, viewer_of(request, browser_id))
+            status = ctx.store.info(path).status
+            if status != INTERRUPTED:
+                return gr.skip(), error_md(f"{run_id} is {status}; only an interrupted run can be resumed."), gr.skip()
+            job = TrainingJob.resume(path, ctx.store)
+        except StudioError as exc:
+            return gr.skip(), error_md(exc.message), gr.skip()
+        return ctx.queue.submit(job), ok_md(f"Resuming {run_id} from its last checkpoint."), gr.Tabs(selected="train")
+
     def toggle_share(run_id: str, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         try:
@@ -123,4 +139,5 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     download.click(export, [run, fmt, user], [archive, message], api_name="download_run")
     share.click(toggle_share, [run, user], [table, run, chosen, message], api_name="share_run")
     delete.click(remove, [run, confirm, user], [table, run, chosen, message, confirm], api_name="delete_run")
-    return {"show": show, "outputs": [table, run, chosen], "load": load, "run": run}
+    return {"show": show, "outputs": [table, run, chosen], "load": load, "run": run, "resume": resume,
+            "resume_run": resume_run, "message": message}

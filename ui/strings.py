@@ -14,6 +14,7 @@ STRINGS = {
     "check_quality": ("Check data quality", "检查数据质量"),
     "keep_layers": ("Keep bottom layers (prune)", "保留底部层数（剪枝）"),
     "keep_layers_info": ("0 keeps all; fewer layers predict faster (see bench/RESULTS.md)", "0 表示全部保留；层数越少预测越快"),
+    "resume": ("Resume (interrupted run)", "继续训练（中断的运行）"),
     "processes": ("Training processes (data-parallel)", "训练进程数（数据并行）"),
     "processes_info": ("One per GPU, or CPU processes sharing the cores; batch size is per process, so the global "
                        "batch is batch size x processes", "每块 GPU 一个进程，或共享 CPU 核心的进程；批大小按进程计，全局批大小 = 批大小 × 进程数"),

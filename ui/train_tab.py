@@ -11,7 +11,7 @@ from core import events as ev
 from core.config import PRECISIONS, PRESETS, TrainConfig
 from core.data import read_table
 from core.engine import TrainingJob
-from core.launch import max_processes
+from core.launch import describe_devices, max_processes
 from core.tasks import get_task, prepare_data
 from core.tasks.base import Task
 from core.errors import StudioError
@@ -124,8 +124,10 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                    elem_id="hidden-dropout")
         keep_layers = gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
                                 info=t("keep_layers_info"), elem_id="keep-layers")
-        processes = gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1, label=t("processes"),
-                              info=t("processes_info"), elem_id="processes")
+        with gr.Column():
+            processes = gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1, label=t("processes"),
+                                  info=t("processes_info"), elem_id="processes")
+            gr.Markdown(f"<small>{describe_devices()}</small>", elem_id="devices")
     with gr.Accordion(t("lora"), open=False):
         with gr.Row():
             lora = gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), elem_id="lora")

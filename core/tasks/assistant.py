@@ -97,11 +97,12 @@ class Assistant(Task):
         return loss, Scored(metrics)
 
     def _validation_loss(self, job) -> float:
-        """Mean loss per response token (batches weighted by their label tokens)."""
+        """Mean loss per response token (batches weighted by their label tokens), through the same response-only
+        LM head as training: logits for every position of a 64-row batch would take gigabytes."""
         total, tokens = 0.0, 0
-        for _, batch, out in job.forward_batches(job.val_encoded):
+        for _, batch, loss in job.forward_batches(job.val_encoded, self.loss):
             n = int((batch["labels"][:, 1:] != -100).sum())
-            total, tokens = total + float(out.loss) * n, tokens + n
+            total, tokens = total + float(loss) * n, tokens + n
         return total / max(tokens, 1)
 
     @torch.inference_mode()
