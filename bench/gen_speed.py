@@ -18,7 +18,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -61,21 +60,25 @@ def config_for(method: str, args) -> TrainConfig:
 
 @torch.inference_mode()
 def response_loss(model, tokenizer, prompts: list[str], responses: list[str], precision: str) -> float:
-    """Mean cross-entropy per response token (prompt tokens masked), the same scorer for both trainers."""
+    """Mean cross-entropy per response token (prompt tokens masked), the same scorer for both trainers; the LM
+    head runs only where a response token is predicted, so scoring adds little to the peak memory."""
     model.eval()
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     pairs = [encode_pair(tokenizer, p, r, MAX_LENGTH) for p, r in zip(prompts, responses)]
     total, tokens = 0.0, 0
-    for start in range(0, len(pairs), 32):
-        chunk = pairs[start:start + 32]
+    for start in range(0, len(pairs), 16):
+        chunk = pairs[start:start + 16]
         width = max(len(ids) for ids, _ in chunk)
         ids = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i, _ in chunk])
         labels = torch.tensor([l + [-100] * (width - len(l)) for _, l in chunk])
         mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in chunk])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
-        targets = labels[:, 1:]
-        total += float(torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="sum"))
-        tokens += int((targets != -100).sum())
+            hidden = causal_lm.model(input_ids=ids, attention_mask=mask).last_hidden_state
+            targets = labels[:, 1:]
+            scored = targets != -100
+            logits = causal_lm.lm_head(hidden[:, :-1][scored]).float()
+        total += float(torch.nn.functional.cross_entropy(logits, targets[scored], reduction="sum"))
+        tokens += int(scored.sum())
     return total / tokens
 
 
@@ -133,13 +136,11 @@ def child(trainer: str, method: str, dataset: str, args) -> dict:
     data = load_data(dataset)
     train, val = split(data, config)
     precision = resolve_precision(config.precision, pick_device())
-    started = time.time()
     out = run_studio(data, config) if trainer == "studio" else run_trl(train, config, precision)
-    wall = time.time() - started
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # training's peak, before scoring
     tokens = [len(encode_pair(out["tokenizer"], p, r, MAX_LENGTH)[0]) for p, r in zip(train.inputs["prompt"], train.targets)]
-    return {"trainer": trainer, "method": method, "dataset": dataset, "rows_per_s": out["rows_per_s"],
-            "tokens_per_s": out["rows_per_s"] * sum(tokens) / len(tokens), "wall_s": wall,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"trainer": trainer, "method": method, "dataset": dataset, "seed": args.seed, "rows_per_s": out["rows_per_s"],
+            "tokens_per_s": out["rows_per_s"] * sum(tokens) / len(tokens), "peak_rss_mb": peak_rss_mb,
             "val_loss": response_loss(out["model"], out["tokenizer"], val.inputs["prompt"], val.targets, precision),
             "train_rows": len(train), "val_rows": len(val), "precision": precision}
 

@@ -430,9 +430,12 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     frame = build_sample("tweet_sentiment", rows_per_class=40, seed=3)  # 120 real tweets, 3 classes
     path = tmp_path / "tweets120.csv"
     frame.to_csv(path, index=False)
-    wait_for_sample(page)
-    page.locator("#data-upload input[type=file]").set_input_files(str(path))
-    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('tweets120.csv')", timeout=60_000)
+    def upload() -> None:
+        wait_for_sample(page)
+        page.get_by_role("tab", name="1 · Data").click()
+        page.locator("#data-upload input[type=file]").set_input_files(str(path))
+        page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('tweets120.csv')",
+                               timeout=60_000)
 
     def start_two_process_run(epochs: str) -> None:
         page.get_by_role("tab", name="Train").click()
@@ -445,6 +448,7 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
             field.press("Enter")
         page.locator("#start-train").click()
 
+    upload()
     start_two_process_run("3")
     page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0 || "
                            "document.querySelectorAll('#loss-curve .scatterlayer .trace .points path').length > 0",
@@ -469,6 +473,7 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     assert got["accuracy"] == expected["accuracy"] > got["baseline"]["accuracy"] + 0.15
     assert got["val_loss"] == pytest.approx(expected["val_loss"], abs=2e-3)
 
+    upload()  # the reload brought back the default sample
     start_two_process_run("20")  # killed after its first evaluation, resumed from the Runs tab, then stopped
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -489,16 +494,22 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('interrupted') === false",
                            timeout=60_000)  # the Train tab now follows the resumed job
 
-    def resumed_steps() -> list[int]:
+    def history_around_resume() -> tuple[list[dict], list[dict]]:
         text = (killed / "history.jsonl").read_text()
-        after = text[text.find("Resuming from step"):] if "Resuming from step" in text else ""
-        return [e["step"] for e in map(json.loads, after.splitlines()[1:]) if e["event"] == "step"]
+        cut = text.find("Resuming from step") if "Resuming from step" in text else len(text)
+        before, after = text[:text.rfind("\n", 0, cut) + 1], text[cut:]
+        return list(map(json.loads, before.splitlines())), list(map(json.loads, after.splitlines()[1:]))
 
     deadline = time.time() + 120
-    while time.time() < deadline and not resumed_steps():
+    while time.time() < deadline and not any(e["event"] == "step" for e in history_around_resume()[1]):
         time.sleep(0.1)
-    assert resumed_steps()[0] == 7  # the checkpoint of the evaluation at step 6
+    before, after = history_around_resume()
+    last_checkpoint = [e["step"] for e in before if e["event"] == "evaluation"][-1]
+    assert [e["step"] for e in after if e["event"] == "step"][0] == last_checkpoint + 1
     page.locator("#stop-train").click()
     page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Stopped')", timeout=120_000)
     assert json.loads((killed / "status.json").read_text())["status"] == "cancelled"
+    deadline = time.time() + 30  # the processes exit on their own after reporting
+    while time.time() < deadline and (training_processes(killed) or training_processes(killed, launcher=True)):
+        time.sleep(0.2)
     assert not training_processes(killed) and not training_processes(killed, launcher=True)
