@@ -55,7 +55,8 @@ def load_data(name: str):
 def config_for(method: str, args) -> TrainConfig:
     return TrainConfig(task="assistant", base_model=MODEL, max_steps=args.steps, batch_size=args.batch_size,
                        max_length=MAX_LENGTH, learning_rate=LEARNING_RATES[method], eval_every_steps=args.steps,
-                       early_stopping_patience=0, seed=args.seed, lora=method == "lora", lora_rank=16, lora_alpha=32)
+                       early_stopping_patience=0, seed=args.seed, lora=method == "lora", lora_rank=16, lora_alpha=32,
+                       group_by_length=getattr(args, "group_by_length", True))
 
 
 @torch.inference_mode()
@@ -152,6 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--datasets", default="chatterbot,news")
     parser.add_argument("--methods", default="lora,full")
+    parser.add_argument("--no-group-by-length", dest="group_by_length", action="store_false",
+                        help="SFT Studio with plain shuffled batches (TRL's default) instead of length-grouped ones")
+    parser.add_argument("--trainers", default="studio,trl")
     parser.add_argument("--out", default="bench/out/gen.json")
     parser.add_argument("--child", nargs=3, metavar=("TRAINER", "METHOD", "DATASET"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -161,9 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for dataset in args.datasets.split(","):
         for method in args.methods.split(","):
-            for trainer in ("studio", "trl"):
+            for trainer in args.trainers.split(","):
                 command = [sys.executable, "-m", "bench.gen_speed", "--steps", str(args.steps), "--batch-size",
                            str(args.batch_size), "--seed", str(args.seed), "--child", trainer, method, dataset]
+                command += [] if args.group_by_length else ["--no-group-by-length"]
                 output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
                 results.append(json.loads(output.rsplit("RESULT ", 1)[1]))
                 print(f"  {dataset} {method} {trainer}: {results[-1]['rows_per_s']:.2f} rows/s", flush=True)
@@ -173,14 +178,16 @@ def main(argv: list[str] | None = None) -> None:
     print("| data | method | trainer | rows/s | tokens/s | val loss | peak RSS MB | rows/s vs TRL |\n"
           "|---|---|---|---|---|---|---|---|")
     for r in results:
-        trl = next(x for x in results if x["trainer"] == "trl" and x["method"] == r["method"]
-                   and x["dataset"] == r["dataset"])
+        trl = next((x for x in results if x["trainer"] == "trl" and x["method"] == r["method"]
+                    and x["dataset"] == r["dataset"]), None)
+        ratio = f"{r['rows_per_s'] / trl['rows_per_s']:.2f}x" if trl else "-"
         print(f"| {r['dataset']} | {r['method']} | {r['trainer']} | {r['rows_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
               f"{r['val_loss']:.4f} | {r['peak_rss_mb']:.0f} | "
-              f"{r['rows_per_s'] / trl['rows_per_s']:.2f}x |")
+              f"{ratio} |")
     first = results[0]
-    print(f"\n{args.steps} steps x {args.batch_size} rows, {first['precision']}; train/val rows: "
-          + ", ".join(f"{r['dataset']} {r['train_rows']}/{r['val_rows']}" for r in results[::4]))
+    print(f"\n{args.steps} steps x {args.batch_size} rows, {first['precision']}, SFT Studio batches "
+          f"{'length-grouped' if args.group_by_length else 'shuffled'}; train/val rows: "
+          + ", ".join(sorted({f"{r['dataset']} {r['train_rows']}/{r['val_rows']}" for r in results})))
 
 
 if __name__ == "__main__":

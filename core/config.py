@@ -25,6 +25,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     seed: int = 42
     val_fraction: float = 0.2
+    group_by_length: bool = True  # batches of similar lengths: less padding, faster (SmolLM2 1.9x), loss a little higher
     deduplicate: bool = True  # drop exact copies (same text and label) before the split, so none leaks into validation
     eval_every_steps: int = 0  # 0: about 5 evaluations per run, at least one per epoch
     early_stopping_patience: int = 3  # evaluations without a gain in the task's primary metric; 0 disables

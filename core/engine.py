@@ -26,7 +26,7 @@ from .language import unknown_share, unknown_token_warning
 from .dropout import use_fast_dropout
 from .errors import ModelError, StudioError
 from .lora import apply_lora
-from .parallel import PeerLost, SingleProcess, interrupted
+from .parallel import PeerLost, SingleProcess, interrupted_message
 from .models import REGISTRY, load_tokenizer, resolve_model_path
 from .insight import save_outputs
 from .quality import deduplicate
@@ -63,10 +63,12 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
-def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[list[int]]:
-    """Shuffle, sort by length inside mega-batches of 50 batches, then shuffle batch order."""
+def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator,
+                           group: bool = True) -> list[list[int]]:
+    """Shuffle, sort by length inside mega-batches of 50 batches, then shuffle batch order. ``group=False``:
+    plain shuffled batches (more padding, but each batch mixes lengths)."""
     order = torch.randperm(len(lengths), generator=generator).tolist()
-    mega = batch_size * 50
+    mega = batch_size * (50 if group else 1)
     batches = []
     for start in range(0, len(order), mega):
         chunk = sorted(order[start:start + mega], key=lambda i: lengths[i], reverse=True)
@@ -76,6 +78,10 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
 
 
 RESUME_DIR = "resume"
+
+
+def has_resume_checkpoint(run_dir: Path) -> bool:
+    return (run_dir / RESUME_DIR / "state.pt").is_file()
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -222,7 +228,7 @@ class TrainingJob:
     def resume(cls, run_dir: str | Path, store: RunStore | None = None) -> "TrainingJob":
         """A job that continues an interrupted run from its last resume checkpoint, in the same folder."""
         run_dir = Path(run_dir)
-        if not (run_dir / RESUME_DIR / "state.pt").is_file():
+        if not has_resume_checkpoint(run_dir):
             raise ModelError(f"The run '{run_dir.name}' has no checkpoint to resume from.")
         return cls.from_folder(run_dir, store)
 
@@ -239,7 +245,7 @@ class TrainingJob:
         data.columns = meta.get("columns") or data.columns
         data.rows_total, data.rows_dropped = meta["rows_total"], meta["rows_dropped"]
         job = cls(config, data, store or RunStore(run_dir.parent), data_name=meta["name"], parallel=parallel)
-        job._folder, job._resuming = run_dir, (run_dir / RESUME_DIR / "state.pt").is_file()
+        job._folder, job._resuming = run_dir, has_resume_checkpoint(run_dir)
         return job
 
     # -- control -----------------------------------------------------------
@@ -341,7 +347,8 @@ class TrainingJob:
         """A process of the group died: the run stays resumable from its last checkpoint."""
         if not self.parallel.main:
             return
-        resumable, message = interrupted(self.run_dir, cause)
+        resumable = has_resume_checkpoint(self.run_dir)
+        message = interrupted_message(cause, resumable)
         self.store.set_status(self.run_dir, INTERRUPTED if resumable else FAILED, message=message)
         self.events.publish(ev.Failed(message))
 
@@ -416,7 +423,7 @@ class TrainingJob:
         model.train()
         while loop.step < loop.total:
             epoch_rng = generator.get_state()
-            for index, rows in enumerate(length_grouped_batches(lengths, global_batch, generator)):
+            for index, rows in enumerate(length_grouped_batches(lengths, global_batch, generator, cfg.group_by_length)):
                 if index < loop.batch_in_epoch:
                     continue  # already trained before the resume checkpoint
                 indices, loss = self.parallel.shard(rows), None

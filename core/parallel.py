@@ -7,8 +7,6 @@ writes checkpoints and publishes events.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 
@@ -16,12 +14,10 @@ class PeerLost(Exception):
     """Another process of the group is gone (killed, out of memory): its collective failed."""
 
 
-def interrupted(run_dir: Path, cause: str) -> tuple[bool, str]:
-    """Whether the run can resume (it has a resume checkpoint) and what to tell the user."""
-    resumable = (run_dir / "resume" / "state.pt").is_file()
-    advice = (" The run is kept as interrupted: resume it from its last checkpoint." if resumable
-              else " No checkpoint was saved yet; start the run again.")
-    return resumable, f"{cause}{advice}"
+def interrupted_message(cause: str, resumable: bool) -> str:
+    """What to tell the user when a process of the group died."""
+    return cause + (" The run is kept as interrupted: resume it from its last checkpoint." if resumable
+                    else " No checkpoint was saved yet; start the run again.")
 
 
 def collective(operation, *args, **kwargs):

@@ -186,6 +186,10 @@ def test_length_grouped_batches_cover_every_row_once():
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(203))
     assert all(len(b) <= 8 for b in batches)
+    spread = lambda bs: sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in bs) / len(bs)
+    mixed = length_grouped_batches(lengths, 8, torch.Generator().manual_seed(0), group=False)
+    assert sorted(i for b in mixed for i in b) == list(range(203))
+    assert spread(batches) < 2 < 10 < spread(mixed)  # grouped batches hold similar lengths, plain ones do not
 
 
 @pytest.mark.parametrize("model", ["all-MiniLM-L6-v2", "SmolLM2-135M-Instruct"])

@@ -35,6 +35,9 @@ STRINGS = {
     "threshold_info": ("Two-class runs: predict the second class from this probability", "二分类：第二类的概率达到该值即预测为第二类"),
     "save_threshold": ("Save threshold with the run", "保存阈值到该运行"),
     "label_issues": ("Suspected label errors (confident learning on validation rows)", "疑似标注错误（基于验证集的置信学习）"),
+    "group_by_length": ("Group batches by length", "按长度分组批次"),
+    "group_by_length_info": ("Less padding, faster; off: each batch mixes lengths (slightly lower loss per example "
+                             "seen)", "减少填充、更快；关闭则每批混合长度（同样样本数下损失略低）"),
     "deduplicate": ("Deduplicate before splitting", "划分前去重"),
     "deduplicate_info": ("Drop exact copies so none leaks into validation", "删除完全重复的行，避免泄漏到验证集"),
     "task_info": ("Picked from the data when you upload it; change it if the guess is wrong",

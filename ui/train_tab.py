@@ -115,6 +115,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         seed = gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed")
         dedupe = gr.Checkbox(DEFAULTS.deduplicate, label=t("deduplicate"), info=t("deduplicate_info"),
                              elem_id="deduplicate")
+        grouped = gr.Checkbox(DEFAULTS.group_by_length, label=t("group_by_length"), info=t("group_by_length_info"),
+                              elem_id="group-by-length")
         freeze = gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"), info=t("freeze_embeddings_info"),
                              elem_id="freeze-embeddings")
     with gr.Row():
@@ -153,7 +155,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                   preset, [epochs, batch, max_len, hidden_dropout, lr], api_visibility="private")
 
     def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
-                 seed_value, dedupe_rows, prec, frozen_embeddings, attn_drop, hidden_drop, kept_layers, workers, use_lora, rank, alpha,
+                 seed_value, dedupe_rows, by_length, prec, frozen_embeddings, attn_drop, hidden_drop, kept_layers, workers, use_lora, rank, alpha,
                  dropout, top_layers, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
@@ -165,7 +167,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             config = TrainConfig(task=state.get("task", "classification"), base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
                                  batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
                                  weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
-                                 deduplicate=bool(dedupe_rows),
+                                 deduplicate=bool(dedupe_rows), group_by_length=bool(by_length),
                                  precision=prec, freeze_embeddings=bool(frozen_embeddings),
                                  attention_dropout=float(attn_drop), hidden_dropout=float(hidden_drop),
                                  keep_layers=int(kept_layers), processes=int(workers), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
@@ -203,7 +205,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
-                           seed, dedupe, precision, freeze, attention_dropout, hidden_dropout, keep_layers, processes, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
+                           seed, dedupe, grouped, precision, freeze, attention_dropout, hidden_dropout, keep_layers, processes, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
                 api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
