@@ -60,26 +60,19 @@ def config_for(method: str, args) -> TrainConfig:
 
 
 @torch.inference_mode()
-def response_loss(model, tokenizer, prompts: list[str], responses: list[str], precision: str) -> float:
-    """Mean cross-entropy per response token (prompt tokens masked), the same scorer for both trainers; the LM
-    head runs only where a response token is predicted, so scoring adds little to the peak memory."""
+def response_loss(model, tokenizer, val, precision: str) -> float:
+    """Mean cross-entropy per response token on the held-out rows, the same scorer for both trainers: the
+    assistant task's own encoding and loss (LM head only where a response token is predicted)."""
     model.eval()
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    pairs = [encode_pair(tokenizer, p, r, MAX_LENGTH) for p, r in zip(prompts, responses)]
+    task = get_task("assistant")
+    enc = task.encode(tokenizer, val, MAX_LENGTH, {})
     total, tokens = 0.0, 0
-    for start in range(0, len(pairs), 16):
-        chunk = pairs[start:start + 16]
-        width = max(len(ids) for ids, _ in chunk)
-        ids = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i, _ in chunk])
-        labels = torch.tensor([l + [-100] * (width - len(l)) for _, l in chunk])
-        mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in chunk])
+    for start in range(0, len(enc.input_ids), 16):
+        batch = enc.batch(list(range(start, min(start + 16, len(enc.input_ids)))), tokenizer, torch.device("cpu"))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            hidden = causal_lm.model(input_ids=ids, attention_mask=mask).last_hidden_state
-            targets = labels[:, 1:]
-            scored = targets != -100
-            logits = causal_lm.lm_head(hidden[:, :-1][scored]).float()
-        total += float(torch.nn.functional.cross_entropy(logits, targets[scored], reduction="sum"))
-        tokens += int(scored.sum())
+            loss = task.loss(model, batch)
+        scored = int((batch["labels"][:, 1:] != -100).sum())
+        total, tokens = total + float(loss) * scored, tokens + scored
     return total / tokens
 
 
@@ -142,7 +135,7 @@ def child(trainer: str, method: str, dataset: str, args) -> dict:
     tokens = [len(encode_pair(out["tokenizer"], p, r, MAX_LENGTH)[0]) for p, r in zip(train.inputs["prompt"], train.targets)]
     return {"trainer": trainer, "method": method, "dataset": dataset, "seed": args.seed, "rows_per_s": out["rows_per_s"],
             "tokens_per_s": out["rows_per_s"] * sum(tokens) / len(tokens), "peak_rss_mb": peak_rss_mb,
-            "val_loss": response_loss(out["model"], out["tokenizer"], val.inputs["prompt"], val.targets, precision),
+            "val_loss": response_loss(out["model"], out["tokenizer"], val, precision),
             "train_rows": len(train), "val_rows": len(val), "precision": precision}
 
 

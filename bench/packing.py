@@ -41,14 +41,9 @@ def pack(enc, indices: list[int], pad_id: int, width_limit: int = MAX_LENGTH) ->
 
 
 def summed_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed response-token cross-entropy, the LM head only where a response token is predicted."""
-    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model
-    layout = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}
-    hidden = causal_lm.model(input_ids=batch["input_ids"], use_cache=False, **layout).last_hidden_state
-    targets = batch["labels"][:, 1:]
-    scored = targets != -100
-    logits = causal_lm.lm_head(hidden[:, :-1][scored]).float()
-    return torch.nn.functional.cross_entropy(logits, targets[scored], reduction="sum"), int(scored.sum())
+    """The assistant task's loss times its response tokens, so batches of either layout add up alike."""
+    tokens = int((batch["labels"][:, 1:] != -100).sum())
+    return get_task("assistant").loss(model, batch) * tokens, tokens
 
 
 def main(argv: list[str] | None = None) -> None:

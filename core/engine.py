@@ -26,7 +26,7 @@ from .language import unknown_share, unknown_token_warning
 from .dropout import use_fast_dropout
 from .errors import ModelError, StudioError
 from .lora import apply_lora
-from .parallel import PeerLost, SingleProcess, interrupted_message
+from .parallel import PeerLost, SingleProcess
 from .models import REGISTRY, load_tokenizer, resolve_model_path
 from .insight import save_outputs
 from .quality import deduplicate
@@ -301,7 +301,7 @@ class TrainingJob:
         except Cancelled:
             self._finish_cancelled()
         except PeerLost:
-            self._interrupted("Another training process stopped before the run finished.")
+            self.mark_interrupted("Another training process stopped before the run finished.")
         except StudioError as exc:
             self._fail(exc.message)
         except (torch.OutOfMemoryError, MemoryError):
@@ -343,12 +343,13 @@ class TrainingJob:
                 self.store.set_status(self.run_dir, FAILED, message=message)
         self.events.publish(ev.Failed(message))
 
-    def _interrupted(self, cause: str) -> None:
-        """A process of the group died: the run stays resumable from its last checkpoint."""
+    def mark_interrupted(self, cause: str) -> None:
+        """A training process died: the run stays resumable from its last checkpoint (failed if it has none)."""
         if not self.parallel.main:
             return
         resumable = has_resume_checkpoint(self.run_dir)
-        message = interrupted_message(cause, resumable)
+        message = cause + (" The run is kept as interrupted: resume it from its last checkpoint." if resumable
+                           else " No checkpoint was saved yet; start the run again.")
         self.store.set_status(self.run_dir, INTERRUPTED if resumable else FAILED, message=message)
         self.events.publish(ev.Failed(message))
 

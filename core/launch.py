@@ -13,8 +13,7 @@ from pathlib import Path
 
 from . import events as ev
 from .errors import ConfigError
-from .parallel import interrupted_message
-from .store import CANCELLED, FAILED, INTERRUPTED
+from .store import CANCELLED
 
 STOP_FILE = "STOP"
 LOG_FILE = "workers.log"
@@ -122,15 +121,9 @@ def read_events(history: Path, offset: int) -> tuple[int, list[ev.Event]]:
 
 def stopped_unexpectedly(job, code: int) -> None:
     """The processes ended without a final event (killed, out of memory, a crash before training)."""
-    from .engine import has_resume_checkpoint
-
     lines = (job.run_dir / LOG_FILE).read_text(encoding="utf-8", errors="replace").strip().splitlines()
     last = f" Last log line: {lines[-1].strip()[:300]}" if lines else ""
-    resumable = has_resume_checkpoint(job.run_dir)
-    message = interrupted_message(f"The training processes stopped before the run finished (exit code {code}).{last}",
-                                  resumable)
-    job.store.set_status(job.run_dir, INTERRUPTED if resumable else FAILED, message=message)
-    job.events.publish(ev.Failed(message))
+    job.mark_interrupted(f"The training processes stopped before the run finished (exit code {code}).{last}")
 
 
 def end_processes(process: subprocess.Popen, grace_s: float) -> None:

@@ -14,12 +14,6 @@ class PeerLost(Exception):
     """Another process of the group is gone (killed, out of memory): its collective failed."""
 
 
-def interrupted_message(cause: str, resumable: bool) -> str:
-    """What to tell the user when a process of the group died."""
-    return cause + (" The run is kept as interrupted: resume it from its last checkpoint." if resumable
-                    else " No checkpoint was saved yet; start the run again.")
-
-
 def collective(operation, *args, **kwargs):
     try:
         return operation(*args, **kwargs)
@@ -44,15 +38,11 @@ class SingleProcess:
         """Process 0's value of ``value`` on every process."""
         return value
 
-    def wait_for_main(self) -> None:
-        """Block until process 0 reaches the same point (it evaluates while the others wait)."""
-
 
 class DataParallel(SingleProcess):
     """One of N processes of a ``torch.distributed`` group that accelerate's ``PartialState`` set up."""
 
     def __init__(self, state) -> None:
-        self.state = state
         self.rank, self.world, self.main = state.process_index, state.num_processes, state.is_main_process
         self.distributed = True
         self.device = state.device if state.device.type != "cpu" else torch.device("cpu")
@@ -82,6 +72,3 @@ class DataParallel(SingleProcess):
         box = [value]
         collective(torch.distributed.broadcast_object_list, box, src=0)
         return box[0]
-
-    def wait_for_main(self) -> None:
-        collective(torch.distributed.barrier)

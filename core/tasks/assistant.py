@@ -85,8 +85,9 @@ class Assistant(Task):
         """Mean cross-entropy over response tokens, with the LM head (a 49k-way projection for SmolLM2) run only
         at the positions that predict a response token, not at every prompt and padding position."""
         causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA stays injected
-        hidden = causal_lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                 use_cache=False).last_hidden_state  # no key/value cache to build while training
+        layout = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}  # padded, or packed rows
+        hidden = causal_lm.model(input_ids=batch["input_ids"], use_cache=False,  # no key/value cache in training
+                                 **layout).last_hidden_state
         targets = batch["labels"][:, 1:]
         scored = targets != -100
         logits = causal_lm.lm_head(hidden[:, :-1][scored])
