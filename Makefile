@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
+.PHONY: run test bench bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -75,3 +75,6 @@ bench-parallel: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .cache runs
+
+bench-quality-vs-classical: $(VENV)/.installed
+	$(PY) -m bench.quality_vs_classical --seeds 42 1

@@ -22,6 +22,7 @@ from .export import FORMATS, cached_export, export_run
 from .predict import Predictor
 from .samples import SAMPLES, sample_path
 from .store import RunStore
+from .verdict import baselines_line, judge
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -116,6 +117,9 @@ def _follow(job: TrainingJob) -> int:
                 if isinstance(event, ev.Started):
                     bar = tqdm(total=event.total_steps, unit="step", dynamic_ncols=True)
                     print(f"run folder: {event.run_dir}  precision: {event.precision}", file=sys.stderr)
+                    print(f"schedule: {event.schedule}", file=sys.stderr)
+                    if (line := baselines_line(job.task, **event.baselines)):
+                        print(line, file=sys.stderr)
                     for warning in event.warnings:
                         print(f"warning: {warning}", file=sys.stderr)
                 elif isinstance(event, ev.Step) and bar is not None:
@@ -144,6 +148,11 @@ def _follow(job: TrainingJob) -> int:
         print(f"validation loss {m['val_loss']:.4f}  {job.task.headline(m)}")
     if m.get("baseline"):
         print(f"baseline ({m['baseline']['name']}): {job.task.headline(m['baseline'])}")
+    if m.get("classical") and "skipped" not in m["classical"]:
+        print(f"classical baseline ({m['classical']['name']}, {m['classical']['seconds']:.1f} s): "
+              f"{job.task.headline(m['classical'])}")
+    if (verdict := judge(job.task, m)).text:
+        print(("" if verdict.beats is not False else "warning: ") + verdict.text)
     print(f"train time {m['train_seconds']:.1f} s  samples/s {m['samples_per_s'] or 0:.1f}")
     print(f"run folder: {outcome.run_dir}")
     return EXIT_OK if isinstance(outcome, ev.Finished) else EXIT_CANCELLED

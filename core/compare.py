@@ -54,13 +54,16 @@ def run_curves(run: RunInfo) -> RunCurves:
 
 
 def metric_table(runs: list[RunInfo]) -> pd.DataFrame:
-    """One row per run: its primary metric (at the best checkpoint), validation loss and the baseline's value."""
+    """One row per run: its primary metric (at the best checkpoint), validation loss and the trivial and classical
+    baselines' values."""
     rows = []
     for run in runs:
         key, name = primary_of(run)
         baseline = (run.metrics.get("baseline") or {}).get(key)
+        classical = (run.metrics.get("classical") or {}).get(key)
         rows.append({"run": run.run_id, "task": run.task, "metric": name, "value": run.metrics.get(key),
-                     "baseline": baseline, "validation loss": run.metrics.get("val_loss"),
+                     "baseline": baseline, "classical baseline": classical,
+                     "validation loss": run.metrics.get("val_loss"),
                      "best step": run.metrics.get("step")})
     return pd.DataFrame(rows)
 

@@ -18,7 +18,8 @@ class TrainConfig:
     task: str = "classification"  # a name from core.tasks.TASKS
     base_model: str = DEFAULT_MODEL
     learning_rate: float = 1e-4
-    epochs: float = 3.0
+    epochs: float = 0.0  # 0: derived from the table's size (core.schedule: at least min_steps steps, 3 to 20 epochs)
+    min_steps: int = 300  # with derived epochs: small tables train for at least this many optimizer steps
     batch_size: int = 16
     max_length: int = 128
     warmup_ratio: float = 0.1
@@ -46,7 +47,8 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         checks = [
             (0 < self.learning_rate <= 1, "learning rate must be between 0 and 1"),
-            (0 < self.epochs <= 1000, "epochs must be between 0 and 1000"),
+            (0 <= self.epochs <= 1000, "epochs must be between 0 (derived from the table) and 1000"),
+            (0 <= self.min_steps <= 1_000_000, "minimum steps must be between 0 and 1,000,000"),
             (1 <= self.batch_size <= 4096, "batch size must be between 1 and 4096"),
             (8 <= self.max_length <= 8192, "max length must be between 8 and 8192 tokens"),
             (0 <= self.warmup_ratio < 1, "warmup ratio must be between 0 and 1"),
@@ -96,8 +98,8 @@ class TrainConfig:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
 
-PRESETS: dict[str, dict] = {
-    "Fast": dict(epochs=1.0, batch_size=16, max_length=64, learning_rate=3e-4, hidden_dropout=0.0),
-    "Balanced": dict(epochs=3.0, batch_size=16, max_length=128, learning_rate=1e-4),
-    "Accurate": dict(epochs=5.0, batch_size=16, max_length=256, learning_rate=5e-5),
+PRESETS: dict[str, dict] = {  # time budgets: one pass; enough steps for the table; twice those steps, longer texts
+    "Fast": dict(epochs=1.0, min_steps=0, batch_size=16, max_length=64, learning_rate=3e-4, hidden_dropout=0.0),
+    "Balanced": dict(epochs=0.0, min_steps=300, batch_size=16, max_length=128, learning_rate=1e-4),
+    "Accurate": dict(epochs=0.0, min_steps=600, batch_size=16, max_length=256, learning_rate=5e-5),
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import math
 import os
 import shutil
 import threading
@@ -28,7 +27,9 @@ from .errors import ModelError, StudioError
 from .lora import apply_lora
 from .parallel import PeerLost, SingleProcess
 from .models import REGISTRY, load_tokenizer, resolve_model_path
+from .classical import fit_classical
 from .insight import save_outputs
+from .schedule import plan_schedule
 from .quality import deduplicate
 from .tasks import get_task
 from .tasks.base import Encoded, Task, TaskData
@@ -217,6 +218,7 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._best: dict | None = None
         self._baseline: dict | None = None
+        self._classical: dict | None = None  # fitted on the training split before the first step
         self._started = time.time()
         self._samples_per_s: float | None = None
         self._folder: Path | None = None  # an existing run folder this job continues or was prepared in
@@ -401,9 +403,9 @@ class TrainingJob:
         check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self.device)
         world = self.parallel.world
         global_batch = cfg.batch_size * world
-        steps_per_epoch = math.ceil(len(train) / global_batch)
-        loop = LoopState(total=cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch)))
-        eval_every = cfg.eval_every_steps or min(steps_per_epoch, math.ceil(loop.total / 5))
+        schedule = plan_schedule(cfg, len(train), world)
+        steps_per_epoch, eval_every = schedule.steps_per_epoch, schedule.eval_every
+        loop = LoopState(total=schedule.total_steps)
         optimizer = make_optimizer(model, cfg)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * loop.total), loop.total)
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -411,10 +413,13 @@ class TrainingJob:
             loop = self._load_resume(optimizer, scheduler, generator)
             self._best = loop.best
         self._baseline = task.baseline(train, self.val, self.task_state)
+        if self.parallel.main and task.classical_name:
+            self.events.publish(ev.Status(f"Fitting the classical baseline ({task.classical_name})"))
+            self._classical = fit_classical(task, train, self.val, self.task_state, cfg.seed)
         self.events.publish(ev.Started(
             str(self.run_dir), loop.total, len(train), len(self.val), data.label_names, self.precision, unk, warnings,
             sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()),
-            task.name))
+            task.name, {"trivial": self._baseline, "classical": self._classical}, schedule.describe()))
         if world > 1:
             self.events.publish(ev.Status(f"Data-parallel on {world} processes: global batch {global_batch} = "
                                           f"{cfg.batch_size} per process x {world}"))
@@ -605,6 +610,7 @@ class TrainingJob:
             "primary_metric": self.task.primary_metric,
             "greater_is_better": self.task.greater_is_better,
             "baseline": self._baseline,
+            "classical": self._classical,
             "train_seconds": time.time() - self._started,
             "samples_per_s": self._samples_per_s,
             "precision": self.precision,

@@ -39,6 +39,8 @@ class Started(Event):
     trainable_params: int
     total_params: int
     task: str = "classification"
+    baselines: dict = field(default_factory=dict)  # "trivial" and "classical": metrics the fine-tune must beat
+    schedule: str = ""  # epochs, steps and evaluation interval, in words
 
 
 @dataclass

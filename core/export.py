@@ -27,6 +27,7 @@ from .predict import Predictor, load_predictor, load_run_model, weights_file
 from .store import read_json
 from .tasks import get_task
 from .tasks.base import Task
+from .verdict import judge
 
 FORMATS = ("hf", "onnx", "onnx-int8", "gguf-q8_0")
 LOADERS = {"hf": "from transformers import {cls}, AutoTokenizer\nmodel = {cls}.from_pretrained(\"{dir}\")\n"
@@ -171,6 +172,7 @@ def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) ->
     data = read_json(run_dir / "data.json") or {}
     config = read_json(run_dir / "train_config.json") or {}
     shown = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in ("train_seconds", "samples_per_s", "epoch")}
+    classical, verdict = metrics.get("classical") or {}, judge(task, metrics).text
     loader = LOADERS[fmt.split("-")[0]].format(cls=task.model_class.__name__, dir=name, gguf=GGUF_FILE)
     card = f"""# {name}
 
@@ -181,6 +183,8 @@ Fine-tuned with SFT Studio ({task.name}, exported as `{fmt}`).
 - Labels: {', '.join(data.get('label_names') or []) or '-'}
 - Held-out metrics: {json.dumps({k: round(v, 4) for k, v in shown.items()})}
 - Baseline ({(metrics.get('baseline') or {}).get('name', '-')}): {task.headline(metrics['baseline']) if metrics.get('baseline') else '-'}
+- Classical baseline ({classical.get('name', '-')}): {task.headline(classical) if classical.get(task.primary_metric) is not None else classical.get('skipped', '-')}
+{('- ' + verdict) if verdict else ''}
 - Settings: {json.dumps({k: config.get(k) for k in ('epochs', 'learning_rate', 'batch_size', 'max_length', 'lora')})}
 
 `config.json` holds the label map (`id2label`) and, under `sft_studio`, the task and its fitted state

@@ -127,13 +127,15 @@ def compare_curves(runs) -> go.Figure:
 
 
 def compare_metrics(table) -> go.Figure:
-    """A bar per run: its primary metric, with the baseline's value as a marker."""
+    """A bar per run: its primary metric, with the trivial and classical baselines' values as markers."""
     labels = [f"{r}<br>{m}" for r, m in zip(table["run"], table["metric"])]
     fig = go.Figure([go.Bar(x=labels, y=table["value"], name="best checkpoint", marker_color="#4f46e5",
                             text=[f"{v:.4f}" if v == v and v is not None else "" for v in table["value"]],
                             textposition="outside", cliponaxis=False),
-                     go.Scatter(x=labels, y=table["baseline"], mode="markers", name="baseline",
-                                marker=dict(color="#ef4444", symbol="line-ew-open", size=30, line=dict(width=3)))])
+                     go.Scatter(x=labels, y=table["baseline"], mode="markers", name="trivial baseline",
+                                marker=dict(color="#ef4444", symbol="line-ew-open", size=30, line=dict(width=3))),
+                     go.Scatter(x=labels, y=table["classical baseline"], mode="markers", name="classical baseline",
+                                marker=dict(color="#f59e0b", symbol="line-ew-open", size=30, line=dict(width=3)))])
     fig.update_layout(height=360, margin=dict(l=40, r=10, t=30, b=80))
     fig.update_yaxes(rangemode="tozero")
     return fig

@@ -47,7 +47,8 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     except StudioError as exc:
         return (None, preview, *role_dropdowns(task, names, columns or {}), None, task, error_md(exc.message))
     suggestion = suggest_model(spec, data)
-    state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model}
+    state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model,
+             "rows": len(data)}
     lines = ([f"✅ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠️ {w}" for w in data.warnings]
              + [f"🔤 {suggestion.message()} It is selected in the Train tab."])
     balance = spec.balance(data)

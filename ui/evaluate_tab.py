@@ -8,6 +8,7 @@ from core import insight
 from core.errors import StudioError
 from core.export import check_export
 from core.tasks import get_task
+from core.verdict import judge
 
 from . import charts
 from .context import AppContext, error_md, ok_md, run_picker, viewer_of
@@ -71,11 +72,15 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
     m, task = info.metrics, get_task(info.task)
     if "step" not in m:
         return ok_md(f"Run <code>{run_id}</code> ({info.status}) has no evaluation yet."), None, None, None, *EMPTY_INSIGHT
-    baseline = m.get("baseline")
+    baseline, classical, verdict = m.get("baseline"), m.get("classical"), judge(task, m)
     summary = ok_md(
         f"<b>{run_id}</b> ({info.status}) · {task.view.title} · base model {info.base_model} · best at step {m['step']}"
         f"<br>{task.headline(m)} · validation loss {m['val_loss']:.4f}"
         + (f"<br>{baseline['name']} baseline: {task.headline(baseline)}" if baseline else "")
+        + (f"<br>classical baseline ({classical['name']}): {task.headline(classical)}"
+           if classical and "skipped" not in classical else "")
+        + (f"<br><span id='eval-verdict'>{'✅' if verdict.beats else '⚠️' if verdict.beats is False else 'ℹ️'} "
+           f"{verdict.text}</span>" if verdict.text else "")
         + (f" · {m['samples_per_s']:.1f} samples/s" if m.get("samples_per_s") else ""))
     per_class = pd.DataFrame([{task.view.table: name, **{k: round(v, 4) for k, v in row.items()}}
                               for name, row in m.get("per_class", {}).items()]) if m.get("per_class") else None

@@ -16,6 +16,8 @@ from core.tasks import get_task, prepare_data
 from core.tasks.base import Task
 from core.errors import StudioError
 from core.models import DEFAULT_MODEL, REGISTRY, resolve_model_path
+from core.schedule import expected_train_rows, plan_schedule
+from core.verdict import baselines_line, judge
 
 from . import charts
 from .context import AppContext, error_md, ok_md, viewer_of
@@ -54,15 +56,25 @@ def best_evaluation(events: list[ev.Event]) -> tuple[Task, ev.Evaluation | None,
     return task, best, len(evals)
 
 
+def baselines_html(events: list[ev.Event]) -> str:
+    """What the run must beat, known before its first step: the trivial and the classical baselines."""
+    started = next((e for e in events if isinstance(e, ev.Started)), None)
+    if started is None or not started.baselines:
+        return ""
+    line = baselines_line(get_task(started.task), **started.baselines)
+    schedule = f"<div class='sft-note'>{html.escape(started.schedule)}</div>" if started.schedule else ""
+    return (f"<div class='sft-note' id='train-baselines'>{html.escape(line)}</div>" if line else "") + schedule
+
+
 def cards_html(events: list[ev.Event]) -> str:
     task, best, count = best_evaluation(events)
     if best is None:
-        return ""
+        return baselines_html(events)
     cards = [(name, best.metrics[key]) for key, name in task.view.cards if key in best.metrics] + [("val loss", best.loss)]
     html_cards = "<div class='sft-cards'>" + "".join(
         f"<div class='sft-card'><div class='v'>{v:.3f}</div><div class='k'>{k}</div></div>" for k, v in cards
     ) + f"</div><div class='sft-note'>best of {count} evaluation(s), step {best.step}</div>"
-    return html_cards + samples_table(best.metrics.get("samples", []))
+    return html_cards + baselines_html(events) + samples_table(best.metrics.get("samples", []))
 
 
 def samples_table(samples: list[dict]) -> str:
@@ -79,9 +91,12 @@ def outcome_html(events: list[ev.Event]) -> str:
         task, run = best_evaluation(events)[0], last.run_dir.split("/")[-1]
         m, baseline = last.metrics, last.metrics.get("baseline")
         beat = f" ({baseline['name']} baseline: {task.headline(baseline)})" if baseline else ""
-        next_step = "talk to it in the Chat tab" if task.view.output == "chat" else "open Evaluate or Predict"
-        return ok_md(f"✅ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): "
-                     f"{task.headline(m)}{beat}. Saved as <code>{run}</code>; {next_step}.")
+        next_step = "talk to it in the Chat tab" if task.generative else "open Evaluate or Predict"
+        verdict = judge(task, m)
+        finished = (f"✅ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): "
+                    f"{task.headline(m)}{beat}. Saved as <code>{run}</code>; {next_step}.")
+        said = f"<span id='train-verdict'>{html.escape(verdict.text)}</span>"
+        return ok_md(finished) + ((error_md if verdict.beats is False else ok_md)(said) if verdict.text else "")
     if isinstance(last, ev.Cancelled):
         kept = f" The best model so far is kept in <code>{last.run_dir.split('/')[-1]}</code>." if last.run_dir else ""
         return ok_md(f"⏹ Stopped.{kept}")
@@ -105,7 +120,10 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     with gr.Row():
         lr = gr.Slider(-6, -2, value=math.log10(DEFAULTS.learning_rate), step=0.1, label=t("lr"),
                        info="−4 means 1e-4", elem_id="lr")
-        epochs = gr.Slider(0.1, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"), elem_id="epochs")
+        epochs = gr.Slider(0, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"), info=t("epochs_info"),
+                           elem_id="epochs")
+        min_steps = gr.Number(DEFAULTS.min_steps, precision=0, minimum=0, label=t("min_steps"), info=t("min_steps_info"),
+                              elem_id="min-steps")
         batch = gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("batch_size"), elem_id="batch-size")
         max_len = gr.Slider(16, 512, value=DEFAULTS.max_length, step=8, label=t("max_length"), elem_id="max-length")
     with gr.Row():
@@ -139,6 +157,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                      elem_id="lora-dropout")
             lora_layers = gr.Slider(0, 48, value=DEFAULTS.lora_layers, step=1, label=t("lora_layers"),
                                     info=t("lora_layers_info"), elem_id="lora-layers")
+    schedule = gr.HTML(elem_id="train-schedule")
     with gr.Row():
         start = gr.Button(t("start"), variant="primary", elem_id="start-train")
         stop = gr.Button(t("stop"), variant="stop", interactive=False, elem_id="stop-train")
@@ -150,11 +169,27 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
 
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
     preset.change(lambda p: [PRESETS[p].get(k, getattr(DEFAULTS, k))
-                             for k in ("epochs", "batch_size", "max_length", "hidden_dropout")]
+                             for k in ("epochs", "min_steps", "batch_size", "max_length", "hidden_dropout")]
                   + [round(math.log10(PRESETS[p].get("learning_rate", DEFAULTS.learning_rate)), 2)],
-                  preset, [epochs, batch, max_len, hidden_dropout, lr], api_visibility="private")
+                  preset, [epochs, min_steps, batch, max_len, hidden_dropout, lr], api_visibility="private")
 
-    def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, batch_size, length, warm, wd, frac,
+    def show_schedule(state, n_epochs, steps_floor, batch_size, frac, workers):
+        """The epochs and optimizer steps this table will get, before Start."""
+        if not state or not state.get("rows"):
+            return ""
+        try:
+            config = TrainConfig(epochs=float(n_epochs or 0), min_steps=int(steps_floor or 0),
+                                 batch_size=int(batch_size), val_fraction=float(frac))
+            plan = plan_schedule(config, expected_train_rows(config, state["rows"]), int(workers))
+        except (TypeError, ValueError):
+            return ""
+        return f"<div class='sft-note'>🗓 {html.escape(plan.describe())}</div>"
+
+    schedule_inputs = [data_state, epochs, min_steps, batch, val_frac, processes]
+    for control in schedule_inputs:
+        control.change(show_schedule, schedule_inputs, schedule, api_visibility="private", show_progress="hidden")
+
+    def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, steps_floor, batch_size, length, warm, wd, frac,
                  seed_value, dedupe_rows, by_length, prec, frozen_embeddings, attn_drop, hidden_drop, kept_layers, workers, use_lora, rank, alpha,
                  dropout, top_layers, request: gr.Request):
         active = ctx.queue.get(current)
@@ -165,6 +200,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         base = (path or "").strip() if model_key == LOCAL else model_key
         try:
             config = TrainConfig(task=state.get("task", "classification"), base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
+                                 min_steps=int(steps_floor or 0),
                                  batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
                                  weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
                                  deduplicate=bool(dedupe_rows), group_by_length=bool(by_length),
@@ -204,7 +240,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 charts.training_curve(events) if redraw else gr.skip(),
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
-    start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, batch, max_len, warmup, decay, val_frac,
+    start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, min_steps, batch, max_len, warmup, decay, val_frac,
                            seed, dedupe, grouped, precision, freeze, attention_dropout, hidden_dropout, keep_layers, processes, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
                 api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")

@@ -156,6 +156,7 @@ class Task:
     per_token: ClassVar[bool] = False  # one output per token (the engine keeps each row's token logits)
     peft_task: ClassVar[str] = "SEQ_CLS"
     generative: ClassVar[bool] = False  # a causal LM that writes text (chat, GGUF export), not an encoder with a head
+    classical_name: ClassVar[str] = ""  # the classical baseline (core.classical) every run is compared with; "" for none
 
     # -- columns and data -------------------------------------------------------
     def guess_columns(self, frame: pd.DataFrame, given: dict[str, str | None]) -> dict[str, str]:
@@ -273,6 +274,21 @@ class Task:
     def baseline(self, train: TaskData, val: TaskData, state: dict) -> dict | None:
         """Metrics of the trivial predictor a fine-tune must beat, as {'name': ..., metric: value}."""
         return None
+
+    def classical_baseline(self, train: TaskData, val: TaskData, state: dict) -> dict:
+        """Metrics of the classical model named ``classical_name``, fitted on ``train`` and scored on ``val``
+        with the task's own metrics (``core.classical.fit_classical`` times it and catches what cannot fit)."""
+        raise NotImplementedError
+
+    def classical_features(self, train: TaskData, val: TaskData):
+        """TF-IDF matrices of the training and validation rows, fitted on the training texts."""
+        from ..classical import TextFeatures
+
+        features = TextFeatures.fit(self.texts(train))
+        return self.classical_matrix(features, train), self.classical_matrix(features, val)
+
+    def classical_matrix(self, features, data: TaskData):
+        return features(data.inputs["text"])
 
     def prediction_metrics(self, predictions: list[Prediction], truth: pd.Series) -> dict | None:
         """The task's metrics of ``predictions`` against the true values as saved in validation_predictions.csv

@@ -15,6 +15,8 @@ from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, m
 CLASS_CARDS = (("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("macro_precision", "precision"),
                ("macro_recall", "recall"))
 
+CLASSICAL_C = 10.0  # inverse L2 strength of the TF-IDF logistic regression (sparse n-grams want little shrinkage)
+
 
 def guess_label_column(frame: pd.DataFrame) -> str:
     """The column with few distinct values, preferring names such as 'label' or 'category'."""
@@ -67,6 +69,7 @@ class Classification(Task):
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("label", "label", LABEL_NAME_HINTS, text=False))
     view = TaskView("Classify texts", ("text",), "label", CLASS_CARDS, "confusion", "Per-class metrics")
     primary_metric = "macro_f1"
+    classical_name = "TF-IDF + logistic regression"
 
     def guess_role(self, frame, role, chosen):
         return guess_label_column(frame) if role.name == "label" else super().guess_role(frame, role, chosen)
@@ -127,6 +130,14 @@ class Classification(Task):
         majority = int(np.bincount(train.targets).argmax())
         metrics = classification_metrics(val.targets, [majority] * len(val), val.label_names)
         return {"name": "majority class", "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}
+
+    def classical_baseline(self, train, val, state) -> dict:
+        from sklearn.linear_model import LogisticRegression
+
+        x_train, x_val = self.classical_features(train, val)
+        model = LogisticRegression(C=CLASSICAL_C, max_iter=1000).fit(x_train, train.targets)
+        metrics = classification_metrics(val.targets, model.predict(x_val).tolist(), val.label_names).to_dict()
+        return {k: v for k, v in metrics.items() if k not in ("per_class", "confusion")}
 
     def format(self, outputs, features, model_config) -> list[Prediction]:
         names = label_names_of(model_config)

@@ -80,6 +80,7 @@ class MultiLabel(Task):
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("labels", "labels", LABELS_HINTS, text=False))
     view = TaskView("Multi-label", ("text",), "labels", MULTI_CARDS, "per_label", "Per-label metrics")
     primary_metric = "micro_f1"
+    classical_name = "TF-IDF + one-vs-rest logistic regression"
 
     def guess_role(self, frame, role, chosen):
         if role.text:
@@ -174,13 +175,20 @@ class MultiLabel(Task):
             chosen[label] = int(np.argmax(micro(others[0] + counts[:, 0, label], others[1] + counts[:, 1, label])))
         return THRESHOLDS[chosen]
 
-    def score(self, outputs, val, encoded, state) -> Scored:
-        probs = sigmoid(np.stack(outputs))
+    def tuned_metrics(self, probs: np.ndarray, val: TaskData) -> tuple[dict, np.ndarray, np.ndarray]:
+        """Metrics at thresholds tuned on the validation rows (and micro-F1 at 0.5), the thresholds and the
+        0/1 predictions: the same for the model and its classical baseline."""
         truth = self.multi_hot(val.targets, len(val.label_names)).astype(int)
         thresholds = self.tune_thresholds(probs, truth)
         predicted = (probs >= thresholds).astype(int)
         metrics = multi_label_metrics(truth, predicted, val.label_names)
         metrics["micro_f1_at_0.5"] = multi_label_metrics(truth, (probs >= 0.5).astype(int), val.label_names)["micro_f1"]
+        return metrics, thresholds, predicted
+
+    def score(self, outputs, val, encoded, state) -> Scored:
+        probs = sigmoid(np.stack(outputs))
+        truth = self.multi_hot(val.targets, len(val.label_names)).astype(int)
+        metrics, thresholds, predicted = self.tuned_metrics(probs, val)
         for name, t in zip(val.label_names, thresholds):
             metrics["per_class"][name]["threshold"] = float(t)
         names = val.label_names
@@ -207,6 +215,20 @@ class MultiLabel(Task):
         truth = self.multi_hot(val.targets, len(val.label_names)).astype(int)
         metrics = multi_label_metrics(truth, np.tile(constant, (len(val), 1)), val.label_names)
         return {"name": "most frequent labels", **{k: v for k, v in metrics.items() if k != "per_class"}}
+
+    def classical_baseline(self, train, val, state) -> dict:
+        """One-vs-rest TF-IDF logistic regression, its thresholds tuned on validation as the model's are."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.multiclass import OneVsRestClassifier
+
+        from .classification import CLASSICAL_C
+
+        x_train, x_val = self.classical_features(train, val)
+        width = len(train.label_names)
+        model = OneVsRestClassifier(LogisticRegression(C=CLASSICAL_C, max_iter=1000))
+        model.fit(x_train, self.multi_hot(train.targets, width).astype(int))
+        metrics = self.tuned_metrics(model.predict_proba(x_val), val)[0]
+        return {k: v for k, v in metrics.items() if k != "per_class"}
 
     def format(self, outputs, features, model_config) -> list[Prediction]:
         names = [model_config.id2label[i] for i in range(len(model_config.id2label))]

@@ -34,6 +34,11 @@ class PairInputs:
         encoded = tokenizer(rows["text_a"], rows["text_b"], truncation="longest_first", max_length=max_length)
         return {key: encoded[key] for key in ("input_ids", "token_type_ids") if key in encoded}
 
+    def classical_matrix(self, features, data):
+        from ..classical import pair_features
+
+        return pair_features(features, data.inputs["text_a"], data.inputs["text_b"])
+
 
 class PairClassification(PairInputs, Classification):
     name = "pairs"

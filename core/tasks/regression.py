@@ -34,6 +34,7 @@ class Regression(Task):
     view = TaskView("Score texts (regression)", ("text",), "number", REGRESSION_CARDS, "scatter")
     primary_metric = "rmse"
     greater_is_better = False
+    classical_name = "TF-IDF + ridge regression"
 
     def guess_role(self, frame, role, chosen):
         if role.text:
@@ -113,6 +114,13 @@ class Regression(Task):
 
     def baseline(self, train, val, state) -> dict:
         return {"name": "training mean", **regression_metrics(val.targets, [state["target_mean"]] * len(val))}
+
+    def classical_baseline(self, train, val, state) -> dict:
+        from sklearn.linear_model import Ridge
+
+        x_train, x_val = self.classical_features(train, val)
+        model = Ridge(alpha=1.0).fit(x_train, np.asarray(train.targets, dtype=float))
+        return regression_metrics(np.asarray(val.targets, dtype=float), model.predict(x_val))
 
     def mistakes(self, predictions: pd.DataFrame) -> pd.DataFrame:
         return shown_first(predictions.reindex(predictions["error"].abs().sort_values(ascending=False).index).head(100))

@@ -122,6 +122,7 @@ class TokenClassification(Task):
     roles = (Role("tokens", "tokens", TOKEN_HINTS, text=False), Role("tags", "tags", TAG_HINTS, text=False))
     view = TaskView("Entities in text (NER)", ("text",), "spans", NER_CARDS, "per_label", "Per-entity-type metrics")
     primary_metric = "f1"
+    classical_name = "CRF on word features"
     model_class = AutoModelForTokenClassification
     peft_task = "TOKEN_CLS"
     per_token = True
@@ -241,6 +242,16 @@ class TokenClassification(Task):
         truth = [[names[i] for i in row] for row in val.targets]
         metrics = entity_metrics(truth, [to_iob2(row)[0] for row in predicted])
         return {"name": "most frequent tag per word", **{k: v for k, v in metrics.items() if k != "per_class"}}
+
+    def classical_baseline(self, train, val, state) -> dict:
+        from ..classical import crf_tags
+
+        names = train.label_names
+        predicted = crf_tags(train.inputs["tokens"], [[names[i] for i in row] for row in train.targets],
+                             val.inputs["tokens"])
+        truth = [[names[i] for i in row] for row in val.targets]
+        metrics = entity_metrics(truth, [to_iob2(row)[0] for row in predicted])
+        return {k: v for k, v in metrics.items() if k != "per_class"}
 
     def encode_inputs(self, tokenizer, rows: dict[str, list[str]], max_length: int) -> dict:
         split = [split_words(text) for text in rows["text"]]
