@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test bench bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
+.PHONY: run test fuzz bench bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ browser:
 
 test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
+
+fuzz: $(VENV)/.installed
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"

@@ -16,7 +16,7 @@ from .data import DataLimits, read_table
 from .engine import TrainingJob
 from .language import suggest_model
 from .models import REGISTRY
-from .tasks import TASKS, column_roles, get_task
+from .tasks import TASKS, column_roles, detect_task, get_task
 from .errors import DataError, StudioError
 from .export import FORMATS, cached_export, export_run
 from .predict import Predictor
@@ -56,6 +56,8 @@ def role_flags(pairs: list[str]) -> dict[str, str]:
 def cmd_train(args: argparse.Namespace) -> int:
     config = _config_from(args)
     table = read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20))
+    if args.task is None and not args.config:  # as the Data tab does: the task the table looks made for
+        config = replace(config, task=detect_task(table))
     task = get_task(config.task)
     data = task.prepare(table, column_roles(config.task, role_flags(args.col), args.text_col, args.label_col))
     print(f"{config.task}: " + task.describe(data).replace("<b>", "'").replace("</b>", "'"))
@@ -76,7 +78,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     """The data-quality report of a table, as text or JSON."""
     from .quality import inspect
-    from .tasks import detect_task
 
     table = read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20))
     task = get_task(args.task or detect_task(table))
@@ -95,7 +96,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    run_dir = Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
     return _follow(TrainingJob.resume(run_dir).start())
 
 
@@ -209,7 +210,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .serve import create_app
 
-    folder = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    folder = Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
     if args.format != "hf":
         print(f"{folder.name} as {args.format}: exported into the cache on first use, then reused ...", flush=True)
         folder = cached_export(folder, args.format)

@@ -137,7 +137,7 @@ def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFr
             frame = _read_jsonl(text) if suffix != ".json" else _read_json(text)
         else:
             frame = _read_delimited(text, _sniff_delimiter(text, suffix))
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = unique_names([str(c).strip() for c in frame.columns])
     if frame.empty:
         raise DataError("The file has column names but no rows of data.")
     if len(frame) > limits.max_rows:
@@ -180,6 +180,20 @@ def read_conll(text: str) -> pd.DataFrame:
     if tokens:
         sentences.append((tokens, tags))
     return pd.DataFrame({"tokens": [t for t, _ in sentences], "tags": [g for _, g in sentences]})
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Column names as a user can pick them: an empty name becomes 'column N', a repeated one gets ' (2)'."""
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names, 1):
+        name = name or f"column {i}"
+        base, n = name, 2
+        while name in seen:
+            name, n = f"{base} ({n})", n + 1
+        seen.add(name)
+        out.append(name)
+    return out
 
 
 def _read_delimited(text: str, sep: str, header: int | None = 0) -> pd.DataFrame:
@@ -227,8 +241,17 @@ def _read_json(text: str) -> pd.DataFrame:
     raise DataError("The JSON file must be a list of objects, or one object per line (JSON Lines).")
 
 
+def as_string(value) -> str:
+    """One cell as text: '' for a missing value, JSON for a list or an object (JSON Lines cells), else str."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None or (not hasattr(value, "__len__") and pd.isna(value)):
+        return ""
+    return str(value).strip()
+
+
 def as_strings(series: pd.Series) -> pd.Series:
-    return series.map(lambda v: "" if pd.isna(v) else str(v).strip())
+    return series.map(as_string)
 
 
 def name_hint(name: str, hints: tuple[str, ...]) -> bool:

@@ -229,7 +229,7 @@ class TrainingJob:
     @classmethod
     def resume(cls, run_dir: str | Path, store: RunStore | None = None) -> "TrainingJob":
         """A job that continues an interrupted run from its last resume checkpoint, in the same folder."""
-        run_dir = Path(run_dir)
+        run_dir = Path(run_dir).expanduser().resolve()
         if not has_resume_checkpoint(run_dir):
             raise ModelError(f"The run '{run_dir.name}' has no checkpoint to resume from.")
         return cls.from_folder(run_dir, store)
@@ -239,6 +239,7 @@ class TrainingJob:
                     parallel: SingleProcess | None = None) -> "TrainingJob":
         """The job a run folder describes (train_config.json, data.json, dataset.csv): it trains in that folder
         and continues from its resume checkpoint when there is one."""
+        run_dir = Path(run_dir).expanduser().resolve()
         meta = read_json(run_dir / "data.json", {})
         config = TrainConfig.load(run_dir / "train_config.json")
         task = get_task(config.task)

@@ -81,7 +81,8 @@ class RunStore:
     """All runs live as folders under one root directory."""
 
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root else default_runs_dir()
+        self.root = (Path(root) if root else default_runs_dir()).expanduser().resolve()  # absolute once, here:
+        # worker processes, exports and the server run in other folders
 
     def create(self, hint: str) -> Path:
         self.root.mkdir(parents=True, exist_ok=True)

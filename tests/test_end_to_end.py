@@ -66,6 +66,16 @@ def run_cli(*args, env_runs):
                           capture_output=True, text=True, timeout=600)
 
 
+def test_json_lines_ner_with_misshapen_tokens_and_tags_exits_2_with_a_message(tmp_path):
+    bad = tmp_path / "ner.jsonl"  # found on unseen data: a list cell beside a string and a number (issue 26)
+    bad.write_text('{"tokens": ["a", "b"], "tags": ["B-X"]}\n{"tokens": "notalist", "tags": 3}\n'
+                   '{"tokens": ["c", "d"], "tags": ["O", "B-X"]}\n')
+    for flags in ([], ["--task", "token_classification"]):
+        result = run_cli("train", "--data", str(bad), *flags, env_runs=tmp_path / "runs")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("error: ")
+
+
 def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\n" + "".join(f"row {i},same\n" for i in range(5)))

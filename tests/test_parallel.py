@@ -18,8 +18,6 @@ from core.engine import TrainingJob
 from core.store import RunStore
 from core.tasks import prepare_data
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def history(run_dir: Path, kind: str) -> list[dict]:
     path = run_dir / "history.jsonl"
@@ -44,12 +42,13 @@ def test_two_processes_from_the_cli_match_one_process_with_the_same_global_batch
     one.run()
     assert isinstance(one.events.since(0)[-1], ev.Finished)
 
-    runs = tmp_path / "two"
-    cmd = [sys.executable, "-m", "core", "--runs", str(runs), "train", "--data", str(toy_csv), "--processes", "2",
+    runs = tmp_path / "two"  # given relative to a working folder outside the repository, as a user would
+    assert toy_csv.parent == tmp_path
+    cmd = [sys.executable, "-m", "core", "--runs", "two", "train", "--data", toy_csv.name, "--processes", "2",
            "--base-model", str(tiny_model_dir), "--batch-size", "8", "--max-steps", "12", "--max-length", "32",
            "--learning-rate", "1e-3", "--eval-every-steps", "4", "--early-stopping-patience", "0", "--precision", "fp32",
            "--hidden-dropout", "0", "--seed", "7"]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "global batch 16 = 8 per process x 2" in result.stdout + result.stderr
     two = RunStore(runs).list()[0]
