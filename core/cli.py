@@ -119,10 +119,11 @@ def _follow(job: TrainingJob) -> int:
                     bar = tqdm(total=event.total_steps, unit="step", dynamic_ncols=True)
                     print(f"run folder: {event.run_dir}  precision: {event.precision}", file=sys.stderr)
                     print(f"schedule: {event.schedule}", file=sys.stderr)
-                    if (line := baselines_line(job.task, **event.baselines)):
-                        print(line, file=sys.stderr)
                     for warning in event.warnings:
                         print(f"warning: {warning}", file=sys.stderr)
+                elif isinstance(event, ev.Baselines):
+                    if (line := baselines_line(job.task, event.trivial, event.classical)):
+                        tqdm.write(line)
                 elif isinstance(event, ev.Step) and bar is not None:
                     bar.total = event.total_steps
                     bar.update(event.step - bar.n)

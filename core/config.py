@@ -31,6 +31,7 @@ class TrainConfig:
     eval_every_steps: int = 0  # 0: about 5 evaluations per run, at least one per epoch
     early_stopping_patience: int = 3  # evaluations without a gain in the task's primary metric; 0 disables
     max_grad_norm: float = 1.0
+    head_lr_scale: float = 1.0  # the newly initialised head learns at this multiple of the learning rate
     precision: str = "auto"
     max_steps: int = 0  # 0: derived from epochs
     attention_dropout: float = 0.0  # on attention probabilities; 0 skips a random mask per head (faster, same accuracy)
@@ -47,6 +48,7 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         checks = [
             (0 < self.learning_rate <= 1, "learning rate must be between 0 and 1"),
+            (0 < self.head_lr_scale <= 1000, "the head's learning-rate scale must be between 0 and 1000"),
             (0 <= self.epochs <= 1000, "epochs must be between 0 (derived from the table) and 1000"),
             (0 <= self.min_steps <= 1_000_000, "minimum steps must be between 0 and 1,000,000"),
             (1 <= self.batch_size <= 4096, "batch size must be between 1 and 4096"),

@@ -160,7 +160,7 @@ def looks_like_conll(text: str) -> bool:
     if not filled or len(filled) == len(lines):
         return False
     shaped = [f for f in map(_conll_fields, filled) if 2 <= len(f) <= 10 and CONLL_TAG.match(f[-1].strip())]
-    return len(shaped) >= 0.95 * len(filled)
+    return len(shaped) >= 0.8 * len(filled)  # a few bad lines: read_conll names the first
 
 
 def read_conll(text: str) -> pd.DataFrame:

@@ -8,6 +8,7 @@ import os
 import shutil
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from .errors import ModelError, StudioError
 from .lora import apply_lora
 from .parallel import PeerLost, SingleProcess
 from .models import REGISTRY, load_tokenizer, resolve_model_path
-from .classical import fit_classical
+from .classical import classical_result, start_classical
 from .insight import save_outputs
 from .schedule import plan_schedule
 from .quality import deduplicate
@@ -177,13 +178,16 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: param.detach().contiguous() for name, param in model.named_parameters() if param.requires_grad}
 
 
-def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW without weight decay on biases and LayerNorm weights."""
-    decay, no_decay = [], []
-    for param in model.parameters():
+def make_optimizer(model: torch.nn.Module, config: TrainConfig, new: set[str] = frozenset()) -> torch.optim.Optimizer:
+    """AdamW without weight decay on biases and LayerNorm weights; the newly initialised weights ``new`` (the
+    task's head) learn at ``head_lr_scale`` times the learning rate."""
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, param in model.named_parameters():
         if param.requires_grad:
-            (no_decay if param.ndim < 2 else decay).append(param)
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            groups.setdefault((param.ndim >= 2, name in new), []).append(param)
+    groups = [{"params": params, "weight_decay": config.weight_decay if decayed else 0.0,
+               "lr": config.learning_rate * (config.head_lr_scale if head else 1.0)}
+              for (decayed, head), params in groups.items()]
     try:
         return torch.optim.AdamW(groups, lr=config.learning_rate, fused=True)
     except RuntimeError:  # torch < 2.4 has no fused AdamW on the CPU
@@ -218,13 +222,15 @@ class TrainingJob:
         self._thread: threading.Thread | None = None
         self._best: dict | None = None
         self._baseline: dict | None = None
-        self._classical: dict | None = None  # fitted on the training split before the first step
+        self._classical: dict | None = None  # fitted on the training split in a thread beside the first steps
+        self._classical_job: Future | None = None
         self._started = time.time()
         self._samples_per_s: float | None = None
         self._folder: Path | None = None  # an existing run folder this job continues or was prepared in
         self._resuming = False
         self._val_enc: Encoded | None = None  # validation rows are tokenised at the first evaluation
         self._max_length = 0
+        self._new_weights: set[str] = set()  # names of the weights the base model did not have (the task's head)
 
     @classmethod
     def resume(cls, run_dir: str | Path, store: RunStore | None = None) -> "TrainingJob":
@@ -407,7 +413,7 @@ class TrainingJob:
         schedule = plan_schedule(cfg, len(train), world)
         steps_per_epoch, eval_every = schedule.steps_per_epoch, schedule.eval_every
         loop = LoopState(total=schedule.total_steps)
-        optimizer = make_optimizer(model, cfg)
+        optimizer = make_optimizer(model, cfg, self._new_weights)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * loop.total), loop.total)
         generator = torch.Generator().manual_seed(cfg.seed)
         if self._resuming:
@@ -415,12 +421,11 @@ class TrainingJob:
             self._best = loop.best
         self._baseline = task.baseline(train, self.val, self.task_state)
         if self.parallel.main and task.classical_name:
-            self.events.publish(ev.Status(f"Fitting the classical baseline ({task.classical_name})"))
-            self._classical = fit_classical(task, train, self.val, self.task_state, cfg.seed)
+            self._classical_job = start_classical(task, train, self.val, dict(self.task_state), cfg.seed)
         self.events.publish(ev.Started(
             str(self.run_dir), loop.total, len(train), len(self.val), data.label_names, self.precision, unk, warnings,
             sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()),
-            task.name, {"trivial": self._baseline, "classical": self._classical}, schedule.describe()))
+            task.name, schedule.describe()))
         if world > 1:
             self.events.publish(ev.Status(f"Data-parallel on {world} processes: global batch {global_batch} = "
                                           f"{cfg.batch_size} per process x {world}"))
@@ -451,6 +456,7 @@ class TrainingJob:
                 self.events.publish(ev.Step(loop.step, loop.total, loop.step / steps_per_epoch, loss_value,
                                             scheduler.get_last_lr()[0], loop.seen / elapsed,
                                             elapsed / loop.step * (loop.total - loop.step)))
+                self._publish_classical()
                 if loop.step % eval_every == 0 or loop.step == loop.total:
                     if self.parallel.main:  # the others wait for its verdict on early stopping
                         self._evaluate_and_save(loop, steps_per_epoch, optimizer, scheduler, epoch_rng)
@@ -484,9 +490,11 @@ class TrainingJob:
         path = resolve_model_path(cfg.base_model)
         tokenizer = training_tokenizer(cfg.base_model)
         task.check_tokenizer(tokenizer, cfg.base_model)
-        model = task.model_class.from_pretrained(
-            path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True,
+        model, loading = task.model_class.from_pretrained(
+            path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True,
             **task.head(self.data), **training_overrides(path, cfg, self.device))
+        self._new_weights = set(loading["missing_keys"]) | {
+            key if isinstance(key, str) else key[0] for key in loading["mismatched_keys"]}
         model.config.pad_token_id = tokenizer.pad_token_id
         keep_bottom_layers(model, cfg.keep_layers)
         if cfg.lora:
@@ -604,7 +612,17 @@ class TrainingJob:
             os.replace(item, self.run_dir / item.name)
         tmp.rmdir()
 
+    def _publish_classical(self, wait: bool = False) -> None:
+        """Publish the classical baseline once its thread has fitted it (checked at each step; ``wait`` at the end)."""
+        job = self._classical_job
+        if job is None or not (wait or job.done()):
+            return
+        self._classical_job = None
+        self._classical = classical_result(job, self.task)
+        self.events.publish(ev.Baselines(self._baseline, self._classical))
+
     def _write_metrics(self) -> dict:
+        self._publish_classical(wait=True)
         metrics = dict(self._best or {})
         metrics.update({
             "task": self.task.name,

@@ -39,8 +39,16 @@ class Started(Event):
     trainable_params: int
     total_params: int
     task: str = "classification"
-    baselines: dict = field(default_factory=dict)  # "trivial" and "classical": metrics the fine-tune must beat
     schedule: str = ""  # epochs, steps and evaluation interval, in words
+
+
+@dataclass
+class Baselines(Event):
+    """What the fine-tune must beat, scored on the validation rows: the trivial predictor and the classical
+    model (fitted beside the first steps; its dict says 'skipped' when it could not be fitted)."""
+
+    trivial: dict | None
+    classical: dict | None
 
 
 @dataclass
@@ -86,7 +94,7 @@ class Cancelled(Event):
 
 
 TERMINAL = (Finished, Failed, Cancelled)
-EVENT_TYPES = {cls.__name__.lower(): cls for cls in (Status, Started, Step, Evaluation, Finished, Failed, Cancelled)}
+EVENT_TYPES = {cls.__name__.lower(): cls for cls in (Status, Started, Baselines, Step, Evaluation, Finished, Failed, Cancelled)}
 
 
 def from_dict(data: dict) -> Event:

@@ -267,8 +267,14 @@ def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
     page.get_by_role("tab", name="Train").click()
     page.get_by_label(preset).check()
     page.wait_for_timeout(500)
+    page.wait_for_function("document.querySelector('#train-schedule')?.innerText.includes('optimizer steps')")
+    assert ("derived from the table's size" in page.locator("#train-schedule").inner_text()) == (preset != "Fast")
     page.locator("#lr input[type=number]").fill(str(lr))
     page.locator("#lr input[type=number]").press("Enter")
+    if preset != "Fast":  # 3 epochs (75 steps on 400 rows) instead of the derived 300 keep the suite's minutes
+        page.locator("#epochs input[type=number]").fill("3")
+        page.locator("#epochs input[type=number]").press("Enter")
+        page.wait_for_function("document.querySelector('#train-schedule')?.innerText.includes('3 epochs (as set)')")
     page.locator("#start-train").click()
     page.locator("#train-progress-text").wait_for(timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0",

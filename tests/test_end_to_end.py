@@ -76,6 +76,25 @@ def test_json_lines_ner_with_misshapen_tokens_and_tags_exits_2_with_a_message(tm
         assert result.stderr.startswith("error: ")
 
 
+def test_a_conll_file_with_a_line_missing_its_tag_names_the_line(tmp_path):
+    bad = tmp_path / "tags.txt"
+    sentences = ["John B-PER\nlives O\nin O\nParis B-LOC\n", "Mary B-PER\nworks O\nthere O\n"]
+    bad.write_text("\n".join(sentences * 2).replace("works O", "works", 1))
+    result = run_cli("train", "--data", str(bad), env_runs=tmp_path / "runs")
+    assert result.returncode == 2 and "Line 7 of the CoNLL file has a token but no tag" in result.stderr, result.stderr
+
+
+def test_a_score_column_with_a_few_words_is_read_as_scores_and_names_the_rows(tmp_path):
+    bad = tmp_path / "scores.csv"
+    scores = [f"{i * 0.37:.2f}" for i in range(30)]
+    scores[4], scores[11] = "N/A", "abc"
+    bad.write_text("text,score\n" + "".join(f"review number {i},{s}\n" for i, s in enumerate(scores)))
+    result = run_cli("train", "--data", str(bad), env_runs=tmp_path / "runs")
+    assert result.returncode == 2, result.stderr
+    # "N/A" reads as a missing score (that row is left out); "abc" is named
+    assert "score column 'score' has 1 value(s) that are not numbers, in data row(s) 12 ('abc')" in result.stderr
+
+
 def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\n" + "".join(f"row {i},same\n" for i in range(5)))

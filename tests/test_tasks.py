@@ -69,6 +69,9 @@ def test_each_task_trains_predicts_exports_and_resumes(task, tiny_model_dir, tmp
     assert evaluation.primary == spec.primary_metric and spec.primary_metric in evaluation.metrics
     metrics = events[-1].metrics
     assert metrics["task"] == task and metrics["baseline"]["name"]
+    fitted = next(e for e in events if isinstance(e, ev.Baselines))  # from its thread, before the end
+    assert metrics["classical"] == fitted.classical and fitted.classical["name"] == spec.classical_name
+    assert spec.primary_metric in fitted.classical or "skipped" in fitted.classical
     assert (job.run_dir / "validation_predictions.csv").is_file()
 
     predictor = Predictor(job.run_dir)

@@ -57,11 +57,15 @@ def best_evaluation(events: list[ev.Event]) -> tuple[Task, ev.Evaluation | None,
 
 
 def baselines_html(events: list[ev.Event]) -> str:
-    """What the run must beat, known before its first step: the trivial and the classical baselines."""
+    """The run's schedule and what it must beat: the trivial and the classical baselines (fitted beside the
+    first steps)."""
     started = next((e for e in events if isinstance(e, ev.Started)), None)
-    if started is None or not started.baselines:
+    if started is None:
         return ""
-    line = baselines_line(get_task(started.task), **started.baselines)
+    task = get_task(started.task)
+    fitted = next((e for e in reversed(events) if isinstance(e, ev.Baselines)), None)
+    line = (baselines_line(task, fitted.trivial, fitted.classical) if fitted
+            else f"fitting the classical baseline ({task.classical_name})…" if task.classical_name else "")
     schedule = f"<div class='sft-note'>{html.escape(started.schedule)}</div>" if started.schedule else ""
     return (f"<div class='sft-note' id='train-baselines'>{html.escape(line)}</div>" if line else "") + schedule
 
