@@ -18,7 +18,6 @@ from pathlib import Path
 
 from core.samples import SAMPLES, sample_path
 from core.tasks import get_task
-from core.verdict import primary_name
 
 
 def train(sample: str, seed: int, runs: Path, extra: list[str]) -> dict:
@@ -68,7 +67,7 @@ def main() -> None:
         results[sample] = {"task": task.name, "metric": key, "fine_tune": tuned, "classical": classical,
                            "trivial": trivial, "beats": beats, "runs": done}
         steps = "/".join(f"{run['steps']} of {run['planned_steps']}" for run in done)
-        print(f"| {sample} ({task.name}) | {done[0]['base_model']} | {primary_name(task)} | {tuned:.4f} | "
+        print(f"| {sample} ({task.name}) | {done[0]['base_model']} | {task.metric_name(key)} | {tuned:.4f} | "
               f"{classical:.4f} | {trivial:.4f} | {'yes' if beats else '**no**'} | "
               f"{mean([run['wall_s'] for run in done]):.0f} | "
               f"{mean([run['metrics']['classical']['seconds'] for run in done]):.1f} | {steps} |", flush=True)

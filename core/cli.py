@@ -96,7 +96,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    run_dir = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
     return _follow(TrainingJob.resume(run_dir).start())
 
 

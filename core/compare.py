@@ -27,7 +27,7 @@ def primary_of(run: RunInfo) -> tuple[str, str]:
     """(metric key, shown name) of the run's task's primary metric."""
     task = get_task(run.task)
     key = run.metrics.get("primary_metric", task.primary_metric)
-    return key, dict(task.view.cards).get(key, key)
+    return key, task.metric_name(key)
 
 
 def run_curves(run: RunInfo) -> RunCurves:

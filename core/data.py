@@ -245,7 +245,7 @@ def as_string(value) -> str:
     """One cell as text: '' for a missing value, JSON for a list or an object (JSON Lines cells), else str."""
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(value, ensure_ascii=False)
-    if value is None or (not hasattr(value, "__len__") and pd.isna(value)):
+    if pd.api.types.is_scalar(value) and pd.isna(value):
         return ""
     return str(value).strip()
 

@@ -230,12 +230,11 @@ class TrainingJob:
         self._resuming = False
         self._val_enc: Encoded | None = None  # validation rows are tokenised at the first evaluation
         self._max_length = 0
-        self._new_weights: set[str] = set()  # names of the weights the base model did not have (the task's head)
 
     @classmethod
     def resume(cls, run_dir: str | Path, store: RunStore | None = None) -> "TrainingJob":
         """A job that continues an interrupted run from its last resume checkpoint, in the same folder."""
-        run_dir = Path(run_dir).expanduser().resolve()
+        run_dir = Path(run_dir)
         if not has_resume_checkpoint(run_dir):
             raise ModelError(f"The run '{run_dir.name}' has no checkpoint to resume from.")
         return cls.from_folder(run_dir, store)
@@ -386,7 +385,7 @@ class TrainingJob:
                 split_warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
         train, self.val = task.split(data, cfg.val_fraction, cfg.seed)
         self.task_state = task.fit(train)
-        tokenizer, model = self._load_model()
+        tokenizer, model, new_weights = self._load_model()
         if self.device.type == "cpu":
             use_fast_dropout(model)
         self.check_cancel()
@@ -413,7 +412,7 @@ class TrainingJob:
         schedule = plan_schedule(cfg, len(train), world)
         steps_per_epoch, eval_every = schedule.steps_per_epoch, schedule.eval_every
         loop = LoopState(total=schedule.total_steps)
-        optimizer = make_optimizer(model, cfg, self._new_weights)
+        optimizer = make_optimizer(model, cfg, new_weights)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * loop.total), loop.total)
         generator = torch.Generator().manual_seed(cfg.seed)
         if self._resuming:
@@ -485,7 +484,8 @@ class TrainingJob:
         self._save_resume(loop, optimizer, scheduler, epoch_rng)
 
     def _load_model(self):
-        """The base model from a local folder with the task's head; LoRA or frozen embeddings as configured."""
+        """The tokenizer, the base model from a local folder with the task's head (LoRA or frozen embeddings as
+        configured) and the names of the weights the base model did not have (the new head)."""
         cfg, task = self.config, self.task
         path = resolve_model_path(cfg.base_model)
         tokenizer = training_tokenizer(cfg.base_model)
@@ -493,7 +493,7 @@ class TrainingJob:
         model, loading = task.model_class.from_pretrained(
             path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True,
             **task.head(self.data), **training_overrides(path, cfg, self.device))
-        self._new_weights = set(loading["missing_keys"]) | {
+        new_weights = set(loading["missing_keys"]) | {
             key if isinstance(key, str) else key[0] for key in loading["mismatched_keys"]}
         model.config.pad_token_id = tokenizer.pad_token_id
         keep_bottom_layers(model, cfg.keep_layers)
@@ -501,7 +501,7 @@ class TrainingJob:
             model = apply_lora(model, cfg, task.peft_task)
         elif cfg.freeze_embeddings:
             freeze_token_embeddings(model)
-        return tokenizer, model
+        return tokenizer, model, new_weights
 
     def save_dataset(self, **split_counts) -> None:
         """Describe the data (data.json) and keep a copy (dataset.csv): a resumed run or a worker process

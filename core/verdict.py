@@ -15,13 +15,9 @@ class Verdict:
     text: str
 
 
-def primary_name(task: Task) -> str:
-    return dict(task.view.cards).get(task.primary_metric, task.primary_metric)
-
-
 def baselines_line(task: Task, trivial: dict | None, classical: dict | None) -> str:
-    """'to beat: TF-IDF + logistic regression macro-F1 0.9494 (1.2 s) · majority class macro-F1 0.0667'."""
-    key, name, parts = task.primary_metric, primary_name(task), []
+    """'baselines: TF-IDF + logistic regression macro-F1 0.9494 (1.2 s) · majority class macro-F1 0.0667'."""
+    key, name, parts = task.primary_metric, task.metric_name(task.primary_metric), []
     if classical and key in classical:
         parts.append(f"{classical['name']} {name} {classical[key]:.4f} ({classical.get('seconds', 0):.1f} s)")
     if trivial and key in trivial:
@@ -31,7 +27,8 @@ def baselines_line(task: Task, trivial: dict | None, classical: dict | None) -> 
 
 def judge(task: Task, metrics: dict) -> Verdict:
     """The fine-tune's best primary metric against its classical baseline, from a run's metrics.json."""
-    classical, key, name = metrics.get("classical"), task.primary_metric, primary_name(task)
+    classical, key = metrics.get("classical"), task.primary_metric
+    name = task.metric_name(key)
     value = metrics.get(key)
     if not classical or value is None:
         return Verdict(None, "")

@@ -243,7 +243,7 @@ def classical_on_page(page, task: str) -> float:
 
     spec = get_task(task)
     shown = page.locator("#train-baselines").inner_text()
-    name = dict(spec.view.cards)[spec.primary_metric]
+    name = spec.metric_name(spec.primary_metric)
     return float(re.search(rf"{re.escape(spec.classical_name)} {re.escape(name)} ([0-9.]+)", shown).group(1))
 
 

@@ -225,6 +225,10 @@ class Task:
         shown = " · ".join(f"{r.label} <b>{data.columns[r.name]}</b>" for r in self.roles)
         return f"{len(data):,} rows kept, {data.rows_dropped:,} dropped · {shown}"
 
+    def metric_name(self, key: str) -> str:
+        """A metric's shown name (from the cards), e.g. 'macro-F1' for 'macro_f1'; the key itself if not shown."""
+        return dict(self.view.cards).get(key, key)
+
     def headline(self, metrics: dict) -> str:
         """The task's metric cards as one line, e.g. 'macro-F1 0.9512 · accuracy 0.9550'."""
         return " · ".join(f"{name} {metrics[key]:.4f}" for key, name in self.view.cards

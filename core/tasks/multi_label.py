@@ -175,20 +175,19 @@ class MultiLabel(Task):
             chosen[label] = int(np.argmax(micro(others[0] + counts[:, 0, label], others[1] + counts[:, 1, label])))
         return THRESHOLDS[chosen]
 
-    def tuned_metrics(self, probs: np.ndarray, val: TaskData) -> tuple[dict, np.ndarray, np.ndarray]:
+    def tuned_metrics(self, probs: np.ndarray, truth: np.ndarray, names: list[str]) -> tuple[dict, np.ndarray, np.ndarray]:
         """Metrics at thresholds tuned on the validation rows (and micro-F1 at 0.5), the thresholds and the
         0/1 predictions: the same for the model and its classical baseline."""
-        truth = self.multi_hot(val.targets, len(val.label_names)).astype(int)
         thresholds = self.tune_thresholds(probs, truth)
         predicted = (probs >= thresholds).astype(int)
-        metrics = multi_label_metrics(truth, predicted, val.label_names)
-        metrics["micro_f1_at_0.5"] = multi_label_metrics(truth, (probs >= 0.5).astype(int), val.label_names)["micro_f1"]
+        metrics = multi_label_metrics(truth, predicted, names)
+        metrics["micro_f1_at_0.5"] = multi_label_metrics(truth, (probs >= 0.5).astype(int), names)["micro_f1"]
         return metrics, thresholds, predicted
 
     def score(self, outputs, val, encoded, state) -> Scored:
         probs = sigmoid(np.stack(outputs))
         truth = self.multi_hot(val.targets, len(val.label_names)).astype(int)
-        metrics, thresholds, predicted = self.tuned_metrics(probs, val)
+        metrics, thresholds, predicted = self.tuned_metrics(probs, truth, val.label_names)
         for name, t in zip(val.label_names, thresholds):
             metrics["per_class"][name]["threshold"] = float(t)
         names = val.label_names
@@ -227,7 +226,8 @@ class MultiLabel(Task):
         width = len(train.label_names)
         model = OneVsRestClassifier(LogisticRegression(C=CLASSICAL_C, max_iter=1000))
         model.fit(x_train, self.multi_hot(train.targets, width).astype(int))
-        metrics = self.tuned_metrics(model.predict_proba(x_val), val)[0]
+        truth = self.multi_hot(val.targets, width).astype(int)
+        metrics = self.tuned_metrics(model.predict_proba(x_val), truth, val.label_names)[0]
         return {k: v for k, v in metrics.items() if k != "per_class"}
 
     def format(self, outputs, features, model_config) -> list[Prediction]:
