@@ -59,7 +59,7 @@ def checkpoint_costs() -> dict:
     from safetensors.torch import save_file
     from transformers import AutoModelForSequenceClassification
 
-    from core.engine import freeze_token_embeddings, trainable_state
+    from core.model_setup import freeze_token_embeddings, trainable_state
     from core.models import resolve_model_path
 
     model = AutoModelForSequenceClassification.from_pretrained(resolve_model_path(E5), num_labels=2)

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from core.config import TrainConfig
-from core.engine import resolve_precision, pick_device
+from core.devices import pick_device, resolve_precision
 from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
 from core.quality import deduplicate
 from core.samples import _package_dir, build_sample
@@ -100,7 +100,7 @@ def run_trl(train, config: TrainConfig, precision: str) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from core.engine import training_tokenizer
+    from core.model_setup import training_tokenizer
     from core.lora import block_linear_names
 
     tokenizer = training_tokenizer(MODEL)

@@ -15,7 +15,8 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
-from core.engine import autocast, length_grouped_batches, resolve_precision, training_tokenizer
+from core.devices import autocast, resolve_precision
+from core.model_setup import length_grouped_batches, training_tokenizer
 from core.lora import apply_lora
 from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
 from core.tasks import get_task

@@ -23,7 +23,8 @@ from transformers import logging as hf_logging
 
 from core import events as ev
 from core.config import TrainConfig
-from core.engine import TrainingJob, training_tokenizer
+from core.engine import TrainingJob
+from core.model_setup import training_tokenizer
 from core.models import DEFAULT_MODEL, resolve_model_path
 from core.samples import build_sample
 from core.store import RunStore

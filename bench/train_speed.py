@@ -33,7 +33,8 @@ from transformers import logging as hf_logging
 from core import events as ev
 from core.config import TrainConfig
 from core.tasks import get_task, prepare_data
-from core.engine import TrainingJob, cpu_has_fast_bf16
+from core.devices import cpu_has_fast_bf16
+from core.engine import TrainingJob
 from core.metrics import classification_metrics
 from core.models import DEFAULT_MODEL, load_tokenizer, resolve_model_path
 from core.predict import Predictor

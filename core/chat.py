@@ -9,8 +9,8 @@ from typing import Iterator
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
 
-from .config import TrainConfig
-from .engine import pick_device
+from .run_folder import RunFolder
+from .devices import pick_device
 from .errors import ModelError
 from .lora import is_adapter_run, load_adapter
 from .models import REGISTRY, resolve_model_path
@@ -23,11 +23,11 @@ class ChatModel:
         self.device = pick_device()
         folder = resolve_model_path(str(source)) if str(source) in REGISTRY else Path(source)
         if is_adapter_run(folder):
-            base_key = TrainConfig.load(folder / "train_config.json").base_model
+            base_key = RunFolder(folder).config().base_model
             base = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_key), local_files_only=True,
                                                         use_safetensors=True)
             model = load_adapter(base, folder, merge=True)
-        elif (folder / "model.safetensors").is_file():
+        elif (folder / RunFolder.WEIGHTS).is_file():
             model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True)
         else:
             raise ModelError(f"'{folder.name}' has no saved model to chat with.")

@@ -1,12 +1,12 @@
 """Side by side: the curves, primary metrics, per-class F1 and settings of two or more runs (any tasks)."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .store import RunInfo, read_json
+from .run_folder import RunFolder
+from .store import RunInfo
 from .tasks import get_task
 
 
@@ -35,13 +35,7 @@ def run_curves(run: RunInfo) -> RunCurves:
     key, name = primary_of(run)
     curves = RunCurves(run.run_id, name)
     steps, evals = {}, {}
-    path = run.path / "history.jsonl"
-    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
+    for event in RunFolder(run.path).history():
         if event.get("event") == "step":
             steps[event["step"]] = event["loss"]
         elif event.get("event") == "evaluation":
@@ -79,8 +73,8 @@ def config_table(runs: list[RunInfo], differences_only: bool = False) -> pd.Data
     """Settings as rows (task, data, base model, every TrainConfig field), one column per run."""
     columns = {}
     for run in runs:
-        config = read_json(run.path / "train_config.json", {}) or {}
-        data = read_json(run.path / "data.json", {}) or {}
+        folder = RunFolder(run.path)
+        config, data = folder.config_dict(), folder.data()
         columns[run.run_id] = {"data": run.data_name, "train rows": data.get("train_rows"),
                                "validation rows": data.get("val_rows"), **config}
     table = pd.DataFrame(columns).map(lambda v: "" if v is None else str(v))

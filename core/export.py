@@ -14,17 +14,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import torch
 from transformers import AutoTokenizer
 
-from .config import TrainConfig
 from .errors import DataError, ModelError
 from .gguf_export import GGUF_FILE, write_gguf
 from .models import cache_root
 from .onnx_model import ONNX_FILE
 from .predict import Predictor, load_predictor, load_run_model, weights_file
-from .store import read_json
+from .run_folder import RunFolder
 from .tasks import get_task
 from .tasks.base import Task
 from .verdict import judge
@@ -48,7 +46,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Pat
         raise DataError(f"Unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}.")
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     weights_file(run_dir)
-    train_config = TrainConfig.load(run_dir / "train_config.json")
+    train_config = RunFolder(run_dir).config()
     task = get_task(train_config.task)
     if fmt.startswith("onnx") and task.generative:
         raise DataError("ONNX export covers the encoder tasks; export an assistant run as hf or gguf-q8_0.")
@@ -71,7 +69,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Pat
             model.config.save_pretrained(tmp)
             write_onnx(model, tokenizer, tmp, quantise=fmt == "onnx-int8")
         tokenizer.save_pretrained(tmp)
-        shutil.copy(run_dir / "train_config.json", tmp / "train_config.json")
+        shutil.copy(run_dir / RunFolder.CONFIG, tmp / RunFolder.CONFIG)
         write_model_card(run_dir, tmp, out_dir.name, fmt, task)
         if out_dir.exists():
             out_dir.rmdir()  # empty (checked above)
@@ -86,7 +84,7 @@ def cached_export(run_dir: str | Path, fmt: str) -> Path:
     threshold) are newer than it."""
     run_dir = Path(run_dir)
     folder = cache_root() / "exports" / f"{run_dir.name}-{fmt}"
-    changed = max(weights_file(run_dir).stat().st_mtime, (run_dir / "config.json").stat().st_mtime)
+    changed = max(weights_file(run_dir).stat().st_mtime, (run_dir / RunFolder.MODEL_CONFIG).stat().st_mtime)
     if folder.is_dir() and folder.stat().st_mtime < changed:
         shutil.rmtree(folder)
     if not folder.is_dir():  # export_run writes a temp folder and renames it: a folder here is whole
@@ -116,13 +114,12 @@ def check_export(run_dir: str | Path, fmt: str) -> ExportCheck:
     """Export a run (cached) and predict its validation rows with the run and with the export: the accuracy
     cost, the size and the speed of the export, before a user downloads or serves it."""
     run_dir = Path(run_dir)
-    task = get_task(TrainConfig.load(run_dir / "train_config.json").task)
+    task = get_task(RunFolder(run_dir).config().task)
     if type(task).prediction_metrics is Task.prediction_metrics:
         raise DataError(f"Evaluating an export covers label, score and multi-label tasks, not {task.view.title}.")
-    path = run_dir / "validation_predictions.csv"
-    if not path.is_file():
+    frame = RunFolder(run_dir).predictions()
+    if frame is None:
         raise DataError(f"The run '{run_dir.name}' has no validation predictions yet.")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     rows = {role: frame[role].tolist() for role in task.view.predict_inputs}
     folder = cached_export(run_dir, fmt)
     results = []
@@ -168,9 +165,8 @@ def write_onnx(model, tokenizer, out_dir: Path, quantise: bool) -> None:
 
 def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) -> None:
     """README.md: base model, data, held-out metrics vs baseline, and how to load the export."""
-    metrics = read_json(run_dir / "metrics.json") or {}
-    data = read_json(run_dir / "data.json") or {}
-    config = read_json(run_dir / "train_config.json") or {}
+    folder = RunFolder(run_dir)
+    metrics, data, config = folder.metrics(), folder.data(), folder.config_dict()
     shown = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in ("train_seconds", "samples_per_s", "epoch")}
     classical, verdict = metrics.get("classical") or {}, judge(task, metrics).text
     loader = LOADERS[fmt.split("-")[0]].format(cls=task.model_class.__name__, dir=name, gguf=GGUF_FILE)

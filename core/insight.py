@@ -14,9 +14,10 @@ from safetensors.numpy import load_file, save_file
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, precision_recall_fscore_support, roc_curve
 
 from .errors import ModelError
-from .store import read_json, write_json_atomic
+from .atomic import read_json, write_json_atomic
+from .run_folder import RunFolder
 
-OUTPUTS_FILE = "validation_outputs.safetensors"
+OUTPUTS_FILE = RunFolder.OUTPUTS
 CALIBRATION_BINS = 10
 MAX_LABEL_ISSUES = 50
 
@@ -51,7 +52,7 @@ def load_outputs(run_dir: Path) -> ValidationOutputs | None:
     if not path.is_file():
         return None
     arrays = load_file(str(path))
-    names = (read_json(Path(run_dir) / "data.json", {}) or {}).get("label_names", [])
+    names = RunFolder(run_dir).data().get("label_names", [])
     return ValidationOutputs(arrays["probabilities"], arrays["truth"], names)
 
 
@@ -123,7 +124,7 @@ def threshold_metrics(outputs: ValidationOutputs, threshold: float) -> dict[str,
 
 def save_threshold(run_dir: Path, threshold: float) -> None:
     """Store a binary decision threshold with the run's model, where prediction and exports read it."""
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / RunFolder.MODEL_CONFIG
     config = read_json(path)
     if not config:
         raise ModelError(f"The run '{Path(run_dir).name}' has no saved model config.")
@@ -134,7 +135,7 @@ def save_threshold(run_dir: Path, threshold: float) -> None:
 
 
 def saved_threshold(run_dir: Path) -> float | None:
-    return ((read_json(Path(run_dir) / "config.json", {}) or {}).get("sft_studio") or {}).get("threshold")
+    return (RunFolder(run_dir).model_config().get("sft_studio") or {}).get("threshold")
 
 
 def label_issues(outputs: ValidationOutputs, predictions: pd.DataFrame | None) -> pd.DataFrame:

@@ -3,7 +3,6 @@ and republishes the events process 0 appends to history.jsonl into the job's own
 the CLI and re-attaching after a reload work as for one process. Stop writes a STOP file the workers watch."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -13,10 +12,8 @@ from pathlib import Path
 
 from . import events as ev
 from .errors import ConfigError
-from .store import CANCELLED
+from .run_folder import CANCELLED, RunFolder
 
-STOP_FILE = "STOP"
-LOG_FILE = "workers.log"
 FOLLOW_INTERVAL_S = 0.1  # how often the app looks for new lines in history.jsonl
 EXIT_GRACE_S = 20  # after the last event, how long the processes get to exit on their own
 STOP_GRACE_S = 60  # after Stop, how long process 0 gets to save and report before the group is ended
@@ -68,29 +65,28 @@ def launch_command(run_dir: Path, processes: int) -> tuple[list[str], dict[str, 
 def train_in_processes(job) -> None:
     """Run ``job`` (its run folder already open) in ``job.config.processes`` worker processes; returns once a
     final event has been republished."""
-    run_dir = job.run_dir
+    folder = job.folder
     if not job.resuming:
         job.save_dataset()
-    (run_dir / STOP_FILE).unlink(missing_ok=True)
-    history = run_dir / "history.jsonl"
-    start = history.stat().st_size if history.exists() else 0  # a resumed run's earlier events are not replayed
-    command, env = launch_command(run_dir, job.config.processes)
+    (folder / RunFolder.STOP).unlink(missing_ok=True)
+    start = folder.history_size()  # a resumed run's earlier events are not replayed
+    command, env = launch_command(folder.path, job.config.processes)
     job.events.publish(ev.Status(f"Starting {job.config.processes} training processes"))
-    with open(run_dir / LOG_FILE, "ab") as log:
+    with open(folder / RunFolder.WORKERS_LOG, "ab") as log:
         process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        follow(job, process, history, start)
+        follow(job, process, start)
     finally:
         end_processes(process, EXIT_GRACE_S if job.done else 0)
 
 
-def follow(job, process: subprocess.Popen, history: Path, offset: int) -> None:
+def follow(job, process: subprocess.Popen, offset: int) -> None:
     """Republish the workers' events until a final one; Stop is passed on through the STOP file."""
     stop_sent_at = None
     while True:
         exited = process.poll() is not None
-        offset, events = read_events(history, offset)
+        offset, events = job.folder.read_events(offset)
         for event in events:
             job.events.publish(event)
         if job.done:
@@ -98,30 +94,17 @@ def follow(job, process: subprocess.Popen, history: Path, offset: int) -> None:
         if exited:
             return stopped_unexpectedly(job, process.returncode)
         if job.cancel_requested and stop_sent_at is None:
-            (job.run_dir / STOP_FILE).touch()
+            (job.folder / RunFolder.STOP).touch()
             stop_sent_at = time.time()
         if stop_sent_at and time.time() - stop_sent_at > STOP_GRACE_S:
-            job.store.set_status(job.run_dir, CANCELLED)
+            job.folder.set_status(CANCELLED)
             return job.events.publish(ev.Cancelled(str(job.run_dir), {}))
         time.sleep(FOLLOW_INTERVAL_S)
 
 
-def read_events(history: Path, offset: int) -> tuple[int, list[ev.Event]]:
-    """Events on the complete lines after byte ``offset``, and the offset after them."""
-    try:
-        with open(history, "rb") as handle:
-            handle.seek(offset)
-            chunk = handle.read()
-    except FileNotFoundError:
-        return offset, []
-    complete = chunk[:chunk.rfind(b"\n") + 1]
-    lines = complete.decode("utf-8").splitlines()
-    return offset + len(complete), [ev.from_dict(json.loads(line)) for line in lines if line.strip()]
-
-
 def stopped_unexpectedly(job, code: int) -> None:
     """The processes ended without a final event (killed, out of memory, a crash before training)."""
-    lines = (job.run_dir / LOG_FILE).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    lines = (job.folder / RunFolder.WORKERS_LOG).read_text(encoding="utf-8", errors="replace").strip().splitlines()
     last = f" Last log line: {lines[-1].strip()[:300]}" if lines else ""
     job.mark_interrupted(f"The training processes stopped before the run finished (exit code {code}).{last}")
 

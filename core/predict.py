@@ -11,11 +11,12 @@ from transformers import AutoConfig, AutoTokenizer
 
 from .config import TrainConfig
 from .data import DataLimits, guess_text_column, read_table
-from .engine import pick_device
+from .devices import pick_device
 from .errors import DataError, ModelError
 from .lora import is_adapter_run, load_adapter
 from .models import resolve_model_path
 from .onnx_model import ONNX_FILE, OnnxModel
+from .run_folder import RunFolder
 from .tasks import get_task
 from .tasks.base import Prediction
 
@@ -39,7 +40,7 @@ def weights_file(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if (run_dir / ONNX_FILE).is_file():
         return run_dir / ONNX_FILE
-    weights = run_dir / ("adapter_model.safetensors" if is_adapter_run(run_dir) else "model.safetensors")
+    weights = run_dir / (RunFolder.ADAPTER if is_adapter_run(run_dir) else RunFolder.WEIGHTS)
     if not weights.is_file():
         raise ModelError(f"The run '{run_dir.name}' has no saved model ({weights.name}).")
     return weights
@@ -47,7 +48,7 @@ def weights_file(run_dir: Path) -> Path:
 
 def load_predictor(run_dir: str | Path) -> "Predictor":
     """A Predictor kept in memory; reloaded when the run's weights or config (e.g. a saved threshold) change."""
-    config = Path(run_dir) / "config.json"
+    config = Path(run_dir) / RunFolder.MODEL_CONFIG
     return _cached_predictor(str(run_dir), weights_file(Path(run_dir)).stat().st_mtime,
                              config.stat().st_mtime if config.is_file() else 0.0)
 
@@ -71,7 +72,7 @@ class Predictor:
         self.run_dir = Path(run_dir)
         weights_file(self.run_dir)
         self.device = device or pick_device()
-        config_path = self.run_dir / "train_config.json"
+        config_path = self.run_dir / RunFolder.CONFIG
         train_config = TrainConfig.load(config_path) if config_path.is_file() else TrainConfig(max_length=256)
         self.task = get_task(train_config.task)
         self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir, local_files_only=True)

@@ -17,7 +17,7 @@ import pandas as pd
 from .data import read_conll
 from .errors import DataError
 from .models import cache_root
-from .store import write_csv_atomic
+from .atomic import write_csv_atomic
 
 
 def samples_dir() -> Path:

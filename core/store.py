@@ -1,7 +1,6 @@
 """Run folders on disk: create, list, mark status, delete, export as zip."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -11,37 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelError
-
-STATUS_FILE = "status.json"
-RUNNING, FINISHED, CANCELLED, FAILED, INTERRUPTED = "running", "finished", "cancelled", "failed", "interrupted"
+from .run_folder import INTERRUPTED, RUNNING, RunFolder
 
 
 def default_runs_dir() -> Path:
     return Path(os.environ.get("SFT_STUDIO_RUNS", "runs"))
-
-
-def write_json_atomic(path: Path, data) -> None:
-    """Write JSON to a temp file beside ``path`` then rename, so readers never see half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
-    os.replace(tmp, path)
-
-
-def write_csv_atomic(frame, path: Path, encoding: str = "utf-8") -> None:
-    """Write a DataFrame as CSV to a temp file beside ``path`` then rename (never half a file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False, encoding=encoding)
-    os.replace(tmp, path)
-
-
-def read_json(path: Path, default=None):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
 
 
 def _pid_alive(pid: int) -> bool:
@@ -74,7 +47,7 @@ class RunInfo:
 
     @property
     def has_model(self) -> bool:
-        return any((self.path / name).is_file() for name in ("model.safetensors", "adapter_model.safetensors"))
+        return RunFolder(self.path).has_model
 
 
 class RunStore:
@@ -97,13 +70,6 @@ class RunStore:
                 continue
         raise ModelError("Could not create a new run folder.")
 
-    @staticmethod
-    def set_status(run_dir: Path, status: str, **extra) -> None:
-        path = Path(run_dir) / STATUS_FILE
-        previous = read_json(path, {}) or {}
-        write_json_atomic(path, {"created": time.time(), **previous, **extra,
-                                 "status": status, "pid": os.getpid(), "updated": time.time()})
-
     def path_of(self, run_id: str, viewer: str | None = None) -> Path:
         """The folder of a run, if it exists and ``viewer`` may see it (None: any run)."""
         path = (self.root / run_id).resolve()
@@ -113,18 +79,18 @@ class RunStore:
 
     def info(self, run_dir: Path) -> RunInfo:
         run_dir = Path(run_dir)
-        status = read_json(run_dir / STATUS_FILE, {}) or {}
+        folder = RunFolder(run_dir)
+        status = folder.status()
         state = status.get("status", INTERRUPTED)
         if state == RUNNING and not _pid_alive(int(status.get("pid", -1))):
             state = INTERRUPTED
-        config = read_json(run_dir / "train_config.json", {}) or {}
-        data = read_json(run_dir / "data.json", {}) or {}
+        config, data = folder.config_dict(), folder.data()
         return RunInfo(
             run_id=run_dir.name, path=run_dir, status=state,
             created=float(status.get("created", run_dir.stat().st_mtime)),
             base_model=config.get("base_model", "?"), data_name=data.get("name", ""),
             label_names=data.get("label_names", []),
-            metrics=read_json(run_dir / "metrics.json", {}) or {},
+            metrics=folder.metrics(),
             owner=status.get("owner"), shared=bool(status.get("shared")),
             task=config.get("task", "classification"),
         )
@@ -141,7 +107,7 @@ class RunStore:
         info = self.info(path)
         if viewer is not None and info.owner not in (None, viewer):
             raise ModelError("Only the owner of a run can change its sharing.")
-        write_json_atomic(path / STATUS_FILE, {**(read_json(path / STATUS_FILE, {}) or {}), "shared": shared})
+        RunFolder(path).update_status(shared=shared)
 
     def delete(self, run_id: str, viewer: str | None = None) -> None:
         shutil.rmtree(self.path_of(run_id, viewer))

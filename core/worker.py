@@ -29,13 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     from accelerate import PartialState
 
     from .engine import TrainingJob
-    from .launch import STOP_FILE
     from .parallel import DataParallel
+    from .run_folder import RunFolder
 
     run_dir = Path((argv or sys.argv[1:])[0])
     state = PartialState(cpu=not torch.cuda.is_available())
     job = TrainingJob.from_folder(run_dir, parallel=DataParallel(state))
-    threading.Thread(target=watch_stop_file, args=(job, run_dir / STOP_FILE), daemon=True).start()
+    threading.Thread(target=watch_stop_file, args=(job, run_dir / RunFolder.STOP), daemon=True).start()
     job.run()
     state.destroy_process_group()
     return 0

@@ -11,7 +11,8 @@ from core import events as ev
 from core.config import TrainConfig
 from core.data import read_table
 from core.tasks import prepare_data
-from core.engine import TrainingJob, freeze_token_embeddings, length_grouped_batches, training_overrides
+from core.engine import TrainingJob
+from core.model_setup import freeze_token_embeddings, length_grouped_batches, training_overrides
 from core.tokens import tokenize_truncated
 from core.dropout import FastDropout, use_fast_dropout
 from core.errors import ConfigError

@@ -16,6 +16,7 @@ from core.config import TrainConfig
 from core.data import read_table
 from core.tasks import prepare_data
 from core.engine import TrainingJob
+from core.evaluation import EvalContext
 from core.errors import ConfigError
 from core.predict import Predictor
 from core.store import RunStore
@@ -61,13 +62,13 @@ def test_cancel_at_any_phase_leaves_a_consistent_run(tiny_model_dir, toy_csv, ph
 
 def test_cancel_during_evaluation(tiny_model_dir, toy_csv, monkeypatch):
     job = TrainingJob(tiny_config(tiny_model_dir), prepare_data("classification", read_table(toy_csv)), RunStore(), data_name="toy")
-    original = TrainingJob.forward_validation
+    original = EvalContext.forward_validation
 
     def cancel_inside(self):
-        self.cancel()
+        job.cancel()
         return original(self)
 
-    monkeypatch.setattr(TrainingJob, "forward_validation", cancel_inside)
+    monkeypatch.setattr(EvalContext, "forward_validation", cancel_inside)
     job.run()
     assert isinstance(job.events.since(0)[-1], ev.Cancelled)
     assert RunStore().list()[0].has_model  # the current weights are kept when no evaluation finished

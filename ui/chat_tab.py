@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.chat import load_chat_model
-from core.config import TrainConfig
+from core.run_folder import RunFolder
 from core.errors import StudioError
 
 from .context import AppContext, error_md, run_picker, viewer_of
@@ -45,7 +45,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             if run_dir is None:
                 raise StudioError("Train an assistant first (Data tab: task 'Assistant'), then pick it here.")
             model = load_chat_model(str(run_dir))
-            base_model = TrainConfig.load(run_dir / "train_config.json").base_model
+            base_model = RunFolder(run_dir).config().base_model
         except StudioError as exc:
             yield tuned_history, base_history, error_md(exc.message), gr.skip()
             return

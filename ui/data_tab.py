@@ -12,7 +12,7 @@ from core.data import read_table
 from core.errors import StudioError
 from core.language import suggest_model
 from core.quality import FIX_TITLES, QualityReport, apply_fix, inspect
-from core.store import write_csv_atomic
+from core.atomic import write_csv_atomic
 from core.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from core.tasks import TASKS, detect_task, get_task
 

@@ -7,6 +7,7 @@ import pandas as pd
 from core import insight
 from core.errors import StudioError
 from core.export import check_export
+from core.run_folder import RunFolder
 from core.tasks import get_task
 from core.verdict import judge
 
@@ -84,7 +85,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
         + (f" · {m['samples_per_s']:.1f} samples/s" if m.get("samples_per_s") else ""))
     per_class = pd.DataFrame([{task.view.table: name, **{k: round(v, 4) for k, v in row.items()}}
                               for name, row in m.get("per_class", {}).items()]) if m.get("per_class") else None
-    predictions_file = info.path / "validation_predictions.csv"
+    predictions_file = info.path / RunFolder.PREDICTIONS
     frame = pd.read_csv(predictions_file) if predictions_file.is_file() else None
     chart = None
     if task.view.chart == "confusion":

@@ -14,7 +14,7 @@ from core import compare
 from core.engine import TrainingJob
 from core.errors import StudioError
 from core.export import export_run
-from core.store import INTERRUPTED
+from core.run_folder import INTERRUPTED
 
 from . import charts
 from .context import AppContext, error_md, ok_md, score_of, viewer_of

@@ -93,29 +93,29 @@ class Assistant(Task):
         logits = causal_lm.lm_head(hidden[:, :-1][scored])
         return torch.nn.functional.cross_entropy(logits.float(), targets[scored])
 
-    def evaluate(self, job) -> tuple[float, Scored]:
-        loss = self._validation_loss(job)
-        metrics = {"perplexity": math.exp(min(loss, 50)), "samples": self._sample_generations(job)}
+    def evaluate(self, ctx) -> tuple[float, Scored]:
+        loss = self._validation_loss(ctx)
+        metrics = {"perplexity": math.exp(min(loss, 50)), "samples": self._sample_generations(ctx)}
         return loss, Scored(metrics)
 
-    def _validation_loss(self, job) -> float:
+    def _validation_loss(self, ctx) -> float:
         """Mean loss per response token (batches weighted by their label tokens), through the same response-only
         LM head as training: logits for every position of a 64-row batch would take gigabytes."""
         total, tokens = 0.0, 0
-        for _, batch, loss in job.forward_batches(job.val_encoded, self.loss):
+        for _, batch, loss in ctx.forward_batches(ctx.val_encoded, self.loss):
             n = int((batch["labels"][:, 1:] != -100).sum())
             total, tokens = total + float(loss) * n, tokens + n
         return total / max(tokens, 1)
 
     @torch.inference_mode()
-    def _sample_generations(self, job) -> list[dict]:
+    def _sample_generations(self, ctx) -> list[dict]:
         samples = []
-        for prompt, reference in list(zip(job.val.inputs["prompt"], job.val.targets))[:SAMPLE_GENERATIONS]:
-            job.check_cancel()
-            ids = torch.tensor([chat_ids(job.tokenizer, [{"role": "user", "content": prompt}], True)], device=job.device)
+        for prompt, reference in list(zip(ctx.val.inputs["prompt"], ctx.val.targets))[:SAMPLE_GENERATIONS]:
+            ctx.check_cancel()
+            ids = torch.tensor([chat_ids(ctx.tokenizer, [{"role": "user", "content": prompt}], True)], device=ctx.device)
             # without autocast: token-by-token decoding would recast every frozen weight to bf16 per token (2.5x slower)
-            out = job.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=40,
-                                     do_sample=False, pad_token_id=job.tokenizer.pad_token_id)
-            answer = job.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+            out = ctx.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=40,
+                                     do_sample=False, pad_token_id=ctx.tokenizer.pad_token_id)
+            answer = ctx.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
             samples.append({"prompt": prompt, "reference": reference, "generated": answer})
         return samples

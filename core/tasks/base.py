@@ -267,10 +267,11 @@ class Task:
         return {"input_ids": tokenize_truncated(tokenizer, rows["text"], max_length)}
 
     # -- evaluation ---------------------------------------------------------
-    def evaluate(self, job) -> tuple[float, Scored]:
-        """Validation loss and scores; ``job.forward_validation()`` runs the model over the held-out rows."""
-        loss, outputs = job.forward_validation()
-        return loss, self.score(outputs, job.val, job.val_encoded, job.task_state)
+    def evaluate(self, ctx) -> tuple[float, Scored]:
+        """Validation loss and scores; ``ctx`` (a ``core.evaluation.EvalContext``) runs the model over the
+        held-out rows."""
+        loss, outputs = ctx.forward_validation()
+        return loss, self.score(outputs, ctx.val, ctx.val_encoded, ctx.task_state)
 
     def score(self, outputs: list[np.ndarray], val: TaskData, encoded: Encoded, state: dict) -> Scored:
         raise NotImplementedError
