@@ -25,7 +25,7 @@ import torch
 
 from bench.browser_app import free_port
 from core.config import TrainConfig
-from core.engine import TrainingJob
+from core import service
 from core.export import export_run
 from core.language import suggest_model
 from core.predict import Predictor, weights_file
@@ -39,8 +39,7 @@ def train(sample: str, runs: Path):
     task = get_task("classification")
     data = task.prepare(read_table(sample_path(sample)))
     config = TrainConfig(base_model=suggest_model(task, data).model)
-    job = TrainingJob(config, data, RunStore(runs), data_name=sample)
-    job.run()
+    job, _ = service.train(service.RunPlan(config, data, sample), RunStore(runs))
     _, val = task.split(data, config.val_fraction, config.seed)
     return job.run_dir, config.base_model, val
 

@@ -83,12 +83,10 @@ def split(data, config: TrainConfig):
 
 def run_studio(data, config: TrainConfig) -> dict:
     from core import events as ev
-    from core.engine import TrainingJob
+    from core import service
     from core.store import RunStore
 
-    job = TrainingJob(config, data, RunStore(tempfile.mkdtemp(prefix="bench-gen-")), data_name="gen")
-    job.run()
-    last = job.events.since(0)[-1]
+    job, last = service.train(service.RunPlan(config, data, "gen"), RunStore(tempfile.mkdtemp(prefix="bench-gen-")))
     assert isinstance(last, ev.Finished), last
     step = [e for e in job.events.since(0) if isinstance(e, ev.Step)][-1]
     return {"rows_per_s": step.samples_per_s, "model": job.model, "tokenizer": job.tokenizer}

@@ -15,7 +15,7 @@ from pathlib import Path
 from core import events as ev
 from core.config import TrainConfig
 from core.tasks import prepare_data
-from core.engine import TrainingJob
+from core import service
 from core.models import DEFAULT_CHAT_MODEL
 from core.samples import build_sample
 from core.store import RunStore
@@ -27,9 +27,7 @@ def run(data, args, lora: bool, lr: float, layers: int = 0) -> dict:
     config = TrainConfig(base_model=MODEL, max_steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
                          learning_rate=lr, eval_every_steps=args.steps, early_stopping_patience=0, seed=args.seed,
                          lora=lora, lora_rank=16, lora_alpha=32, lora_layers=layers)
-    job = TrainingJob(config, data, RunStore(tempfile.mkdtemp(prefix="bench-lora-")), data_name="zh")
-    job.run()
-    last = job.events.since(0)[-1]
+    job, last = service.train(service.RunPlan(config, data, "zh"), RunStore(tempfile.mkdtemp(prefix="bench-lora-")))
     assert isinstance(last, ev.Finished), last
     started = next(e for e in job.events.since(0) if isinstance(e, ev.Started))
     steps = [e for e in job.events.since(0) if isinstance(e, ev.Step)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core import events as ev
 from core.config import TrainConfig
-from core.engine import TrainingJob
+from core import service
 from core.launch import max_processes
 from core.samples import build_sample
 from core.store import RunStore
@@ -28,10 +28,8 @@ from core.tasks import prepare_data
 def run(data, processes: int, seed: int, global_batch: int, epochs: float) -> dict:
     config = TrainConfig(batch_size=global_batch // processes, processes=processes, seed=seed, epochs=epochs,
                          max_length=64, learning_rate=1e-4, early_stopping_patience=0)
-    job = TrainingJob(config, data, RunStore(tempfile.mkdtemp(prefix="bench-parallel-")), data_name="tweets")
     started = time.time()
-    job.run()
-    last = job.events.since(0)[-1]
+    _, last = service.train(service.RunPlan(config, data, "tweets"), RunStore(tempfile.mkdtemp(prefix="bench-parallel-")))
     assert isinstance(last, ev.Finished), last
     return {"processes": processes, "seed": seed, "accuracy": last.metrics["accuracy"],
             "macro_f1": last.metrics["macro_f1"], "rows_per_s": last.samples_per_s, "wall_s": time.time() - started}

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from core.config import TrainConfig
-from core.engine import TrainingJob
+from core import service
 from core.export import check_export
 from core.language import suggest_model
 from core.predict import Predictor
@@ -41,8 +41,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for keep in args.keep:
         config = TrainConfig(base_model=model, epochs=1.0, keep_layers=keep)
-        job = TrainingJob(config, data, store, data_name=f"{args.sample}-keep{keep}")
-        job.run()
+        job, _ = service.train(service.RunPlan(config, data, f"{args.sample}-keep{keep}"), store)
         metrics = store.info(job.run_dir).metrics
         predictor = Predictor(job.run_dir)
         texts = job.val.texts

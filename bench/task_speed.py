@@ -23,7 +23,7 @@ from transformers import logging as hf_logging
 
 from core import events as ev
 from core.config import TrainConfig
-from core.engine import TrainingJob
+from core import service
 from core.model_setup import training_tokenizer
 from core.models import DEFAULT_MODEL, resolve_model_path
 from core.samples import build_sample
@@ -77,8 +77,7 @@ def trainer_run(task_name: str, data, config: TrainConfig) -> tuple[float, float
 
 
 def engine_run(task_name: str, data, config: TrainConfig) -> tuple[float, float]:
-    job = TrainingJob(config, data, RunStore(tempfile.mkdtemp(prefix="bench-engine-")), data_name=task_name)
-    job.run()
+    job, _ = service.train(service.RunPlan(config, data, task_name), RunStore(tempfile.mkdtemp(prefix="bench-engine-")))
     events = job.events.since(0)
     if not isinstance(events[-1], ev.Finished):
         raise RuntimeError(f"{task_name}: {events[-1]}")

@@ -34,7 +34,7 @@ from core import events as ev
 from core.config import TrainConfig
 from core.tasks import get_task, prepare_data
 from core.devices import cpu_has_fast_bf16
-from core.engine import TrainingJob
+from core import service
 from core.metrics import classification_metrics
 from core.models import DEFAULT_MODEL, load_tokenizer, resolve_model_path
 from core.predict import Predictor
@@ -110,19 +110,18 @@ def run_engine(data, args, store: RunStore) -> tuple[Result, float, Path]:
     config = TrainConfig(learning_rate=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                          max_steps=args.steps, eval_every_steps=args.steps, early_stopping_patience=0,
                          seed=args.seed, val_fraction=0.2, precision=args.precision)
-    job = TrainingJob(config, data, store, data_name="bench")
+    job = service.make_job(service.RunPlan(config, data, "bench"), store)
     start = time.perf_counter()
-    job.start()
-    seen = 0
-    while not job.events.done:  # wait() blocks until a new event: no busy loop beside the training
-        new = job.events.wait(seen)
-        seen += len(new)
-        if any(isinstance(e, ev.Step) for e in new):
-            break
-    first_step_s = time.perf_counter() - start
+    first_step: list[float] = []
+
+    def mark_first_step(event: ev.Event) -> None:
+        if isinstance(event, ev.Step) and not first_step:
+            first_step.append(time.perf_counter() - start)
+
+    last = service.wait_for_outcome(job.start(), mark_first_step)
     job.join()
     wall = time.perf_counter() - start
-    last = job.events.since(0)[-1]
+    first_step_s = first_step[0] if first_step else float("nan")
     assert isinstance(last, ev.Finished), last
     steps = [e for e in job.events.since(0) if isinstance(e, ev.Step)]
     m = last.metrics

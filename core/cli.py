@@ -4,17 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import events as ev
+from . import service
 from .config import TrainConfig
 from .chat import ChatModel
 from .data import DataLimits, read_table
 from .engine import TrainingJob
-from .language import suggest_model
 from .models import REGISTRY
 from .tasks import TASKS, column_roles, detect_task, get_task
 from .errors import DataError, StudioError
@@ -36,12 +36,6 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, type=type(f.default), default=None)
 
 
-def _config_from(args: argparse.Namespace) -> TrainConfig:
-    base = TrainConfig.load(args.config) if args.config else TrainConfig()
-    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
-    return TrainConfig.from_dict({**base.__dict__, **overrides}).validate()
-
-
 def role_flags(pairs: list[str]) -> dict[str, str]:
     """``--col ROLE=COLUMN`` flags as {role: column}."""
     columns = {}
@@ -53,20 +47,17 @@ def role_flags(pairs: list[str]) -> dict[str, str]:
     return columns
 
 
+def _given_settings(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields given as flags."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    config = _config_from(args)
-    table = read_table(args.data, DataLimits(max_bytes=args.max_mb * 2**20))
-    if args.task is None and not args.config:  # as the Data tab does: the task the table looks made for
-        config = replace(config, task=detect_task(table))
-    task = get_task(config.task)
-    data = task.prepare(table, column_roles(config.task, role_flags(args.col), args.text_col, args.label_col))
-    print(f"{config.task}: " + task.describe(data).replace("<b>", "'").replace("</b>", "'"))
-    suggestion = suggest_model(task, data)
-    if args.base_model is None and not args.config:
-        config = replace(config, base_model=suggestion.model)
-    print(f"{suggestion.message()} Training {config.base_model}"
-          + ("" if config.base_model == suggestion.model else " (as asked)") + ".")
-    job = TrainingJob(config, data, RunStore(args.runs), data_name=Path(args.data).stem)
+    plan = service.plan_run(args.data, _given_settings(args), role_flags(args.col),
+                            limits=DataLimits(max_bytes=args.max_mb * 2**20), text_column=args.text_col,
+                            label_column=args.label_col, base=TrainConfig.load(args.config) if args.config else None)
+    print(plan.describe())
+    job = service.make_job(plan, RunStore(args.runs))
     if args.prepare_only:
         run_dir = job.prepare_folder()
         print(f"run folder: {run_dir}\nstart one worker per machine: "
@@ -109,32 +100,31 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 def _follow(job: TrainingJob) -> int:
     """Show the job's events as a progress bar until it ends; Ctrl-C cancels and keeps the best model."""
-    bar, cursor, outcome = None, 0, None
+    bar = None
+
+    def show(event: ev.Event) -> None:
+        nonlocal bar
+        if isinstance(event, ev.Started):
+            bar = tqdm(total=event.total_steps, unit="step", dynamic_ncols=True)
+            print(f"run folder: {event.run_dir}  precision: {event.precision}", file=sys.stderr)
+            print(f"schedule: {event.schedule}", file=sys.stderr)
+            for warning in event.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
+        elif isinstance(event, ev.Baselines):
+            if (line := baselines_line(job.task, event.trivial, event.classical)):
+                tqdm.write(line)
+        elif isinstance(event, ev.Step) and bar is not None:
+            bar.total = event.total_steps
+            bar.update(event.step - bar.n)
+            bar.set_postfix(loss=f"{event.loss:.4f}", samples_s=f"{event.samples_per_s:.1f}")
+        elif isinstance(event, ev.Evaluation):
+            tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  {job.task.headline(event.metrics)}"
+                       f"{'  (best)' if event.is_best else ''}")
+        elif isinstance(event, ev.Status):
+            tqdm.write(event.message)
+
     try:
-        while outcome is None:
-            batch = job.events.wait(cursor, timeout=0.5)
-            cursor += len(batch)
-            for event in batch:
-                if isinstance(event, ev.Started):
-                    bar = tqdm(total=event.total_steps, unit="step", dynamic_ncols=True)
-                    print(f"run folder: {event.run_dir}  precision: {event.precision}", file=sys.stderr)
-                    print(f"schedule: {event.schedule}", file=sys.stderr)
-                    for warning in event.warnings:
-                        print(f"warning: {warning}", file=sys.stderr)
-                elif isinstance(event, ev.Baselines):
-                    if (line := baselines_line(job.task, event.trivial, event.classical)):
-                        tqdm.write(line)
-                elif isinstance(event, ev.Step) and bar is not None:
-                    bar.total = event.total_steps
-                    bar.update(event.step - bar.n)
-                    bar.set_postfix(loss=f"{event.loss:.4f}", samples_s=f"{event.samples_per_s:.1f}")
-                elif isinstance(event, ev.Evaluation):
-                    tqdm.write(f"eval step {event.step}: loss {event.loss:.4f}  {job.task.headline(event.metrics)}"
-                               f"{'  (best)' if event.is_best else ''}")
-                elif isinstance(event, ev.Status):
-                    tqdm.write(event.message)
-                elif isinstance(event, ev.TERMINAL):
-                    outcome = event
+        outcome = service.wait_for_outcome(job, show, poll_s=0.5)
     except KeyboardInterrupt:
         job.cancel()
         job.join()
@@ -190,10 +180,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     runs = RunStore(args.runs).list()
     if not runs:
         print("no runs yet")
-    for r in runs:
-        acc = r.metrics.get("accuracy")
-        print(f"{r.run_id}\t{r.status}\t{r.base_model}\t{r.data_name}\t"
-              f"accuracy={'-' if acc is None else f'{acc:.4f}'}")
+    for r in runs:  # each run's own task's metrics (macro-F1, RMSE, entity F1, ...)
+        print(f"{r.run_id}\t{r.status}\t{r.task}\t{r.base_model}\t{r.data_name}\t"
+              f"{get_task(r.task).headline(r.metrics) or '-'}")
     return EXIT_OK
 
 

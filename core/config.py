@@ -82,11 +82,13 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
+        """Settings by name, each converted to its field's type (a slider's 16.0 is the int 16; "1e-4" from
+        JSON is the float); unknown names and values of the wrong kind are refused with a message."""
+        kinds = {f.name: type(f.default) for f in fields(cls)}
+        unknown = set(data) - set(kinds)
         if unknown:
             raise ConfigError(f"Unknown settings: {', '.join(sorted(unknown))}.")
-        return cls(**data)
+        return cls(**{name: _coerce(name, value, kinds[name]) for name, value in data.items()})
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
@@ -98,6 +100,28 @@ class TrainConfig:
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def _coerce(name: str, value, kind: type):
+    """``value`` as ``kind`` (bool, int, float or str), or a ConfigError naming the setting."""
+    try:
+        if kind is bool:
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.strip().lower() in ("true", "1", "yes")
+            if isinstance(value, (bool, int)) and value in (0, 1):
+                return bool(value)
+        elif kind is int and not isinstance(value, (list, dict)):
+            number = float(value)
+            if number.is_integer():
+                return int(number)
+        elif kind is float and not isinstance(value, (list, dict, bool)):
+            return float(value)
+        elif kind is str and isinstance(value, str):
+            return value
+    except (TypeError, ValueError, OverflowError):
+        pass
+    shown = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}[kind]
+    raise ConfigError(f"Invalid setting: {name.replace('_', ' ')} must be {shown} (got {value!r:.60}).")
 
 
 PRESETS: dict[str, dict] = {  # time budgets: one pass; enough steps for the table; twice those steps, longer texts

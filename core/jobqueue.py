@@ -1,12 +1,17 @@
-"""One training job at a time: a FIFO queue with positions, shared by all browser sessions."""
+"""One training job at a time: a FIFO queue with positions, shared by all browser sessions.
+
+A finished job gives back its model, tokenizer and rows at once; only its events stay (what a reloaded page
+replays), and only for the last ``KEEP_FINISHED`` jobs."""
 from __future__ import annotations
 
+import gc
 import itertools
 import threading
 from collections import deque
 
 from .engine import TrainingJob
 
+KEEP_FINISHED = 100  # finished jobs whose events a reloaded page can still replay
 
 class JobQueue:
     """Runs submitted jobs one after another in a single worker thread."""
@@ -15,6 +20,7 @@ class JobQueue:
         self._jobs: dict[str, TrainingJob] = {}
         self._waiting: deque[str] = deque()
         self._running: str | None = None
+        self._finished: deque[str] = deque()
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         threading.Thread(target=self._work, name="sft-job-queue", daemon=True).start()
@@ -51,6 +57,7 @@ class JobQueue:
             job.cancel()
             if was_waiting:
                 job.run()  # returns at once with a Cancelled event
+                self._retire(job_id)
 
     def _work(self) -> None:
         while True:
@@ -60,3 +67,13 @@ class JobQueue:
             self._jobs[job_id].run()
             with self._cond:
                 self._running = None
+            self._retire(job_id)
+
+    def _retire(self, job_id: str) -> None:
+        """Free a finished job's model and rows; forget the oldest finished jobs beyond KEEP_FINISHED."""
+        self._jobs[job_id].release()
+        gc.collect()  # a model's modules refer to each other: free them now, not at some later collection
+        with self._cond:
+            self._finished.append(job_id)
+            while len(self._finished) > KEEP_FINISHED:
+                self._jobs.pop(self._finished.popleft(), None)

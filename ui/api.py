@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
 
 from core import events as ev
-from core.config import TrainConfig
-from core.data import read_table
-from core.engine import TrainingJob
-from core.language import suggest_model
-from core.tasks import column_roles, get_task, prepare_data
+from core import service
 from core.errors import StudioError
 
 from .context import AppContext
@@ -37,20 +32,15 @@ def build(ctx: AppContext) -> None:
             if not isinstance(fields, dict):
                 raise json.JSONDecodeError("not an object", config, 0)
             columns = fields.pop("columns", None) or {}
-            settings = TrainConfig.from_dict(fields).validate()
-            roles = column_roles(settings.task, columns, text_column, label_column)
-            table = prepare_data(settings.task, read_table(path, ctx.limits), roles)
-            if "base_model" not in fields:  # the model that reads the data, as the Data tab pre-selects
-                settings = replace(settings, base_model=suggest_model(get_task(settings.task), table).model)
+            plan = service.plan_run(path, fields, columns, limits=ctx.limits, text_column=text_column,
+                                    label_column=label_column)
         except json.JSONDecodeError:
             raise gr.Error("The config must be a JSON object, e.g. {\"epochs\": 1, \"columns\": {\"text\": \"review\"}}.")
         except StudioError as exc:
             raise gr.Error(exc.message)
-        job = TrainingJob(settings, table, ctx.store, data_name=Path(path).stem, owner=getattr(request, "username", None))
+        job = service.make_job(plan, ctx.store, owner=getattr(request, "username", None))
         job_id = ctx.queue.submit(job)
-        while not job.done:
-            job.events.wait(len(job.events.since(0)), timeout=1.0)
-        last = job.events.since(0)[-1]
+        last = service.wait_for_outcome(job)
         if isinstance(last, ev.Failed):
             raise gr.Error(last.message)
         return {"job": job_id, "status": last.kind, "run_id": Path(last.run_dir).name, "metrics": last.metrics}

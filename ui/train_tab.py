@@ -9,13 +9,12 @@ import gradio as gr
 
 from core import events as ev
 from core.config import PRECISIONS, PRESETS, TrainConfig
-from core.data import read_table
-from core.engine import TrainingJob
+from core import service
 from core.launch import describe_devices, max_processes
-from core.tasks import get_task, prepare_data
+from core.tasks import get_task
 from core.tasks.base import Task
 from core.errors import StudioError
-from core.models import DEFAULT_MODEL, REGISTRY, resolve_model_path
+from core.models import DEFAULT_MODEL, REGISTRY
 from core.schedule import expected_train_rows, plan_schedule
 from core.verdict import baselines_line, judge
 
@@ -112,55 +111,103 @@ def outcome_html(events: list[ev.Event]) -> str:
     return ""
 
 
+# Controls whose value is not the setting itself: the learning-rate slider moves in powers of ten.
+TO_SETTING = {"learning_rate": lambda exponent: round(10 ** exponent, 8)}
+TO_CONTROL = {"learning_rate": lambda rate: round(math.log10(rate), 2)}
+PRESET_FIELDS = list(dict.fromkeys(name for preset in PRESETS.values() for name in preset))
+
+
+def settings_from(names: list[str], values: list) -> dict:
+    """The controls' values by TrainConfig field name, as settings."""
+    return {name: TO_SETTING.get(name, lambda v: v)(value) for name, value in zip(names, values)}
+
+
+def preset_values(preset: str) -> list:
+    """The controls' values for a preset (fields it does not set go back to their defaults)."""
+    return [TO_CONTROL.get(name, lambda v: v)(PRESETS[preset].get(name, getattr(DEFAULTS, name)))
+            for name in PRESET_FIELDS]
+
+
 def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     job_id = gr.BrowserState(None, storage_key="sft_studio_job")
     seen = gr.State({})
+    controls: dict[str, gr.components.Component] = {}  # TrainConfig field -> its control; read by name
+
+    def setting(name: str, component):
+        controls[name] = component
+        return component
+
     with gr.Row():
         model = gr.Dropdown([(m.label, k) for k, m in REGISTRY.items()] + [(LOCAL, LOCAL)], value=DEFAULT_MODEL,
                             label=t("base_model"), elem_id="base-model")
         local_path = gr.Textbox(label=t("local_path"), visible=False, elem_id="local-path")
         preset = gr.Radio(list(PRESETS), value="Balanced", label=t("preset"), elem_id="preset")
-        precision = gr.Radio(list(PRECISIONS), value=DEFAULTS.precision, label=t("precision"), elem_id="precision")
+        setting("precision", gr.Radio(list(PRECISIONS), value=DEFAULTS.precision, label=t("precision"),
+                                      elem_id="precision"))
     with gr.Row():
-        lr = gr.Slider(-6, -2, value=math.log10(DEFAULTS.learning_rate), step=0.1, label=t("lr"),
-                       info="−4 means 1e-4", elem_id="lr")
-        epochs = gr.Slider(0, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"), info=t("epochs_info"),
-                           elem_id="epochs")
-        min_steps = gr.Number(DEFAULTS.min_steps, precision=0, minimum=0, label=t("min_steps"), info=t("min_steps_info"),
-                              elem_id="min-steps")
-        batch = gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("batch_size"), elem_id="batch-size")
-        max_len = gr.Slider(16, 512, value=DEFAULTS.max_length, step=8, label=t("max_length"), elem_id="max-length")
+        setting("learning_rate", gr.Slider(-6, -2, value=TO_CONTROL["learning_rate"](DEFAULTS.learning_rate),
+                                           step=0.1, label=t("lr"), info="−4 means 1e-4", elem_id="lr"))
+        setting("epochs", gr.Slider(0, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"), info=t("epochs_info"),
+                                    elem_id="epochs"))
+        setting("min_steps", gr.Number(DEFAULTS.min_steps, precision=0, minimum=0, label=t("min_steps"),
+                                       info=t("min_steps_info"), elem_id="min-steps"))
+        setting("batch_size", gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("batch_size"),
+                                        elem_id="batch-size"))
+        setting("max_length", gr.Slider(16, 512, value=DEFAULTS.max_length, step=8, label=t("max_length"),
+                                        elem_id="max-length"))
     with gr.Row():
-        warmup = gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label=t("warmup"), elem_id="warmup")
-        decay = gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"), elem_id="decay")
-        val_frac = gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05, label=t("val_fraction"), elem_id="val-frac")
-        seed = gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed")
-        dedupe = gr.Checkbox(DEFAULTS.deduplicate, label=t("deduplicate"), info=t("deduplicate_info"),
-                             elem_id="deduplicate")
-        grouped = gr.Checkbox(DEFAULTS.group_by_length, label=t("group_by_length"), info=t("group_by_length_info"),
-                              elem_id="group-by-length")
-        freeze = gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"), info=t("freeze_embeddings_info"),
-                             elem_id="freeze-embeddings")
+        setting("warmup_ratio", gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label=t("warmup"),
+                                          elem_id="warmup"))
+        setting("weight_decay", gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"),
+                                          elem_id="decay"))
+        setting("val_fraction", gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05, label=t("val_fraction"),
+                                          elem_id="val-frac"))
+        setting("seed", gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed"))
+        setting("deduplicate", gr.Checkbox(DEFAULTS.deduplicate, label=t("deduplicate"), info=t("deduplicate_info"),
+                                           elem_id="deduplicate"))
+        setting("group_by_length", gr.Checkbox(DEFAULTS.group_by_length, label=t("group_by_length"),
+                                               info=t("group_by_length_info"), elem_id="group-by-length"))
+        setting("freeze_embeddings", gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"),
+                                                 info=t("freeze_embeddings_info"), elem_id="freeze-embeddings"))
     with gr.Row():
-        attention_dropout = gr.Slider(0, 0.5, value=DEFAULTS.attention_dropout, step=0.05, label=t("attention_dropout"),
-                                      info=t("attention_dropout_info"), elem_id="attention-dropout")
-        hidden_dropout = gr.Slider(0, 0.5, value=DEFAULTS.hidden_dropout, step=0.05, label=t("hidden_dropout"),
-                                   elem_id="hidden-dropout")
-        keep_layers = gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
-                                info=t("keep_layers_info"), elem_id="keep-layers")
+        setting("attention_dropout", gr.Slider(0, 0.5, value=DEFAULTS.attention_dropout, step=0.05,
+                                               label=t("attention_dropout"), info=t("attention_dropout_info"),
+                                               elem_id="attention-dropout"))
+        setting("hidden_dropout", gr.Slider(0, 0.5, value=DEFAULTS.hidden_dropout, step=0.05, label=t("hidden_dropout"),
+                                            elem_id="hidden-dropout"))
+        setting("keep_layers", gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
+                                         info=t("keep_layers_info"), elem_id="keep-layers"))
         with gr.Column():
-            processes = gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1, label=t("processes"),
-                                  info=t("processes_info"), elem_id="processes")
+            setting("processes", gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1,
+                                           label=t("processes"), info=t("processes_info"), elem_id="processes"))
             gr.Markdown(f"<small>{describe_devices()}</small>", elem_id="devices")
     with gr.Accordion(t("lora"), open=False):
         with gr.Row():
-            lora = gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), elem_id="lora")
-            lora_rank = gr.Slider(1, 64, value=DEFAULTS.lora_rank, step=1, label=t("lora_rank"), elem_id="lora-rank")
-            lora_alpha = gr.Slider(1, 128, value=DEFAULTS.lora_alpha, step=1, label=t("lora_alpha"), elem_id="lora-alpha")
-            lora_dropout = gr.Slider(0, 0.5, value=DEFAULTS.lora_dropout, step=0.01, label=t("lora_dropout"),
-                                     elem_id="lora-dropout")
-            lora_layers = gr.Slider(0, 48, value=DEFAULTS.lora_layers, step=1, label=t("lora_layers"),
-                                    info=t("lora_layers_info"), elem_id="lora-layers")
+            setting("lora", gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), elem_id="lora"))
+            setting("lora_rank", gr.Slider(1, 64, value=DEFAULTS.lora_rank, step=1, label=t("lora_rank"),
+                                           elem_id="lora-rank"))
+            setting("lora_alpha", gr.Slider(1, 128, value=DEFAULTS.lora_alpha, step=1, label=t("lora_alpha"),
+                                            elem_id="lora-alpha"))
+            setting("lora_dropout", gr.Slider(0, 0.5, value=DEFAULTS.lora_dropout, step=0.01, label=t("lora_dropout"),
+                                              elem_id="lora-dropout"))
+            setting("lora_layers", gr.Slider(0, 48, value=DEFAULTS.lora_layers, step=1, label=t("lora_layers"),
+                                             info=t("lora_layers_info"), elem_id="lora-layers"))
+    with gr.Accordion(t("advanced"), open=False):
+        with gr.Row():
+            setting("eval_every_steps", gr.Number(DEFAULTS.eval_every_steps, precision=0, minimum=0,
+                                                  label=t("eval_every_steps"), info=t("eval_every_steps_info"),
+                                                  elem_id="eval-every-steps"))
+            setting("early_stopping_patience", gr.Number(DEFAULTS.early_stopping_patience, precision=0, minimum=0,
+                                                         label=t("early_stopping_patience"),
+                                                         info=t("early_stopping_patience_info"),
+                                                         elem_id="early-stopping-patience"))
+            setting("max_grad_norm", gr.Number(DEFAULTS.max_grad_norm, minimum=0, label=t("max_grad_norm"),
+                                               info=t("max_grad_norm_info"), elem_id="max-grad-norm"))
+            setting("max_steps", gr.Number(DEFAULTS.max_steps, precision=0, minimum=0, label=t("max_steps"),
+                                           info=t("max_steps_info"), elem_id="max-steps"))
+            setting("head_lr_scale", gr.Number(DEFAULTS.head_lr_scale, minimum=0, label=t("head_lr_scale"),
+                                               info=t("head_lr_scale_info"), elem_id="head-lr-scale"))
+    names = list(controls)
     schedule = gr.HTML(elem_id="train-schedule")
     with gr.Row():
         start = gr.Button(t("start"), variant="primary", elem_id="start-train")
@@ -172,10 +219,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     timer = gr.Timer(0.5)
 
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
-    preset.change(lambda p: [PRESETS[p].get(k, getattr(DEFAULTS, k))
-                             for k in ("epochs", "min_steps", "batch_size", "max_length", "hidden_dropout")]
-                  + [round(math.log10(PRESETS[p].get("learning_rate", DEFAULTS.learning_rate)), 2)],
-                  preset, [epochs, min_steps, batch, max_len, hidden_dropout, lr], api_visibility="private")
+    preset.change(preset_values, preset, [controls[name] for name in PRESET_FIELDS], api_visibility="private")
 
     def show_schedule(state, n_epochs, steps_floor, batch_size, frac, workers):
         """The epochs and optimizer steps this table will get, before Start."""
@@ -189,35 +233,25 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             return ""
         return f"<div class='sft-note'>🗓 {html.escape(plan.describe())}</div>"
 
-    schedule_inputs = [data_state, epochs, min_steps, batch, val_frac, processes]
+    schedule_inputs = [data_state] + [controls[name] for name in
+                                      ("epochs", "min_steps", "batch_size", "val_fraction", "processes")]
     for control in schedule_inputs:
         control.change(show_schedule, schedule_inputs, schedule, api_visibility="private", show_progress="hidden")
 
-    def on_start(state, current, browser_id, model_key, path, lr_exp, n_epochs, steps_floor, batch_size, length, warm, wd, frac,
-                 seed_value, dedupe_rows, by_length, prec, frozen_embeddings, attn_drop, hidden_drop, kept_layers, workers, use_lora, rank, alpha,
-                 dropout, top_layers, request: gr.Request):
+    def on_start(state, current, browser_id, model_key, path, *values, request: gr.Request):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
         if not state:
             return gr.skip(), error_md("Load data first: upload a file or pick a sample in the Data tab.")
         base = (path or "").strip() if model_key == LOCAL else model_key
+        settings = {**settings_from(names, values), "task": state.get("task", "classification"), "base_model": base}
         try:
-            config = TrainConfig(task=state.get("task", "classification"), base_model=base, learning_rate=round(10 ** lr_exp, 8), epochs=float(n_epochs),
-                                 min_steps=int(steps_floor or 0),
-                                 batch_size=int(batch_size), max_length=int(length), warmup_ratio=float(warm),
-                                 weight_decay=float(wd), val_fraction=float(frac), seed=int(seed_value or 0),
-                                 deduplicate=bool(dedupe_rows), group_by_length=bool(by_length),
-                                 precision=prec, freeze_embeddings=bool(frozen_embeddings),
-                                 attention_dropout=float(attn_drop), hidden_dropout=float(hidden_drop),
-                                 keep_layers=int(kept_layers), processes=int(workers), lora=bool(use_lora), lora_rank=int(rank), lora_alpha=int(alpha),
-                                 lora_dropout=float(dropout), lora_layers=int(top_layers)).validate()
-            resolve_model_path(base)
-            data = prepare_data(config.task, read_table(state["path"], ctx.limits), state["columns"])
+            plan = service.plan_run(state["path"], settings, state["columns"], data_name=state["name"],
+                                    limits=ctx.limits)
         except StudioError as exc:
             return gr.skip(), error_md(exc.message)
-        job = TrainingJob(config, data, ctx.store, data_name=state["name"], owner=viewer_of(request, browser_id))
-        return ctx.queue.submit(job), ""
+        return ctx.queue.submit(service.make_job(plan, ctx.store, owner=viewer_of(request, browser_id))), ""
 
     def on_stop(current):
         if current:
@@ -244,10 +278,9 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 charts.training_curve(events) if redraw else gr.skip(),
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
-    start.click(on_start, [data_state, job_id, user, model, local_path, lr, epochs, min_steps, batch, max_len, warmup, decay, val_frac,
-                           seed, dedupe, grouped, precision, freeze, attention_dropout, hidden_dropout, keep_layers, processes, lora, lora_rank, lora_alpha, lora_dropout, lora_layers], [job_id, outcome],
+    start.click(on_start, [data_state, job_id, user, model, local_path, *controls.values()], [job_id, outcome],
                 api_visibility="private")
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
                concurrency_limit=None, show_progress="hidden", api_visibility="private")
-    return {"job_id": job_id, "model": model}
+    return {"job_id": job_id, "model": model, "controls": controls}
