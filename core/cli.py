@@ -18,7 +18,7 @@ from .engine import TrainingJob
 from .models import REGISTRY
 from .tasks import TASKS, column_roles, detect_task, get_task
 from .errors import DataError, StudioError
-from .export import FORMATS, cached_export, export_run
+from .export import EXPORTERS, FORMATS, cached_export, export_run
 from .predict import Predictor
 from .samples import SAMPLES, sample_path
 from .store import RunStore
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--run", required=True, help="run folder")
     export.add_argument("--out", required=True, help="new folder to write")
     export.add_argument("--format", choices=FORMATS, default="hf",
-                        help="hf: safetensors folder; onnx / onnx-int8: ONNX Runtime on the CPU (int8: dynamic quantisation)")
+                        help="; ".join(f"{name}: {e.titles[0]}" for name, e in EXPORTERS.items()))
     export.set_defaults(func=cmd_export)
     serve = sub.add_parser("serve", help="serve a run over HTTP: POST /v1/predict, GET /healthz")
     serve.add_argument("--run", required=True, help="run folder, run id or export folder")

@@ -9,13 +9,14 @@ from .errors import ConfigError
 from .models import DEFAULT_MODEL
 
 PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_TASK = "classification"  # what a table is trained for when nothing else is known
 
 
 @dataclass
 class TrainConfig:
     """Hyperparameters of one fine-tuning run."""
 
-    task: str = "classification"  # a name from core.tasks.TASKS
+    task: str = DEFAULT_TASK  # a name from core.tasks.TASKS
     base_model: str = DEFAULT_MODEL
     learning_rate: float = 1e-4
     epochs: float = 0.0  # 0: derived from the table's size (core.schedule: at least min_steps steps, 3 to 20 epochs)

@@ -6,6 +6,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from .config import DEFAULT_TASK
+
 
 @dataclass
 class Event:
@@ -38,7 +40,7 @@ class Started(Event):
     warnings: list[str]
     trainable_params: int
     total_params: int
-    task: str = "classification"
+    task: str = DEFAULT_TASK
     schedule: str = ""  # epochs, steps and evaluation interval, in words
 
 

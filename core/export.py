@@ -13,6 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from transformers import AutoTokenizer
@@ -27,31 +28,78 @@ from .tasks import get_task
 from .tasks.base import Task
 from .verdict import judge
 
-FORMATS = ("hf", "onnx", "onnx-int8", "gguf-q8_0")
-LOADERS = {"hf": "from transformers import {cls}, AutoTokenizer\nmodel = {cls}.from_pretrained(\"{dir}\")\n"
-                 "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\")",
-           "onnx": "import onnxruntime; from transformers import AutoTokenizer\n"
-                   "tokenizer, session = AutoTokenizer.from_pretrained(\"{dir}\"), "
-                   "onnxruntime.InferenceSession(\"{dir}/model.onnx\")\n"
-                   "logits = session.run([\"logits\"], dict(tokenizer(texts, padding=True, return_tensors=\"np\")))[0]",
-           "gguf": "# llama.cpp: llama-cli -m {dir}/{gguf} -cnv   (Ollama: FROM ./{gguf} in a Modelfile)\n"
-                   "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
-                   "model = AutoModelForCausalLM.from_pretrained(\"{dir}\", gguf_file=\"{gguf}\")\n"
-                   "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\", gguf_file=\"{gguf}\")"}
+HF_LOADER = ("from transformers import {cls}, AutoTokenizer\nmodel = {cls}.from_pretrained(\"{dir}\")\n"
+             "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\")")
+ONNX_LOADER = ("import onnxruntime; from transformers import AutoTokenizer\n"
+               "tokenizer, session = AutoTokenizer.from_pretrained(\"{dir}\"), "
+               "onnxruntime.InferenceSession(\"{dir}/model.onnx\")\n"
+               "logits = session.run([\"logits\"], dict(tokenizer(texts, padding=True, return_tensors=\"np\")))[0]")
+GGUF_LOADER = ("# llama.cpp: llama-cli -m {dir}/{weights} -cnv   (Ollama: FROM ./{weights} in a Modelfile)\n"
+               "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+               "model = AutoModelForCausalLM.from_pretrained(\"{dir}\", gguf_file=\"{weights}\")\n"
+               "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\", gguf_file=\"{weights}\")")
+
+
+@dataclass(frozen=True)
+class Exporter:
+    """One export format: how it is written, which tasks it serves, how a user loads it, and its title."""
+
+    name: str
+    titles: tuple[str, str]  # English, Chinese (the UI's dropdowns)
+    write: Callable  # (model, tokenizer, folder, train_config) -> None; writes the weights (and model config)
+    weights: str  # the file holding the weights
+    loader: str  # the model card's loading snippet ({cls}, {dir}, {weights})
+    generative: bool | None = None  # True: assistant runs only; False: encoder tasks only; None: every task
+    scored: bool = False  # Predictor loads it, so it can be scored on the run's validation rows (Evaluate)
+
+    def supports(self, task: Task) -> bool:
+        return self.generative is None or self.generative == task.generative
+
+
+def _write_hf(model, tokenizer, folder: Path, train_config) -> None:
+    model.save_pretrained(folder, safe_serialization=True)
+
+
+def _write_onnx(quantise: bool) -> Callable:
+    def write(model, tokenizer, folder: Path, train_config) -> None:
+        model.config.save_pretrained(folder)
+        write_onnx(model, tokenizer, folder, quantise)
+    return write
+
+
+def _write_gguf(model, tokenizer, folder: Path, train_config) -> None:
+    write_gguf(model, tokenizer, train_config.base_model, folder / GGUF_FILE)
+
+
+EXPORTERS: dict[str, Exporter] = {e.name: e for e in (
+    Exporter("hf", ("Hugging Face folder (safetensors)", "Hugging Face 文件夹（safetensors）"), _write_hf,
+             RunFolder.WEIGHTS, HF_LOADER),
+    Exporter("onnx", ("ONNX fp32 (CPU inference)", "ONNX fp32（CPU 推理）"), _write_onnx(False), ONNX_FILE,
+             ONNX_LOADER, generative=False, scored=True),
+    Exporter("onnx-int8", ("ONNX int8 (4x smaller, faster on CPU)", "ONNX int8（小 4 倍，CPU 更快）"),
+             _write_onnx(True), ONNX_FILE, ONNX_LOADER, generative=False, scored=True),
+    Exporter("gguf-q8_0", ("GGUF q8_0 (assistant: llama.cpp, Ollama)", "GGUF q8_0（助手：llama.cpp、Ollama）"),
+             _write_gguf, GGUF_FILE, GGUF_LOADER, generative=True),
+)}
+FORMATS = tuple(EXPORTERS)
+
+
+def formats_for(task: Task) -> list[str]:
+    """The export formats that serve a task."""
+    return [name for name, exporter in EXPORTERS.items() if exporter.supports(task)]
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Path:
     """Write a run (LoRA merged in) to ``out_dir`` in one of FORMATS."""
-    if fmt not in FORMATS:
+    if fmt not in EXPORTERS:
         raise DataError(f"Unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}.")
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    exporter, run_dir, out_dir = EXPORTERS[fmt], Path(run_dir), Path(out_dir)
     weights_file(run_dir)
     train_config = RunFolder(run_dir).config()
     task = get_task(train_config.task)
-    if fmt.startswith("onnx") and task.generative:
-        raise DataError("ONNX export covers the encoder tasks; export an assistant run as hf or gguf-q8_0.")
-    if fmt.startswith("gguf") and not task.generative:
-        raise DataError("GGUF export is for assistant runs (llama.cpp, Ollama); export this run as hf or onnx.")
+    if not exporter.supports(task):
+        kind = "assistant runs (llama.cpp, Ollama)" if exporter.generative else "the encoder tasks"
+        raise DataError(f"The {fmt} export is for {kind}; export this run as {' or '.join(formats_for(task))}.")
     if out_dir.exists() and any(out_dir.iterdir()):
         raise DataError(f"The export folder '{out_dir}' exists and is not empty; choose a new one.")
     model = load_run_model(run_dir, task.model_class, train_config.base_model, merge=True).eval()
@@ -61,13 +109,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fmt: str = "hf") -> Pat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        if fmt == "hf":
-            model.save_pretrained(tmp, safe_serialization=True)
-        elif fmt.startswith("gguf"):
-            write_gguf(model, tokenizer, train_config.base_model, tmp / GGUF_FILE)
-        else:
-            model.config.save_pretrained(tmp)
-            write_onnx(model, tokenizer, tmp, quantise=fmt == "onnx-int8")
+        exporter.write(model, tokenizer, tmp, train_config)
         tokenizer.save_pretrained(tmp)
         shutil.copy(run_dir / RunFolder.CONFIG, tmp / RunFolder.CONFIG)
         write_model_card(run_dir, tmp, out_dir.name, fmt, task)
@@ -114,6 +156,9 @@ def check_export(run_dir: str | Path, fmt: str) -> ExportCheck:
     """Export a run (cached) and predict its validation rows with the run and with the export: the accuracy
     cost, the size and the speed of the export, before a user downloads or serves it."""
     run_dir = Path(run_dir)
+    if not getattr(EXPORTERS.get(fmt), "scored", False):
+        raise DataError(f"Only these exports can be scored on the validation rows: "
+                        f"{', '.join(n for n, e in EXPORTERS.items() if e.scored)}.")
     task = get_task(RunFolder(run_dir).config().task)
     if type(task).prediction_metrics is Task.prediction_metrics:
         raise DataError(f"Evaluating an export covers label, score and multi-label tasks, not {task.view.title}.")
@@ -169,7 +214,8 @@ def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) ->
     metrics, data, config = folder.metrics(), folder.data(), folder.config_dict()
     shown = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in ("train_seconds", "samples_per_s", "epoch")}
     classical, verdict = metrics.get("classical") or {}, judge(task, metrics).text
-    loader = LOADERS[fmt.split("-")[0]].format(cls=task.model_class.__name__, dir=name, gguf=GGUF_FILE)
+    exporter = EXPORTERS[fmt]
+    loader = exporter.loader.format(cls=task.model_class.__name__, dir=name, weights=exporter.weights)
     card = f"""# {name}
 
 Fine-tuned with SFT Studio ({task.name}, exported as `{fmt}`).

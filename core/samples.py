@@ -15,6 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from .data import read_conll
+from .config import DEFAULT_TASK
 from .errors import DataError
 from .models import cache_root
 from .atomic import write_csv_atomic
@@ -137,7 +138,7 @@ class Sample:
     description: str
     build: Callable[[], pd.DataFrame]
     rows_per_class: int
-    task: str = "classification"
+    task: str = DEFAULT_TASK
 
 
 SAMPLES: dict[str, Sample] = {s.name: s for s in (
@@ -169,7 +170,7 @@ def build_sample(name: str, rows_per_class: int | None = None, seed: int = 0) ->
     sample = SAMPLES[name]
     frame = sample.build().dropna()
     n = rows_per_class or sample.rows_per_class
-    if sample.task != "classification":
+    if sample.task != DEFAULT_TASK:
         frame = frame.drop_duplicates()
         return frame.sample(min(n, len(frame)), random_state=seed).reset_index(drop=True)
     frame["text"] = frame["text"].map(lambda t: " ".join(t.split()))

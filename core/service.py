@@ -49,12 +49,11 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
     ``base``); the task is detected from the table and the base model suggested from its texts unless given.
     ``columns`` maps role -> column; ``text_column``/``label_column`` name the first and the last role."""
     given = dict(settings or {})
+    config = TrainConfig.from_dict({**asdict(base or TrainConfig()), **given}).validate()  # before any reading
     frame = table if isinstance(table, pd.DataFrame) else read_table(table, limits)
-    config = TrainConfig.from_dict({**asdict(base or TrainConfig()), **given})
     detected = "task" not in given and base is None
     if detected:
         config = replace(config, task=detect_task(frame))
-    config.validate()
     task = get_task(config.task)
     data = task.prepare(frame, column_roles(config.task, columns, text_column, label_column))
     suggestion = None

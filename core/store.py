@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import DEFAULT_TASK
 from .errors import ModelError
 from .run_folder import INTERRUPTED, RUNNING, RunFolder
 
@@ -39,7 +40,7 @@ class RunInfo:
     metrics: dict
     owner: str | None = None
     shared: bool = False
-    task: str = "classification"
+    task: str = DEFAULT_TASK
 
     def visible_to(self, viewer: str | None) -> bool:
         """Runs without an owner (CLI, API) or marked shared are visible to everyone."""
@@ -92,7 +93,7 @@ class RunStore:
             label_names=data.get("label_names", []),
             metrics=folder.metrics(),
             owner=status.get("owner"), shared=bool(status.get("shared")),
-            task=config.get("task", "classification"),
+            task=config.get("task", DEFAULT_TASK),
         )
 
     def list(self, viewer: str | None = None) -> list[RunInfo]:

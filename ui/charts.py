@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core import events as ev
+from core.config import DEFAULT_TASK
 from core.tasks import get_task
 
 
@@ -32,7 +33,7 @@ def training_curve(events: list[ev.Event]) -> go.Figure:
     steps = [e for e in events if isinstance(e, ev.Step)]
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
     started = next((e for e in events if isinstance(e, ev.Started)), None)
-    key, label = get_task(started.task if started else "classification").view.cards[0]
+    key, label = get_task(started.task if started else DEFAULT_TASK).view.cards[0]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x, y, size = bucket_means([s.step for s in steps], [s.loss for s in steps])
     fig.add_trace(go.Scatter(x=x, y=y, name="train loss" if size == 1 else f"train loss (mean of {size} steps)",

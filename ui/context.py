@@ -20,7 +20,7 @@ class AppContext:
     def runs_with_model(self, viewer: str | None, task: str | None = None, exclude_chat: bool = False) -> list[RunInfo]:
         """Runs with saved weights: of one task, or of every task but the assistant (``exclude_chat``)."""
         return [r for r in self.store.list(viewer) if r.has_model and task in (None, r.task)
-                and not (exclude_chat and get_task(r.task).view.output == "chat")]
+                and not (exclude_chat and get_task(r.task).generative)]
 
     def pick_run(self, selected: str | None, viewer: str | None, task: str | None = None,
                  exclude_chat: bool = False) -> tuple[dict, str | None]:

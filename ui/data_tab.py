@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.config import TrainConfig
+from core.config import DEFAULT_TASK, TrainConfig
 from core.data import read_table
 from core.errors import StudioError
 from core.language import suggest_model
@@ -37,7 +37,7 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     try:
         frame = read_table(path, ctx.limits)
     except StudioError as exc:
-        return (None, None, *role_dropdowns(task or "classification", [], {}), None, gr.skip(), error_md(exc.message))
+        return (None, None, *role_dropdowns(task or DEFAULT_TASK, [], {}), None, gr.skip(), error_md(exc.message))
     task = task or detect_task(frame)
     spec = get_task(task)
     names = [str(c) for c in frame.columns]
@@ -92,7 +92,7 @@ def quality_report(state: dict | None, ctx: AppContext) -> tuple:
 
 def build(ctx: AppContext) -> dict:
     data_state = gr.State(None)
-    task = gr.Radio([(t(f"task_{name}"), name) for name in TASKS], value="classification", label=t("task"),
+    task = gr.Radio([(t(f"task_{name}"), name) for name in TASKS], value=DEFAULT_TASK, label=t("task"),
                     info=t("task_info"), elem_id="task")
     with gr.Row():
         with gr.Column(scale=2):

@@ -6,18 +6,27 @@ import pandas as pd
 
 from core import insight
 from core.errors import StudioError
-from core.export import check_export
+from core.export import EXPORTERS, check_export
 from core.run_folder import RunFolder
 from core.tasks import get_task
 from core.verdict import judge
 
 from . import charts
 from .context import AppContext, error_md, ok_md, run_picker, viewer_of
-from .strings import t
+from .strings import format_key, t
 
 
 EMPTY_INSIGHT = (None, None, None, None)
 HIDDEN_THRESHOLD = (gr.update(visible=False), "", gr.update(visible=False))
+
+
+# The Evaluate tab's chart per task chart kind (TaskView.chart): (metrics, validation predictions) -> figure
+CHARTS = {
+    "confusion": lambda m, frame: charts.confusion_heatmap(m["confusion"], list(m["per_class"])),
+    "scatter": lambda m, frame: charts.predicted_vs_true(frame) if frame is not None else None,
+    "per_label": lambda m, frame: charts.per_label_f1(m["per_class"]) if m.get("per_class") else None,
+    "none": lambda m, frame: None,
+}
 
 
 def insight_outputs(run_dir, predictions: pd.DataFrame | None) -> tuple:
@@ -87,13 +96,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
                               for name, row in m.get("per_class", {}).items()]) if m.get("per_class") else None
     predictions_file = info.path / RunFolder.PREDICTIONS
     frame = pd.read_csv(predictions_file) if predictions_file.is_file() else None
-    chart = None
-    if task.view.chart == "confusion":
-        chart = charts.confusion_heatmap(m["confusion"], list(m["per_class"]))
-    elif task.view.chart == "scatter" and frame is not None:
-        chart = charts.predicted_vs_true(frame)
-    elif task.view.chart == "per_label" and m.get("per_class"):
-        chart = charts.per_label_f1(m["per_class"])
+    chart = CHARTS[task.view.chart](m, frame)
     worst = task.mistakes(frame) if frame is not None else pd.DataFrame(m.get("samples", []))
     return summary, per_class, chart, worst, *insight_outputs(info.path, frame)
 
@@ -102,7 +105,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     run, refresh = run_picker(t("run"), "eval-run")
     summary = gr.HTML(elem_id="eval-summary")
     with gr.Row():
-        export_format = gr.Dropdown([(t("format_onnx"), "onnx"), (t("format_onnx_int8"), "onnx-int8")],
+        export_format = gr.Dropdown([(t(format_key(name)), name) for name, exporter in EXPORTERS.items() if exporter.scored],
                                     value="onnx-int8", label=t("export_check_format"), elem_id="eval-export-format",
                                     scale=2)
         export_button = gr.Button(t("export_check"), elem_id="eval-export-check", scale=1)

@@ -10,6 +10,7 @@ import gradio as gr
 from core.errors import StudioError
 from core.predict import load_predictor
 from core.tasks import get_task
+from core.tasks.base import Prediction
 
 from .context import AppContext, error_md, ok_md, run_picker, viewer_of
 from .strings import t
@@ -23,14 +24,34 @@ EXAMPLES = [
 ]
 
 
+def _score(p: Prediction, sentence: str) -> tuple:
+    return None, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), None
+
+
+def _spans(p: Prediction, sentence: str) -> tuple:
+    found = ", ".join(f"{html.escape(s['text'])} ({s['entity']})" for s in p.spans) or "no entities"
+    entities = [{k: s[k] for k in ("entity", "start", "end")} for s in p.spans]
+    return None, ok_md(f"Entities: {found}"), {"text": sentence, "entities": entities}
+
+
+def _labels(p: Prediction, sentence: str) -> tuple:
+    chosen = ", ".join(p.labels) or "none above its threshold"
+    return p.probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), None
+
+
+# One prediction as (probabilities for the label chart, a note, highlighted entities), per TaskView.output
+RENDERERS = {"label": lambda p, sentence: (p.probabilities, "", None), "number": _score, "spans": _spans,
+             "labels": _labels}
+
+
 def _run_dir(ctx: AppContext, run_id: str | None, viewer: str | None) -> Path:
     if not run_id:
-        runs = [r for r in ctx.runs_with_model(viewer) if get_task(r.task).view.output != "chat"]
+        runs = [r for r in ctx.runs_with_model(viewer) if not get_task(r.task).generative]
         if not runs:
             raise StudioError("There is no trained model yet: train one in the Train tab first.")
         run_id = runs[0].run_id
     path = ctx.store.path_of(run_id, viewer)
-    if get_task(ctx.store.info(path).task).view.output == "chat":
+    if get_task(ctx.store.info(path).task).generative:
         raise StudioError(f"'{run_id}' is an assistant, not a classifier: talk to it in the Chat tab.")
     return path
 
@@ -73,17 +94,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             p = predictor.predict(dict(zip(inputs, ([sentence], [second or ""]))))[0]
         except StudioError as exc:
             return None, error_md(exc.message), None
-        output = predictor.task.view.output
-        if output == "number":
-            return None, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), None
-        if output == "spans":
-            found = ", ".join(f"{html.escape(s['text'])} ({s['entity']})" for s in p.spans) or "no entities"
-            entities = [{k: s[k] for k in ("entity", "start", "end")} for s in p.spans]
-            return None, ok_md(f"Entities: {found}"), {"text": sentence, "entities": entities}
-        if output == "labels":
-            chosen = ", ".join(p.labels) or "none above its threshold"
-            return p.probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), None
-        return p.probabilities, "", None
+        return RENDERERS[predictor.task.view.output](p, sentence)
 
     def show(sentence: str, run_id: str | None, browser_id: str | None = None, second: str = "",
              request: gr.Request = None):

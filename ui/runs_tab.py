@@ -13,12 +13,12 @@ import pandas as pd
 from core import compare
 from core.engine import TrainingJob
 from core.errors import StudioError
-from core.export import export_run
+from core.export import FORMATS, export_run
 from core.run_folder import INTERRUPTED
 
 from . import charts
 from .context import AppContext, error_md, ok_md, score_of, viewer_of
-from .strings import t
+from .strings import format_key, t
 
 COLUMNS = ["run", "status", "date", "task", "base model", "data", "score", "classes", "shared"]
 
@@ -39,8 +39,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         refresh = gr.Button(t("refresh"), scale=1)
     with gr.Row():
         load = gr.Button(t("load_run"), variant="primary", elem_id="runs-load")
-        fmt = gr.Dropdown([(t("format_run"), "run"), (t("format_hf"), "hf"), (t("format_onnx"), "onnx"),
-                           (t("format_onnx_int8"), "onnx-int8"), (t("format_gguf"), "gguf-q8_0")], value="run", label=t("download_format"),
+        fmt = gr.Dropdown([(t("format_run"), "run")] + [(t(format_key(name)), name) for name in FORMATS], value="run", label=t("download_format"),
                           elem_id="runs-format")
         download = gr.Button(t("download_zip"), elem_id="runs-download")
         share = gr.Button(t("share"), elem_id="runs-share")
@@ -87,7 +86,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
                 compare.config_table(runs, differences_only))
 
     def export(run_id: str, fmt: str = "run", browser_id: str | None = None, request: gr.Request = None):
-        """Zip a run folder, or an export of it (hf, onnx, onnx-int8), for download."""
+        """Zip a run folder, or an export of it (any of core.export.FORMATS), for download."""
         try:
             viewer = viewer_of(request, browser_id)
             if fmt == "run":

@@ -1,5 +1,14 @@
-"""Every UI label in one table, English and Chinese; Gradio picks by the browser's language."""
+"""Every UI label in one table, English and Chinese; Gradio picks by the browser's language. Tasks and export
+formats bring their own titles (in their modules), so adding one needs no line here."""
 import gradio as gr
+
+from core.export import EXPORTERS
+from core.tasks import TASKS
+
+def format_key(name: str) -> str:
+    """The string key of an export format's title, e.g. format_onnx_int8."""
+    return "format_" + name.replace("-", "_")
+
 
 STRINGS = {
     "title": ("## SFT Studio — fine-tune a transformer on your own texts, in the browser",
@@ -42,13 +51,6 @@ STRINGS = {
     "deduplicate_info": ("Drop exact copies so none leaks into validation", "删除完全重复的行，避免泄漏到验证集"),
     "task_info": ("Picked from the data when you upload it; change it if the guess is wrong",
                   "上传数据时自动识别；识别错了可以更改"),
-    "task_classification": ("Classify texts", "文本分类"),
-    "task_regression": ("Score texts (regression)", "文本打分（回归）"),
-    "task_pairs": ("Sentence pairs (class)", "句子对（分类）"),
-    "task_pair_regression": ("Sentence pairs (similarity score)", "句子对（相似度打分）"),
-    "task_multi_label": ("Multi-label", "多标签分类"),
-    "task_token_classification": ("Entities in text (NER)", "命名实体识别（NER）"),
-    "task_assistant": ("Assistant (prompt → response)", "助手（提示 → 回答）"),
     "chat_run": ("Fine-tuned assistant", "微调后的助手"),
     "chat_tuned": ("Fine-tuned model", "微调后的模型"),
     "chat_base": ("Base model (same prompt)", "基础模型（相同提示）"),
@@ -121,10 +123,6 @@ STRINGS = {
     "download_zip": ("Download as zip", "下载 zip"),
     "download_format": ("Format", "格式"),
     "format_run": ("run folder (resumable)", "运行文件夹（可续训）"),
-    "format_hf": ("Hugging Face folder (safetensors)", "Hugging Face 文件夹（safetensors）"),
-    "format_gguf": ("GGUF q8_0 (assistant: llama.cpp, Ollama)", "GGUF q8_0（助手：llama.cpp、Ollama）"),
-    "format_onnx": ("ONNX fp32 (CPU inference)", "ONNX fp32（CPU 推理）"),
-    "format_onnx_int8": ("ONNX int8 (4x smaller, faster on CPU)", "ONNX int8（小 4 倍，CPU 更快）"),
     "confirm_delete": ("Yes, delete this run", "确认删除此运行"),
     "delete": ("Delete", "删除"),
     "share": ("Share / unshare", "共享 / 取消共享"),
@@ -138,5 +136,7 @@ STRINGS = {
                          "0 = 所有层；层数越少训练越快（其下各层不做反向传播）"),
 }
 
+STRINGS |= {f"task_{name}": (task.view.title, task.view.title_zh) for name, task in TASKS.items()}
+STRINGS |= {format_key(name): exporter.titles for name, exporter in EXPORTERS.items()}
 I18N = gr.I18n(en={k: v[0] for k, v in STRINGS.items()}, zh={k: v[1] for k, v in STRINGS.items()})
 t = I18N

@@ -8,7 +8,7 @@ import time
 import gradio as gr
 
 from core import events as ev
-from core.config import PRECISIONS, PRESETS, TrainConfig
+from core.config import DEFAULT_TASK, PRECISIONS, PRESETS, TrainConfig
 from core import service
 from core.launch import describe_devices, max_processes
 from core.tasks import get_task
@@ -49,7 +49,7 @@ def progress_html(events: list[ev.Event], position: int) -> str:
 def best_evaluation(events: list[ev.Event]) -> tuple[Task, ev.Evaluation | None, int]:
     """The run's task, its best evaluation by the task's primary metric, and how many evaluations ran."""
     started = next((e for e in events if isinstance(e, ev.Started)), None)
-    task = get_task(started.task if started else "classification")
+    task = get_task(started.task if started else DEFAULT_TASK)
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
     best = next((e for e in reversed(evals) if e.is_best), None)
     return task, best, len(evals)
@@ -245,7 +245,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         if not state:
             return gr.skip(), error_md("Load data first: upload a file or pick a sample in the Data tab.")
         base = (path or "").strip() if model_key == LOCAL else model_key
-        settings = {**settings_from(names, values), "task": state.get("task", "classification"), "base_model": base}
+        settings = {**settings_from(names, values), "task": state.get("task", DEFAULT_TASK), "base_model": base}
         try:
             plan = service.plan_run(state["path"], settings, state["columns"], data_name=state["name"],
                                     limits=ctx.limits)

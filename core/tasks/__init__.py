@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..config import DEFAULT_TASK
 from ..errors import ConfigError, DataError
 from .assistant import Assistant
 from .base import Task, TaskData
@@ -31,7 +32,7 @@ def prepare_data(task: str, frame: pd.DataFrame, columns: dict[str, str | None] 
 
 def detect_task(frame: pd.DataFrame) -> str:
     """The task a table most likely is for (the first, in DETECTION_ORDER, that recognises it)."""
-    return next((name for name in DETECTION_ORDER if TASKS[name].recognises(frame)), "classification")
+    return next((name for name in DETECTION_ORDER if TASKS[name].recognises(frame)), DEFAULT_TASK)
 
 
 def column_roles(task: str, columns: dict[str, str] | None = None, first: str | None = None,

@@ -37,7 +37,7 @@ class Assistant(Task):
 
     name = "assistant"
     roles = (Role("prompt", "prompt", PROMPT_HINTS), Role("response", "response", RESPONSE_HINTS))
-    view = TaskView("Assistant (prompt → response)", ("prompt",), "chat", (("perplexity", "perplexity"),), "none",
+    view = TaskView("Assistant (prompt → response)", "助手（提示 → 回答）", ("prompt",), "chat", (("perplexity", "perplexity"),), "none",
                     "Sample generations")
     primary_metric = "val_loss"
     greater_is_better = False

@@ -34,6 +34,7 @@ class TaskView:
     """Plain data the UI renders for a task: predict inputs, output kind, metric cards and charts."""
 
     title: str
+    title_zh: str  # the title in Chinese (the UI follows the browser's language)
     predict_inputs: tuple[str, ...]  # role names that get a text box in the Predict tab
     output: str  # "label" | "labels" | "number" | "spans" | "chat"
     cards: tuple[tuple[str, str], ...]  # (metric key, shown name); the first is the primary metric

@@ -67,7 +67,7 @@ def class_index(labels: pd.Series, column: str) -> tuple[list[str], list[int]]:
 class Classification(Task):
     name = "classification"
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("label", "label", LABEL_NAME_HINTS, text=False))
-    view = TaskView("Classify texts", ("text",), "label", CLASS_CARDS, "confusion", "Per-class metrics")
+    view = TaskView("Classify texts", "文本分类", ("text",), "label", CLASS_CARDS, "confusion", "Per-class metrics")
     primary_metric = "macro_f1"
     classical_name = "TF-IDF + logistic regression"
 

@@ -78,7 +78,7 @@ def looks_multi_label(values: pd.Series) -> bool:
 class MultiLabel(Task):
     name = "multi_label"
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("labels", "labels", LABELS_HINTS, text=False))
-    view = TaskView("Multi-label", ("text",), "labels", MULTI_CARDS, "per_label", "Per-label metrics")
+    view = TaskView("Multi-label", "多标签分类", ("text",), "labels", MULTI_CARDS, "per_label", "Per-label metrics")
     primary_metric = "micro_f1"
     classical_name = "TF-IDF + one-vs-rest logistic regression"
 

@@ -43,7 +43,7 @@ class PairInputs:
 class PairClassification(PairInputs, Classification):
     name = "pairs"
     roles = (*PAIR_ROLES, Classification.roles[1])
-    view = TaskView("Sentence pairs (class)", ("text_a", "text_b"), "label", CLASS_CARDS, "confusion",
+    view = TaskView("Sentence pairs (class)", "句子对（分类）", ("text_a", "text_b"), "label", CLASS_CARDS, "confusion",
                     "Per-class metrics")
 
     def recognises(self, frame: pd.DataFrame) -> bool:
@@ -53,7 +53,7 @@ class PairClassification(PairInputs, Classification):
 class PairRegression(PairInputs, Regression):
     name = "pair_regression"
     roles = (*PAIR_ROLES, Regression.roles[1])
-    view = TaskView("Sentence pairs (similarity score)", ("text_a", "text_b"), "number", REGRESSION_CARDS, "scatter")
+    view = TaskView("Sentence pairs (similarity score)", "句子对（相似度打分）", ("text_a", "text_b"), "number", REGRESSION_CARDS, "scatter")
 
     def recognises(self, frame: pd.DataFrame) -> bool:
         used = pair_columns(frame)

@@ -32,7 +32,7 @@ def looks_like_scores(values: pd.Series) -> bool:
 class Regression(Task):
     name = "regression"
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("target", "score", SCORE_HINTS, text=False))
-    view = TaskView("Score texts (regression)", ("text",), "number", REGRESSION_CARDS, "scatter")
+    view = TaskView("Score texts (regression)", "文本打分（回归）", ("text",), "number", REGRESSION_CARDS, "scatter")
     primary_metric = "rmse"
     greater_is_better = False
     classical_name = "TF-IDF + ridge regression"

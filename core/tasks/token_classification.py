@@ -120,7 +120,7 @@ def encode_words(tokenizer, rows: list[list[str]], max_length: int) -> tuple[lis
 class TokenClassification(Task):
     name = "token_classification"
     roles = (Role("tokens", "tokens", TOKEN_HINTS, text=False), Role("tags", "tags", TAG_HINTS, text=False))
-    view = TaskView("Entities in text (NER)", ("text",), "spans", NER_CARDS, "per_label", "Per-entity-type metrics")
+    view = TaskView("Entities in text (NER)", "命名实体识别（NER）", ("text",), "spans", NER_CARDS, "per_label", "Per-entity-type metrics")
     primary_metric = "f1"
     classical_name = "CRF on word features"
     model_class = AutoModelForTokenClassification
