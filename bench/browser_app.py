@@ -24,6 +24,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 class AppServer:
     url: str
     runs: Path
+    pid: int  # the app's process, e.g. to read its memory
 
 
 def free_port() -> int:
@@ -44,7 +45,7 @@ def running_app(runs: Path, env: dict[str, str] | None = None, start_timeout: fl
         try:
             url = f"http://127.0.0.1:{port}/"
             _wait_until_serving(url, proc, runs / "app.log", start_timeout)
-            yield AppServer(url, runs)
+            yield AppServer(url, runs, proc.pid)
         finally:
             proc.terminate()
             try:

@@ -53,7 +53,7 @@ class TrainingJob:
 
     def __init__(self, config: TrainConfig, data: TaskData, store: RunStore | None = None,
                  data_name: str = "data", owner: str | None = None, parallel: SingleProcess | None = None,
-                 callbacks: list[TrainerCallback] = ()):
+                 callbacks: list[TrainerCallback] = (), tags: dict | None = None):
         self.config = config
         self.parallel = parallel or SingleProcess()
         self.task: Task = get_task(config.task)
@@ -62,6 +62,7 @@ class TrainingJob:
         self.data_name = data_name
         self.store = store or RunStore()
         self.callbacks = list(callbacks)
+        self.tags = dict(tags or {})  # kept in the run's status, e.g. {"study": ..., "trial": ...}
         self.events = ev.EventLog()
         self.folder: RunFolder | None = None
         self.model = self.tokenizer = self.device = self.precision = self.val = None
@@ -185,7 +186,7 @@ class TrainingJob:
         else:
             self.folder = RunFolder(self.store.create(f"{self.data_name}-{Path(self.config.base_model).name}"))
             self.folder.write_config(self.config)
-            self.folder.set_status(RUNNING, owner=self.owner)
+            self.folder.set_status(RUNNING, owner=self.owner, **self.tags)
 
     def _fail(self, message: str) -> None:
         if not self.parallel.main:  # process 0 reports the run's outcome; the others leave a line in the log

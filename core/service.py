@@ -67,9 +67,11 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
 
 
 def make_job(plan: RunPlan, store: RunStore | None = None, owner: str | None = None,
-             callbacks: list[TrainerCallback] = ()) -> TrainingJob:
-    """The job that trains ``plan`` (not started: run it, start it, or submit it to a queue)."""
-    return TrainingJob(plan.config, plan.data, store, data_name=plan.data_name, owner=owner, callbacks=callbacks)
+             callbacks: list[TrainerCallback] = (), tags: dict | None = None) -> TrainingJob:
+    """The job that trains ``plan`` (not started: run it, start it, or submit it to a queue); ``tags`` are kept
+    in the run's status (e.g. the study and trial of a search)."""
+    return TrainingJob(plan.config, plan.data, store, data_name=plan.data_name, owner=owner, callbacks=callbacks,
+                       tags=tags)
 
 
 def wait_for_outcome(job: TrainingJob, on_event: Callable[[ev.Event], None] | None = None,
@@ -87,9 +89,14 @@ def wait_for_outcome(job: TrainingJob, on_event: Callable[[ev.Event], None] | No
                 return event
 
 
+def train_job(job: TrainingJob) -> ev.Event:
+    """Run a job in this thread; its final event."""
+    job.run()
+    return job.events.since(0)[-1]
+
+
 def train(plan: RunPlan, store: RunStore | None = None, owner: str | None = None,
           callbacks: list[TrainerCallback] = ()) -> tuple[TrainingJob, ev.Event]:
     """Train ``plan`` in this thread; the job and its final event."""
     job = make_job(plan, store, owner, callbacks)
-    job.run()
-    return job, job.events.since(0)[-1]
+    return job, train_job(job)

@@ -41,6 +41,8 @@ class RunInfo:
     owner: str | None = None
     shared: bool = False
     task: str = DEFAULT_TASK
+    study: str | None = None  # the search study this run is a trial of
+    trial: int | None = None
 
     def visible_to(self, viewer: str | None) -> bool:
         """Runs without an owner (CLI, API) or marked shared are visible to everyone."""
@@ -93,7 +95,7 @@ class RunStore:
             label_names=data.get("label_names", []),
             metrics=folder.metrics(),
             owner=status.get("owner"), shared=bool(status.get("shared")),
-            task=config.get("task", DEFAULT_TASK),
+            task=config.get("task", DEFAULT_TASK), study=status.get("study"), trial=status.get("trial"),
         )
 
     def list(self, viewer: str | None = None) -> list[RunInfo]:

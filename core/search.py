@@ -1,0 +1,351 @@
+"""Hyperparameter search on Optuna: each trial is a normal run; the engine's own evaluations feed the pruner.
+
+A study lives in Optuna storage (by default a SQLite file in the runs folder), so several processes or machines
+can work on one study: each joins with the study's name and storage, reads the data and settings the study
+recorded, and trains one trial at a time. A worker that dies leaves its trial failed (Optuna's heartbeat) and
+the others go on.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import optuna
+
+from . import events as ev
+from . import service
+from .callbacks import Evaluated, LoopState, TrainerCallback, TrainerControl
+from .config import TrainConfig
+from .errors import ConfigError, StudioError
+from .schedule import expected_train_rows, plan_schedule
+from .store import RunStore
+from .tasks import get_task
+
+optuna.logging.set_verbosity(logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental"
+
+HEARTBEAT_S = 10  # a running trial's worker writes a heartbeat this often
+GRACE_S = 30  # a trial whose worker has not been heard from for this long is marked failed
+
+
+@dataclass(frozen=True)
+class Param:
+    """One setting the search can tune: its kind of range and the range it gets when none is given."""
+
+    name: str  # a TrainConfig field
+    kind: str  # "log" (float, log scale), "float", "int" or "choice"
+    default: tuple
+
+    def check(self, bounds: tuple) -> tuple:
+        """The bounds as this parameter's values, or a ConfigError that says what is wrong."""
+        shown = self.name.replace("_", " ")
+        if self.kind == "choice":
+            if not bounds:
+                raise ConfigError(f"Search range of {shown}: give at least one choice.")
+            kind = type(getattr(TrainConfig(), self.name))
+            return tuple(TrainConfig.from_dict({self.name: value}).__dict__[self.name] for value in bounds) \
+                if kind is not str else tuple(str(b) for b in bounds)
+        if len(bounds) != 2:
+            raise ConfigError(f"Search range of {shown}: give a low and a high value.")
+        low, high = (int(b) if self.kind == "int" else float(b) for b in bounds)
+        if low > high:
+            raise ConfigError(f"Search range of {shown}: the low value {low} is above the high value {high}.")
+        if self.kind == "log" and low <= 0:
+            raise ConfigError(f"Search range of {shown}: a log range must start above 0.")
+        return low, high
+
+    def suggest(self, trial: optuna.Trial, bounds: tuple):
+        if self.kind == "choice":
+            return trial.suggest_categorical(self.name, list(bounds))
+        if self.kind == "int":
+            return trial.suggest_int(self.name, bounds[0], bounds[1])
+        return trial.suggest_float(self.name, bounds[0], bounds[1], log=self.kind == "log")
+
+
+PARAMS: dict[str, Param] = {p.name: p for p in (
+    Param("learning_rate", "log", (1e-5, 1e-3)),
+    Param("epochs", "int", (2, 12)),
+    Param("batch_size", "choice", (8, 16, 32)),
+    Param("max_length", "choice", (64, 128, 256)),
+    Param("hidden_dropout", "float", (0.0, 0.3)),
+    Param("warmup_ratio", "float", (0.0, 0.2)),
+    Param("head_lr_scale", "log", (1.0, 50.0)),
+    Param("lora", "choice", (False, True)),
+    Param("lora_rank", "choice", (4, 8, 16)),
+    Param("keep_layers", "int", (2, 6)),
+    Param("base_model", "choice", ()),  # the models that read the data (filled in from the table)
+)}
+DEFAULT_SEARCH = ("learning_rate", "epochs")
+PRUNERS = ("median", "halving", "none")
+
+
+@dataclass
+class SearchSettings:
+    """What to search and for how long. ``space`` maps a parameter name to its range (low, high) or choices;
+    an empty tuple takes the parameter's default range."""
+
+    space: dict[str, tuple] = field(default_factory=lambda: {name: () for name in DEFAULT_SEARCH})
+    trials: int = 10  # trials to finish (complete or pruned) in the study, across every worker
+    timeout_s: float | None = None  # this worker stops starting trials after this long
+    seed: int = 42
+    pruner: str = "median"
+    study: str | None = None  # a new study's name is made from the data and the time
+    storage: str | None = None  # SQLAlchemy URL, or a journal file (*.log / *.jsonl); default: SQLite in the runs
+
+    def checked(self, models: tuple[str, ...] = ()) -> "SearchSettings":
+        """The settings with every range filled in and checked; bad ones raise a ConfigError with a message."""
+        if not self.space:
+            raise ConfigError("Choose at least one setting to search.")
+        unknown = set(self.space) - set(PARAMS)
+        if unknown:
+            raise ConfigError(f"These settings cannot be searched: {', '.join(sorted(unknown))}. "
+                              f"Searchable: {', '.join(PARAMS)}.")
+        if self.trials < 1:
+            raise ConfigError("A search needs at least one trial.")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ConfigError("The time budget must be above 0.")
+        if self.pruner not in PRUNERS:
+            raise ConfigError(f"Pruner must be one of {', '.join(PRUNERS)}.")
+        space = {}
+        for name, bounds in self.space.items():
+            default = models if name == "base_model" else PARAMS[name].default
+            space[name] = PARAMS[name].check(tuple(bounds) or default)
+        return replace(self, space=space)
+
+
+def parse_space(text: str, ranges: list[str] = ()) -> dict[str, tuple]:
+    """``lr,epochs`` plus ``--range name=low:high`` (or ``name=a|b|c`` for choices) as a search space."""
+    aliases = {"lr": "learning_rate", "dropout": "hidden_dropout", "warmup": "warmup_ratio", "model": "base_model",
+               "layers": "keep_layers", "rank": "lora_rank"}
+    space = {aliases.get(n.strip(), n.strip()): () for n in text.split(",") if n.strip()}
+    for item in ranges:
+        name, _, values = item.partition("=")
+        name = aliases.get(name.strip(), name.strip())
+        if not values:
+            raise ConfigError(f"--range takes NAME=LOW:HIGH or NAME=A|B|C (got '{item}').")
+        space[name] = tuple(v.strip() for v in (values.split("|") if "|" in values or PARAMS.get(name, PARAMS["lora"]).kind
+                                                 == "choice" else values.split(":")))
+    return space
+
+
+def open_storage(url: str | None, runs: Path):
+    """Optuna storage: a journal file for *.log / *.jsonl paths, else an SQLAlchemy URL (default: SQLite in the
+    runs folder), with a heartbeat so a dead worker's trial is marked failed."""
+    if url and not url.startswith(("sqlite:", "postgresql", "mysql")) and url.endswith((".log", ".jsonl")):
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(str(Path(url).expanduser().resolve())))
+    if not url:
+        runs.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{runs / 'search.db'}"
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else None
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S,
+                                          grace_period=GRACE_S)
+    except Exception as exc:  # SQLAlchemy raises many kinds for a bad URL or an unreachable database
+        raise ConfigError(f"Cannot open the search storage '{url}': {str(exc).splitlines()[0][:200]}") from exc
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":  # a trial below the median of the others at the same step, after 2 trials and 1 evaluation
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+class PruneTrial(TrainerCallback):
+    """Feeds each evaluation's primary metric to Optuna and stops the run when the pruner says so."""
+
+    def __init__(self, trial: optuna.Trial):
+        self.trial = trial
+        self.pruned_at: int | None = None
+
+    def on_evaluate(self, state: LoopState, control: TrainerControl, evaluated: Evaluated) -> None:
+        value = evaluated.value
+        if not math.isfinite(value):
+            return
+        self.trial.report(value, evaluated.step)
+        if self.trial.should_prune():
+            self.pruned_at = evaluated.step
+            control.stop(f"Pruned by the search at step {evaluated.step}: {evaluated.primary} {value:.4f} is behind "
+                         "the other trials")
+
+
+@dataclass
+class TrialResult:
+    """One finished trial, as the trials table shows it."""
+
+    number: int
+    state: str  # complete / pruned / fail / running
+    params: dict
+    value: float | None
+    seconds: float | None
+    run_id: str | None
+    pruned_at: int | None = None
+    message: str = ""
+
+
+@dataclass
+class Study:
+    """A study's data, settings and search space, as recorded in the storage for every worker."""
+
+    name: str
+    data: str  # the table's absolute path (the same on every machine)
+    columns: dict
+    settings: dict  # the base run's TrainConfig fields as given
+    search: SearchSettings
+    task: str
+    metric: str
+    greater_is_better: bool
+
+    def record(self, study: optuna.Study) -> None:
+        study.set_user_attr("sft_studio", {**asdict(self), "search": {**asdict(self.search),
+                                                                       "space": {k: list(v) for k, v in self.search.space.items()}}})
+
+    @classmethod
+    def recorded(cls, study: optuna.Study) -> "Study":
+        attrs = dict(study.user_attrs.get("sft_studio") or {})
+        if not attrs:
+            raise ConfigError(f"The study '{study.study_name}' was not made by SFT Studio.")
+        search = attrs.pop("search")
+        search["space"] = {k: tuple(v) for k, v in search["space"].items()}
+        return cls(**attrs, search=SearchSettings(**search))
+
+
+def create_study(data: str | Path, settings: dict, columns: dict, search: SearchSettings, runs: Path,
+                 text_column: str | None = None, label_column: str | None = None) -> tuple[Study, optuna.Study]:
+    """Check the data and the search, then create the study in its storage (or refuse with a message)."""
+    plan = service.plan_run(data, settings, columns, text_column=text_column, label_column=label_column)
+    task = get_task(plan.config.task)
+    readers = (plan.suggestion.model,) if plan.suggestion else (plan.config.base_model,)
+    search = search.checked(readers)
+    check_budget(plan.config, len(plan.data), search)
+    name = search.study or f"{plan.data_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    eval_every = plan_schedule(plan.config, expected_train_rows(plan.config, len(plan.data))).eval_every
+    given = {"eval_every_steps": eval_every,  # the same in every trial: the pruner compares trials at equal steps
+             **settings, "task": plan.config.task, "base_model": plan.config.base_model}
+    record = Study(name, str(Path(data).expanduser().resolve()), plan.data.columns, given, replace(search, study=name),
+                   plan.config.task, task.primary_metric, task.greater_is_better)
+    storage = open_storage(search.storage, runs)
+    try:
+        study = optuna.create_study(storage=storage, study_name=name, load_if_exists=False,
+                                    direction="maximize" if task.greater_is_better else "minimize",
+                                    sampler=optuna.samplers.TPESampler(seed=search.seed), pruner=make_pruner(search.pruner))
+    except optuna.exceptions.DuplicatedStudyError:
+        raise ConfigError(f"A study called '{name}' already exists there; join it with --worker or pick a new name.")
+    record.record(study)
+    return record, study
+
+
+def load_study(name: str, storage: str | None, runs: Path) -> tuple[Study, optuna.Study]:
+    """An existing study, to continue it or join it from another process or machine."""
+    backend = open_storage(storage, runs)
+    try:
+        probe = optuna.load_study(study_name=name, storage=backend)
+    except KeyError:
+        raise ConfigError(f"There is no study called '{name}' in that storage.")
+    record = Study.recorded(probe)
+    study = optuna.load_study(study_name=name, storage=backend,
+                              sampler=optuna.samplers.TPESampler(seed=record.search.seed),
+                              pruner=make_pruner(record.search.pruner))
+    return record, study
+
+
+def check_budget(config: TrainConfig, rows: int, search: SearchSettings) -> None:
+    """Refuse a time budget that cannot hold one trial, judged by the default run's steps at a generous speed."""
+    if search.timeout_s is None:
+        return
+    steps = plan_schedule(config, expected_train_rows(config, rows)).total_steps
+    if search.timeout_s < max(10.0, steps * 0.02):
+        raise ConfigError(f"A time budget of {search.timeout_s:.0f} s cannot hold one trial ({steps} optimizer "
+                          "steps); give it more time or search without a budget.")
+
+
+def trial_settings(record: Study, trial: optuna.Trial) -> dict:
+    """The trial's settings: the study's base settings with the trial's suggestions."""
+    return {**record.settings, **{name: PARAMS[name].suggest(trial, bounds)
+                                  for name, bounds in record.search.space.items()}}
+
+
+def run_trial(record: Study, trial: optuna.Trial, store: RunStore, submit=None) -> float:
+    """Train one trial as a normal run (through ``submit`` when given, e.g. the app's job queue) and return its
+    primary metric; a pruned trial raises TrialPruned, a failed one a StudioError."""
+    plan = service.plan_run(record.data, trial_settings(record, trial), record.columns,
+                            data_name=f"{record.name}-t{trial.number}")
+    pruner = PruneTrial(trial)
+    job = service.make_job(plan, store, callbacks=[pruner], tags={"study": record.name, "trial": trial.number})
+    started = time.time()
+    outcome = submit(job) if submit else service.train_job(job)
+    trial.set_user_attr("seconds", round(time.time() - started, 1))
+    if job.run_dir:
+        trial.set_user_attr("run_id", job.run_dir.name)
+    if isinstance(outcome, ev.Failed):
+        trial.set_user_attr("message", outcome.message)
+        raise StudioError(outcome.message)
+    if isinstance(outcome, ev.Cancelled):
+        raise SearchStopped()
+    value = outcome.metrics.get(record.metric)
+    if pruner.pruned_at is not None:
+        trial.set_user_attr("pruned_at", pruner.pruned_at)
+        raise optuna.TrialPruned()
+    if value is None or not math.isfinite(value):
+        raise StudioError(f"The trial's run has no {record.metric}.")
+    return float(value)
+
+
+class SearchStopped(Exception):
+    """The user stopped the search (Stop in the app, Ctrl-C in the CLI)."""
+
+
+def optimize(record: Study, study: optuna.Study, store: RunStore, on_trial: Callable[[TrialResult], None] = None,
+             submit=None, stop: Callable[[], bool] = lambda: False) -> None:
+    """Work on the study until it has ``trials`` finished (complete or pruned) trials, the time budget runs out
+    or ``stop()`` says so. Several workers may run this on one study at once."""
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+    def objective(trial: optuna.Trial) -> float:
+        return run_trial(record, trial, store, submit)
+
+    def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        if on_trial:
+            on_trial(trial_result(frozen))
+        if len(study.get_trials(deepcopy=False, states=finished)) >= record.search.trials or stop():
+            study.stop()
+
+    if len(study.get_trials(deepcopy=False, states=finished)) >= record.search.trials:
+        return
+    try:
+        study.optimize(objective, timeout=record.search.timeout_s, callbacks=[after_trial],
+                       catch=(StudioError,), gc_after_trial=True)
+    except SearchStopped:
+        pass
+
+
+def trial_result(trial: optuna.trial.FrozenTrial) -> TrialResult:
+    attrs = trial.user_attrs
+    return TrialResult(trial.number, trial.state.name.lower(), dict(trial.params), trial.value, attrs.get("seconds"),
+                       attrs.get("run_id"), attrs.get("pruned_at"), attrs.get("message", ""))
+
+
+def shown_params(params: dict) -> str:
+    """A trial's settings in one line, e.g. 'learning_rate=3.2e-04 epochs=5'."""
+    return " ".join(f"{k}={v:.2e}" if isinstance(v, float) and PARAMS[k].kind == "log" else
+                    f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def results(study: optuna.Study) -> list[TrialResult]:
+    return [trial_result(t) for t in study.get_trials(deepcopy=False)]
+
+
+def best(study: optuna.Study) -> TrialResult | None:
+    """The best complete trial, or None before one completed."""
+    try:
+        return trial_result(study.best_trial)
+    except ValueError:
+        return None
