@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -29,8 +30,10 @@ from .tasks import get_task
 optuna.logging.set_verbosity(logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # the heartbeat is "experimental"
 
-HEARTBEAT_S = 10  # a running trial's worker writes a heartbeat this often
-GRACE_S = 30  # a trial whose worker has not been heard from for this long is marked failed
+# A running trial's worker writes a heartbeat every HEARTBEAT_S; a trial not heard from for GRACE_S is marked failed
+# by the next worker that starts a trial (environment variables override both, e.g. for a quick test).
+HEARTBEAT_S = int(os.environ.get("SFT_STUDIO_SEARCH_HEARTBEAT_S", "10"))
+GRACE_S = int(os.environ.get("SFT_STUDIO_SEARCH_GRACE_S", "30"))
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,7 @@ def optimize(record: Study, study: optuna.Study, store: RunStore, on_trial: Call
                        catch=(StudioError,), gc_after_trial=True)
     except SearchStopped:
         pass
+    optuna.storages.fail_stale_trials(study)  # a dead worker's trial, if its grace period is over
 
 
 def trial_result(trial: optuna.trial.FrozenTrial) -> TrialResult:
