@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -23,6 +24,7 @@ from . import service
 from .callbacks import Evaluated, LoopState, TrainerCallback, TrainerControl
 from .config import TrainConfig
 from .errors import ConfigError, StudioError
+from .language import models_reading, script_mix
 from .schedule import expected_train_rows, plan_schedule
 from .store import RunStore
 from .tasks import get_task
@@ -72,7 +74,7 @@ class Param:
 
 PARAMS: dict[str, Param] = {p.name: p for p in (
     Param("learning_rate", "log", (1e-5, 1e-3)),
-    Param("epochs", "int", (2, 12)),
+    Param("epochs", "int", (1, 20)),
     Param("batch_size", "choice", (8, 16, 32)),
     Param("max_length", "choice", (64, 128, 256)),
     Param("hidden_dropout", "float", (0.0, 0.3)),
@@ -226,8 +228,7 @@ def create_study(data: str | Path, settings: dict, columns: dict, search: Search
     """Check the data and the search, then create the study in its storage (or refuse with a message)."""
     plan = service.plan_run(data, settings, columns, text_column=text_column, label_column=label_column)
     task = get_task(plan.config.task)
-    readers = (plan.suggestion.model,) if plan.suggestion else (plan.config.base_model,)
-    search = search.checked(readers)
+    search = search.checked(tuple(models_reading(script_mix(task.texts(plan.data))[0])))
     check_budget(plan.config, len(plan.data), search)
     name = search.study or f"{plan.data_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     eval_every = plan_schedule(plan.config, expected_train_rows(plan.config, len(plan.data))).eval_every
@@ -243,7 +244,25 @@ def create_study(data: str | Path, settings: dict, columns: dict, search: Search
     except optuna.exceptions.DuplicatedStudyError:
         raise ConfigError(f"A study called '{name}' already exists there; join it with --worker or pick a new name.")
     record.record(study)
+    if (start := starting_point(plan.config, len(plan.data), search.space)):
+        study.enqueue_trial(start)  # trial 0 is the user's own settings: the best is never worse than them
     return record, study
+
+
+def starting_point(config: TrainConfig, rows: int, space: dict[str, tuple]) -> dict | None:
+    """The run's own settings as a trial, if every searched one lies in its range (derived epochs count as the
+    epochs they come to)."""
+    values = asdict(config)
+    if "epochs" in space and not config.epochs:
+        values["epochs"] = plan_schedule(config, expected_train_rows(config, rows)).epochs
+    point = {}
+    for name, bounds in space.items():
+        value = values[name]
+        inside = value in bounds if PARAMS[name].kind == "choice" else bounds[0] <= value <= bounds[1]
+        if not inside:
+            return None
+        point[name] = int(value) if PARAMS[name].kind == "int" else value
+    return point
 
 
 def load_study(name: str, storage: str | None, runs: Path) -> tuple[Study, optuna.Study]:
@@ -276,13 +295,13 @@ def trial_settings(record: Study, trial: optuna.Trial) -> dict:
                                   for name, bounds in record.search.space.items()}}
 
 
-def run_trial(record: Study, trial: optuna.Trial, store: RunStore, submit=None) -> float:
+def run_trial(record: Study, trial: optuna.Trial, store: RunStore, submit=None, owner: str | None = None) -> float:
     """Train one trial as a normal run (through ``submit`` when given, e.g. the app's job queue) and return its
     primary metric; a pruned trial raises TrialPruned, a failed one a StudioError."""
     plan = service.plan_run(record.data, trial_settings(record, trial), record.columns,
                             data_name=f"{record.name}-t{trial.number}")
     pruner = PruneTrial(trial)
-    job = service.make_job(plan, store, callbacks=[pruner], tags={"study": record.name, "trial": trial.number})
+    job = service.make_job(plan, store, owner, callbacks=[pruner], tags={"study": record.name, "trial": trial.number})
     started = time.time()
     outcome = submit(job) if submit else service.train_job(job)
     trial.set_user_attr("seconds", round(time.time() - started, 1))
@@ -307,13 +326,13 @@ class SearchStopped(Exception):
 
 
 def optimize(record: Study, study: optuna.Study, store: RunStore, on_trial: Callable[[TrialResult], None] = None,
-             submit=None, stop: Callable[[], bool] = lambda: False) -> None:
+             submit=None, stop: Callable[[], bool] = lambda: False, owner: str | None = None) -> None:
     """Work on the study until it has ``trials`` finished (complete or pruned) trials, the time budget runs out
     or ``stop()`` says so. Several workers may run this on one study at once."""
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
     def objective(trial: optuna.Trial) -> float:
-        return run_trial(record, trial, store, submit)
+        return run_trial(record, trial, store, submit, owner)
 
     def after_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         if on_trial:
@@ -353,3 +372,46 @@ def best(study: optuna.Study) -> TrialResult | None:
         return trial_result(study.best_trial)
     except ValueError:
         return None
+
+
+class SearchRun:
+    """A study worked on in a background thread of the app; its trials wait in the job queue like any run."""
+
+    def __init__(self, record: Study, study: optuna.Study, store: RunStore, queue, owner: str | None = None):
+        self.record, self.study, self.store, self.queue, self.owner = record, study, store, queue, owner
+        self.current_job: str | None = None  # the queue's id of the trial training now
+        self.started = time.time()
+        self.done = False
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="sft-search", daemon=True)
+
+    def start(self) -> "SearchRun":
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """End the study after the running trial, which is stopped too (its best model so far is kept)."""
+        self._stop.set()
+        if self.current_job:
+            self.queue.cancel(self.current_job)
+
+    def _submit(self, job) -> ev.Event:
+        self.current_job = self.queue.submit(job)
+        if self._stop.is_set():
+            self.queue.cancel(self.current_job)
+        return service.wait_for_outcome(job)
+
+    def _work(self) -> None:
+        try:
+            optimize(self.record, self.study, self.store, submit=self._submit, stop=self._stop.is_set,
+                     owner=self.owner)
+        except StudioError as exc:
+            self.error = exc.message
+        except Exception as exc:  # the study's storage failed: the page shows it, the finished trials stay
+            self.error = f"The search stopped: {type(exc).__name__}: {exc}"
+        finally:
+            self.done = True

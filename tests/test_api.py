@@ -89,3 +89,18 @@ def test_bad_upload_gives_a_clear_error(client, tmp_path):
         client.predict(handle_file(str(empty)), "", "", "{}", api_name="/train")
     with pytest.raises(AppError, match="batch size"):
         client.predict(handle_file(str(empty)), "", "", json.dumps({"batch_size": 0}), api_name="/train")
+
+
+def test_tune_endpoint_searches_and_returns_the_best(client, tiny_model_dir, toy_csv):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    wanted = json.dumps({"search": {"learning_rate": [1e-4, 3e-2], "epochs": [1, 2]}, "trials": 3, "seed": 3})
+    result = client.predict(handle_file(str(toy_csv)), "", "", tiny_config(tiny_model_dir), wanted, api_name="/tune")
+    assert len(result["trials"]) == 3 and result["metric"] == "macro_f1"
+    complete = [t for t in result["trials"] if t["state"] == "complete"]
+    assert result["best"]["value"] == max(t["value"] for t in complete)
+    assert all(t["run_id"] for t in result["trials"])
+    with pytest.raises(AppError, match="above the high"):
+        client.predict(handle_file(str(toy_csv)), "", "", tiny_config(tiny_model_dir),
+                       json.dumps({"search": {"learning_rate": [1e-2, 1e-4]}}), api_name="/tune")

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import gradio as gr
 
 from core import events as ev
-from core import service
+from core import search, service
 from core.errors import StudioError
 
 from .context import AppContext
@@ -46,3 +47,39 @@ def build(ctx: AppContext) -> None:
         return {"job": job_id, "status": last.kind, "run_id": Path(last.run_dir).name, "metrics": last.metrics}
 
     trigger.click(train, [data, text_col, label_col, config_json], result, api_name="train", concurrency_limit=None)
+
+    with gr.Column(visible=False):
+        search_json = gr.Textbox()
+        tune_trigger = gr.Button()
+
+    def tune(path: str, text_column: str, label_column: str, config: str, wanted: str, request: gr.Request) -> dict:
+        """Search settings on Optuna: a JSON TrainConfig as for /train (the base run) and a JSON search, e.g.
+        {"search": {"learning_rate": [1e-5, 1e-3], "epochs": []}, "trials": 6, "timeout_s": 600,
+        "pruner": "median"}; trials wait in the job queue; returns every trial and the best."""
+        try:
+            if not path:
+                raise StudioError("Upload a data file.")
+            fields, options = json.loads(config or "{}"), json.loads(wanted or "{}")
+            if not isinstance(fields, dict) or not isinstance(options, dict):
+                raise json.JSONDecodeError("not an object", config, 0)
+            columns = fields.pop("columns", None) or {}
+            space = {name: tuple(bounds or ()) for name, bounds in (options.pop("search", None) or
+                                                                    {n: () for n in search.DEFAULT_SEARCH}).items()}
+            settings = search.SearchSettings(space, **options)
+            record, study = search.create_study(path, fields, columns, settings, ctx.store.root,
+                                                text_column=text_column, label_column=label_column)
+        except (json.JSONDecodeError, TypeError):
+            raise gr.Error("The config and the search must be JSON objects, e.g. {\"search\": {\"learning_rate\": "
+                           "[1e-5, 1e-3]}, \"trials\": 6}.")
+        except StudioError as exc:
+            raise gr.Error(exc.message)
+        run = search.SearchRun(record, study, ctx.store, ctx.queue, getattr(request, "username", None)).start()
+        run.join()
+        if run.error:
+            raise gr.Error(run.error)
+        best = search.best(study)
+        return {"study": record.name, "metric": record.metric,
+                "best": asdict(best) if best else None, "trials": [asdict(r) for r in search.results(study)]}
+
+    tune_trigger.click(tune, [data, text_col, label_col, config_json, search_json], result, api_name="tune",
+                       concurrency_limit=None)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import api, chat_tab, data_tab, evaluate_tab, predict_tab, runs_tab, train_tab
+from . import api, chat_tab, data_tab, evaluate_tab, predict_tab, runs_tab, search_panel, train_tab
 
 from .context import AppContext
 from .strings import I18N, t
@@ -25,6 +25,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 data = data_tab.build(ctx)
             with gr.Tab(t("tab_train"), id="train"):
                 train = train_tab.build(ctx, data["state"], user)
+                search_panel.build(ctx, data["state"], user, train)
             with gr.Tab(t("tab_evaluate"), id="evaluate") as evaluate_page:
                 evaluate = evaluate_tab.build(ctx, user)
             with gr.Tab(t("tab_predict"), id="predict") as predict_page:

@@ -148,3 +148,34 @@ def compare_per_class(table) -> go.Figure:
     fig.update_layout(height=360, margin=dict(l=40, r=10, t=30, b=60), barmode="group", yaxis_title="F1",
                       yaxis_range=[0, 1.05], legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def best_so_far(values: list[tuple[int, float]], metric: str, greater_is_better: bool) -> go.Figure:
+    """Each complete trial's primary metric (dots) and the best so far (a step line), by trial number."""
+    fig = go.Figure()
+    if values:
+        numbers, scores = zip(*values)
+        pick = max if greater_is_better else min
+        best = [pick(scores[:i + 1]) for i in range(len(scores))]
+        fig.add_trace(go.Scatter(x=numbers, y=scores, mode="markers", name=metric, marker=dict(color="#94a3b8")))
+        fig.add_trace(go.Scatter(x=numbers, y=best, mode="lines", line_shape="hv", name="best so far",
+                                 line=dict(color="#4f46e5")))
+    fig.update_layout(height=300, margin=dict(l=40, r=10, t=30, b=40), xaxis_title="trial", yaxis_title=metric)
+    return fig
+
+
+def study_figures(study) -> list:
+    """Optuna's own plotly figures of a study: parameter importances, parallel coordinates, slice (None where
+    the study has too few complete trials for one)."""
+    from optuna import visualization
+
+    figures = []
+    for plot in (visualization.plot_param_importances, visualization.plot_parallel_coordinate,
+                 visualization.plot_slice):
+        try:
+            figure = plot(study)
+            figure.update_layout(height=320, margin=dict(l=40, r=10, t=40, b=40))
+            figures.append(figure)
+        except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. importances need two complete trials
+            figures.append(None)
+    return figures

@@ -7,6 +7,7 @@ import gradio as gr
 
 from core.data import DataLimits
 from core.jobqueue import JobQueue
+from core.search import SearchRun
 from core.store import RunInfo, RunStore
 from core.tasks import get_task
 
@@ -16,6 +17,7 @@ class AppContext:
     store: RunStore = field(default_factory=RunStore)
     queue: JobQueue = field(default_factory=JobQueue)
     limits: DataLimits = field(default_factory=DataLimits)
+    searches: dict[str, SearchRun] = field(default_factory=dict)  # the app's studies by page key
 
     def runs_with_model(self, viewer: str | None, task: str | None = None, exclude_chat: bool = False) -> list[RunInfo]:
         """Runs with saved weights: of one task, or of every task but the assistant (``exclude_chat``)."""

@@ -113,13 +113,19 @@ def outcome_html(events: list[ev.Event]) -> str:
 
 # Controls whose value is not the setting itself: the learning-rate slider moves in powers of ten.
 TO_SETTING = {"learning_rate": lambda exponent: round(10 ** exponent, 8)}
-TO_CONTROL = {"learning_rate": lambda rate: round(math.log10(rate), 2)}
+TO_CONTROL = {"learning_rate": lambda rate: round(math.log10(rate), 4)}
 PRESET_FIELDS = list(dict.fromkeys(name for preset in PRESETS.values() for name in preset))
 
 
 def settings_from(names: list[str], values: list) -> dict:
     """The controls' values by TrainConfig field name, as settings."""
     return {name: TO_SETTING.get(name, lambda v: v)(value) for name, value in zip(names, values)}
+
+
+def page_settings(state: dict, model_key: str, path: str | None, names: list[str], values: list) -> dict:
+    """The run the page describes: the Data tab's task, the chosen base model and every control by name."""
+    base = (path or "").strip() if model_key == LOCAL else model_key
+    return {**settings_from(names, values), "task": state.get("task", DEFAULT_TASK), "base_model": base}
 
 
 def preset_values(preset: str) -> list:
@@ -146,7 +152,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                       elem_id="precision"))
     with gr.Row():
         setting("learning_rate", gr.Slider(-6, -2, value=TO_CONTROL["learning_rate"](DEFAULTS.learning_rate),
-                                           step=0.1, label=t("lr"), info="−4 means 1e-4", elem_id="lr"))
+                                           step=0.01, label=t("lr"), info="−4 means 1e-4", elem_id="lr"))
         setting("epochs", gr.Slider(0, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"), info=t("epochs_info"),
                                     elem_id="epochs"))
         setting("min_steps", gr.Number(DEFAULTS.min_steps, precision=0, minimum=0, label=t("min_steps"),
@@ -238,16 +244,15 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     for control in schedule_inputs:
         control.change(show_schedule, schedule_inputs, schedule, api_visibility="private", show_progress="hidden")
 
-    def on_start(state, current, browser_id, model_key, path, *values, request: gr.Request):
+    def on_start(state, current, browser_id, model_key, path, request: gr.Request, *values):
         active = ctx.queue.get(current)
         if active is not None and not active.done:
             return gr.skip(), error_md("A training run from this page is still going; stop it first.")
         if not state:
             return gr.skip(), error_md("Load data first: upload a file or pick a sample in the Data tab.")
-        base = (path or "").strip() if model_key == LOCAL else model_key
-        settings = {**settings_from(names, values), "task": state.get("task", DEFAULT_TASK), "base_model": base}
         try:
-            plan = service.plan_run(state["path"], settings, state["columns"], data_name=state["name"],
+            plan = service.plan_run(state["path"], page_settings(state, model_key, path, names, values), state["columns"],
+                                    data_name=state["name"],
                                     limits=ctx.limits)
         except StudioError as exc:
             return gr.skip(), error_md(exc.message)
@@ -283,4 +288,4 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
                concurrency_limit=None, show_progress="hidden", api_visibility="private")
-    return {"job_id": job_id, "model": model, "controls": controls}
+    return {"job_id": job_id, "model": model, "local_path": local_path, "controls": controls}
