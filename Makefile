@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test fuzz bench bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
+.PHONY: run test fuzz bench bench-search bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -81,3 +81,6 @@ clean:
 
 bench-quality-vs-classical: $(VENV)/.installed
 	$(PY) -m bench.quality_vs_classical --seeds 42 1
+
+bench-search: $(VENV)/.installed
+	$(PY) -m bench.search_vs_default
