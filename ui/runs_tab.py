@@ -20,7 +20,7 @@ from . import charts
 from .context import AppContext, error_md, ok_md, score_of, viewer_of
 from .strings import format_key, t
 
-COLUMNS = ["run", "status", "date", "task", "base model", "data", "score", "classes", "shared"]
+COLUMNS = ["run", "status", "date", "task", "base model", "data", "score", "classes", "search", "shared"]
 
 
 def runs_table(ctx: AppContext, viewer: str | None) -> pd.DataFrame:
@@ -28,8 +28,19 @@ def runs_table(ctx: AppContext, viewer: str | None) -> pd.DataFrame:
         "run": r.run_id, "status": r.status, "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
         "base model": r.base_model.split("/")[-1], "data": r.data_name, "task": r.task, "score": score_of(r).strip(" ·"),
         "classes": len(r.label_names), "shared": "yes" if r.shared or r.owner is None else "",
+        "search": f"{r.study} · trial {r.trial}" if r.study else "",
     } for r in ctx.store.list(viewer)]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)  # newest first; a study's trials stay together
+    order = pd.Series(study_order(list(frame["search"])), index=frame.index)
+    return frame.loc[order.sort_values(kind="stable").index].reset_index(drop=True)
+
+
+def study_order(labels: list[str]) -> list[int]:
+    """Sort keys that keep each study's trials together, at the place of its newest trial."""
+    first: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        first.setdefault(label.split(" · ")[0], i)
+    return [first[label.split(" · ")[0]] if label else i for i, label in enumerate(labels)]
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
