@@ -13,13 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from core import search
+from core import search, search_space
 from core.samples import SAMPLES, sample_path
 from core.store import RunStore
 
 
 def run(sample: str, trials: int, minutes: float, runs: Path) -> dict:
-    settings = search.SearchSettings(space={"learning_rate": (), "epochs": ()}, trials=trials, timeout_s=minutes * 60,
+    settings = search_space.SearchSettings(space={"learning_rate": (), "epochs": ()}, trials=trials, timeout_s=minutes * 60,
                                      study=f"bench-{sample}")
     record, study = search.create_study(sample_path(sample), {"task": SAMPLES[sample].task}, {}, settings, runs)
     started = time.perf_counter()
@@ -31,7 +31,7 @@ def run(sample: str, trials: int, minutes: float, runs: Path) -> dict:
     classical = (metrics.get("classical") or {}).get(record.metric)
     return {"sample": sample, "metric": record.metric, "default": default.value if default else None,
             "default_s": default.seconds if default else None, "best": best.value,
-            "best_params": search.shown_params(best.params), "classical": classical, "wall_s": wall,
+            "best_params": search_space.shown_params(best.params), "classical": classical, "wall_s": wall,
             "trials": len(results), "pruned": sum(r.state == "pruned" for r in results),
             "higher": record.greater_is_better}
 

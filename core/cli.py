@@ -79,7 +79,7 @@ def parse_duration(text: str | None) -> float | None:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     """Search settings on Optuna; a worker joins an existing study instead of creating one."""
-    from . import search
+    from . import search, search_space
 
     runs = RunStore(args.runs)
     if args.worker:
@@ -90,8 +90,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         if not args.data:
             raise DataError("Give --data to start a search, or --worker --study NAME to join one.")
-        space = search.parse_space(args.search, args.range)
-        settings = search.SearchSettings(space, args.trials, parse_duration(args.timeout), args.seed_search,
+        space = search_space.parse_space(args.search, args.range)
+        settings = search_space.SearchSettings(space, args.trials, parse_duration(args.timeout), args.seed_search,
                                          args.pruner, args.study, args.storage)
         record, study = search.create_study(args.data, _given_settings(args), role_flags(args.col), settings,
                                             runs.root, text_column=args.text_col, label_column=args.label_col)
@@ -104,7 +104,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         value = "-" if result.value is None else f"{result.value:.4f}"
         pruned = f" at step {result.pruned_at}" if result.pruned_at else ""
         print(f"trial {result.number}: {result.state}{pruned}  {record.metric} {value}  "
-              f"{result.seconds or 0:.0f} s  {search.shown_params(result.params)}  {result.run_id or ''}"
+              f"{result.seconds or 0:.0f} s  {search_space.shown_params(result.params)}  {result.run_id or ''}"
               + (f"  ({result.message})" if result.message else ""), flush=True)
 
     try:
@@ -115,7 +115,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if best is None:
         print("no trial completed")
         return EXIT_FAILED
-    print(f"best: trial {best.number}  {record.metric} {best.value:.4f}  {search.shown_params(best.params)}\n"
+    print(f"best: trial {best.number}  {record.metric} {best.value:.4f}  {search_space.shown_params(best.params)}\n"
           f"run folder: {runs.root / best.run_id}")
     return EXIT_OK
 

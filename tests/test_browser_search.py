@@ -28,17 +28,17 @@ def test_search_fills_live_prunes_and_the_best_beats_the_page_settings(page, sam
     from core.samples import sample_path
 
     news = pd.read_csv(sample_path("bbc_news"))
-    small = news.groupby("label", group_keys=False).head(32)  # 160 rows, 32 per class
+    small = news.groupby("label", group_keys=False).head(24)  # 120 rows, 24 per class
     path = tmp_path / "news_small.csv"
     small.to_csv(path, index=False)
     wait_for_sample(page)
     page.locator("#data-upload input[type=file]").set_input_files(str(path))
-    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('160 rows kept')",
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('120 rows kept')",
                            timeout=60_000)
 
     page.get_by_role("tab", name="Train").click()
     set_number(page, "#epochs", "2")
-    set_number(page, "#max-length", "48")
+    set_number(page, "#max-length", "32")
     page.wait_for_function("document.querySelector('#train-schedule')?.innerText.includes('2 epochs (as set)')")
     page.get_by_text("Search settings (Optuna)").click()
     ranges = page.locator("#search-ranges textarea")

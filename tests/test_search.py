@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from core import search
+from core import search, search_space
 from core.errors import ConfigError
 from core.store import RunStore
 
@@ -26,27 +26,27 @@ def tiny_settings(model_dir) -> dict:
 
 def test_bad_search_settings_get_a_message():
     with pytest.raises(ConfigError, match="at least one setting"):
-        search.SearchSettings(space={}).checked()
+        search_space.SearchSettings(space={}).checked()
     with pytest.raises(ConfigError, match="above the high"):
-        search.SearchSettings(space={"learning_rate": (1e-3, 1e-5)}).checked()
+        search_space.SearchSettings(space={"learning_rate": (1e-3, 1e-5)}).checked()
     with pytest.raises(ConfigError, match="cannot be searched"):
-        search.SearchSettings(space={"colour": ()}).checked()
+        search_space.SearchSettings(space={"colour": ()}).checked()
     with pytest.raises(ConfigError, match="at least one trial"):
-        search.SearchSettings(trials=0).checked()
-    assert search.parse_space("lr,epochs", ["epochs=1:3", "batch_size=8|16"]) == {
+        search_space.SearchSettings(trials=0).checked()
+    assert search_space.parse_space("lr,epochs", ["epochs=1:3", "batch_size=8|16"]) == {
         "learning_rate": (), "epochs": ("1", "3"), "batch_size": ("8", "16")}
-    assert search.SearchSettings(space=search.parse_space("epochs,batch_size", ["epochs=1:3", "batch_size=8|16"])
+    assert search_space.SearchSettings(space=search_space.parse_space("epochs,batch_size", ["epochs=1:3", "batch_size=8|16"])
                                  ).checked().space == {"epochs": (1, 3), "batch_size": (8, 16)}
 
 
 def test_budget_below_one_trial_is_refused(tiny_model_dir, toy_csv, tmp_path):
     with pytest.raises(ConfigError, match="cannot hold one trial"):
-        search.create_study(toy_csv, tiny_settings(tiny_model_dir), {}, search.SearchSettings(timeout_s=1),
+        search.create_study(toy_csv, tiny_settings(tiny_model_dir), {}, search_space.SearchSettings(timeout_s=1),
                             tmp_path / "runs")
 
 
 def run_search(model_dir, data, runs: Path, name: str) -> list[search.TrialResult]:
-    settings = search.SearchSettings(space={"learning_rate": (1e-4, 3e-2), "epochs": (1, 3)}, trials=3, seed=7,
+    settings = search_space.SearchSettings(space={"learning_rate": (1e-4, 3e-2), "epochs": (1, 3)}, trials=3, seed=7,
                                      study=name)
     record, study = search.create_study(data, tiny_settings(model_dir), {}, settings, runs)
     search.optimize(record, study, RunStore(runs))

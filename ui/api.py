@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from core import events as ev
-from core import search, service
+from core import search, search_space, service
 from core.errors import StudioError
 
 from .context import AppContext
@@ -64,8 +64,8 @@ def build(ctx: AppContext) -> None:
                 raise json.JSONDecodeError("not an object", config, 0)
             columns = fields.pop("columns", None) or {}
             space = {name: tuple(bounds or ()) for name, bounds in (options.pop("search", None) or
-                                                                    {n: () for n in search.DEFAULT_SEARCH}).items()}
-            settings = search.SearchSettings(space, **options)
+                                                                    {n: () for n in search_space.DEFAULT_SEARCH}).items()}
+            settings = search_space.SearchSettings(space, **options)
             record, study = search.create_study(path, fields, columns, settings, ctx.store.root,
                                                 text_column=text_column, label_column=label_column)
         except (json.JSONDecodeError, TypeError):

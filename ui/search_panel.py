@@ -7,7 +7,7 @@ import itertools
 
 import gradio as gr
 
-from core import search
+from core import search, search_space
 from core.errors import StudioError
 from core.models import REGISTRY
 
@@ -22,10 +22,10 @@ _ids = itertools.count(1)
 def default_ranges(names: list[str]) -> str:
     """The ranges the ticked settings get unless edited, in the CLI's --range form, e.g. 'learning_rate=1e-05:0.001'."""
     def shown(name: str) -> str:
-        param = search.PARAMS[name]
+        param = search_space.PARAMS[name]
         joiner = "|" if param.kind == "choice" else ":"
         return f"{name}={joiner.join(str(v) for v in param.default)}"
-    return "; ".join(shown(n) for n in names if search.PARAMS[n].default)
+    return "; ".join(shown(n) for n in names if search_space.PARAMS[n].default)
 
 
 def trials_table(results: list[search.TrialResult], metric: str) -> str:
@@ -33,7 +33,7 @@ def trials_table(results: list[search.TrialResult], metric: str) -> str:
     heads = ["trial", "state", "settings", metric, "seconds", "run", "note"]
     rows = "".join(
         f"<tr data-state='{r.state}'>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            r.number, r.state + (f" at step {r.pruned_at}" if r.pruned_at else ""), search.shown_params(r.params),
+            r.number, r.state + (f" at step {r.pruned_at}" if r.pruned_at else ""), search_space.shown_params(r.params),
             "" if r.value is None else f"{r.value:.4f}", "" if r.seconds is None else f"{r.seconds:.0f}",
             r.run_id or "", r.message[:120])) + "</tr>" for r in results)
     return (f"<table class='sft-trials'><thead><tr>{''.join(f'<th>{h}</th>' for h in heads)}</tr></thead>"
@@ -46,15 +46,15 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState, train: d
     seen = gr.State({})
     with gr.Accordion(t("search"), open=False, elem_id="search-panel"):
         with gr.Row():
-            ticked = gr.CheckboxGroup([(n.replace("_", " "), n) for n in search.PARAMS], value=list(search.DEFAULT_SEARCH),
+            ticked = gr.CheckboxGroup([(n.replace("_", " "), n) for n in search_space.PARAMS], value=list(search_space.DEFAULT_SEARCH),
                                       label=t("search_params"), elem_id="search-params")
-            ranges = gr.Textbox(default_ranges(list(search.DEFAULT_SEARCH)), label=t("search_ranges"),
+            ranges = gr.Textbox(default_ranges(list(search_space.DEFAULT_SEARCH)), label=t("search_ranges"),
                                 info=t("search_ranges_info"), elem_id="search-ranges")
         with gr.Row():
             trials = gr.Number(6, precision=0, minimum=1, label=t("search_trials"), elem_id="search-trial-count")
             budget = gr.Number(0, minimum=0, label=t("search_budget"), info=t("search_budget_info"),
                                elem_id="search-budget")
-            pruner = gr.Radio(list(search.PRUNERS), value="median", label=t("search_pruner"), elem_id="search-pruner")
+            pruner = gr.Radio(list(search_space.PRUNERS), value="median", label=t("search_pruner"), elem_id="search-pruner")
         with gr.Row():
             start = gr.Button(t("search_start"), variant="primary", elem_id="search-start")
             stop = gr.Button(t("search_stop"), variant="stop", interactive=False, elem_id="search-stop")
@@ -81,9 +81,9 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState, train: d
         try:
             settings = page_settings(state, model_key, path, names, values)
             ranges_given = [item for item in range_text.replace("\n", ";").split(";") if item.strip()]
-            space = {name: bounds for name, bounds in search.parse_space(",".join(chosen or []), ranges_given).items()
+            space = {name: bounds for name, bounds in search_space.parse_space(",".join(chosen or []), ranges_given).items()
                      if name in (chosen or [])}
-            wanted = search.SearchSettings(space, int(n_trials or 0), float(minutes) * 60 if minutes else None,
+            wanted = search_space.SearchSettings(space, int(n_trials or 0), float(minutes) * 60 if minutes else None,
                                            int(settings.get("seed", 42)), pruner_name)
             record, study = search.create_study(state["path"], settings, state["columns"], wanted, ctx.store.root)
         except StudioError as exc:
@@ -117,7 +117,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState, train: d
         if run.done:
             note = (error_md(html.escape(run.error)) if run.error else
                     ok_md(f"Search finished: best trial {best.number}, {record.metric} {best.value:.4f} "
-                          f"({html.escape(search.shown_params(best.params))}), run <code>{best.run_id}</code>. "
+                          f"({html.escape(search_space.shown_params(best.params))}), run <code>{best.run_id}</code>. "
                           "Press “Use the best” to copy its settings.") if best else error_md("No trial completed."))
         else:
             note = ok_md(f"Searching: {sum(r.state != 'running' for r in results)} of {record.search.trials} trials "
@@ -137,7 +137,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState, train: d
         chosen = {**run.record.settings, **best.params}
         updates = [gr.update(value=TO_CONTROL.get(n, lambda v: v)(chosen[n])) if n in chosen else gr.skip()
                    for n in names]
-        note = ok_md(f"Trial {best.number}'s settings are in the Train tab ({html.escape(search.shown_params(best.params))}); "
+        note = ok_md(f"Trial {best.number}'s settings are in the Train tab ({html.escape(search_space.shown_params(best.params))}); "
                      f"its model is the run <code>{best.run_id}</code> (Evaluate, Predict, Runs).")
         registered = chosen["base_model"] in REGISTRY
         return (*updates, gr.update(value=chosen["base_model"] if registered else LOCAL),
