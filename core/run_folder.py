@@ -44,10 +44,6 @@ class RunFolder:
     def __truediv__(self, name: str) -> Path:
         return self.path / name
 
-    @property
-    def name(self) -> str:
-        return self.path.name
-
     # -- config and data -------------------------------------------------------
     def config(self) -> TrainConfig:
         return TrainConfig.load(self.path / self.CONFIG)

@@ -39,7 +39,8 @@ class RunPlan:
         found = task.describe(self.data).replace("<b>", "'").replace("</b>", "'")
         model = (f"{self.suggestion.message()} Training {self.config.base_model}." if self.suggestion
                  else f"Training {self.config.base_model} (as asked).")
-        return f"{self.config.task}: {found}\n{model}"
+        how = " (detected from the table)" if self.detected_task else ""
+        return f"{self.config.task}{how}: {found}\n{model}"
 
 
 def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, columns: dict | None = None, *,
