@@ -26,7 +26,7 @@ from .search_space import PARAMS, SearchSettings
 from .config import TrainConfig
 from .errors import ConfigError, StudioError
 from .language import models_reading, script_mix
-from .schedule import expected_train_rows, plan_schedule
+from .schedule import Schedule, expected_train_rows, plan_schedule
 from .store import RunStore
 from .tasks import get_task
 
@@ -130,11 +130,11 @@ def create_study(data: str | Path, settings: dict, columns: dict, search: Search
     plan = service.plan_run(data, settings, columns, text_column=text_column, label_column=label_column)
     task = get_task(plan.config.task)
     search = search.checked(tuple(models_reading(script_mix(task.texts(plan.data))[0])))
-    check_budget(plan.config, len(plan.data), search)
+    schedule = plan_schedule(plan.config, expected_train_rows(plan.config, len(plan.data)))
+    check_budget(schedule, search)
     name = search.study or f"{plan.data_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    eval_every = plan_schedule(plan.config, expected_train_rows(plan.config, len(plan.data))).eval_every
-    given = {"eval_every_steps": eval_every,  # the same in every trial: the pruner compares trials at equal steps
-             **settings, "task": plan.config.task, "base_model": plan.config.base_model}
+    given = {**settings, "task": plan.config.task, "base_model": plan.config.base_model,
+             "eval_every_steps": schedule.eval_every}  # the same in every trial: the pruner compares equal steps
     record = Study(name, str(Path(data).expanduser().resolve()), plan.data.columns, given, replace(search, study=name),
                    plan.config.task, task.primary_metric, task.greater_is_better)
     storage = open_storage(search.storage, runs)
@@ -145,17 +145,15 @@ def create_study(data: str | Path, settings: dict, columns: dict, search: Search
     except optuna.exceptions.DuplicatedStudyError:
         raise ConfigError(f"A study called '{name}' already exists there; join it with --worker or pick a new name.")
     record.record(study)
-    if (start := starting_point(plan.config, len(plan.data), search.space)):
+    if (start := starting_point(plan.config, schedule, search.space)):
         study.enqueue_trial(start)  # trial 0 is the user's own settings: the best is never worse than them
     return record, study
 
 
-def starting_point(config: TrainConfig, rows: int, space: dict[str, tuple]) -> dict | None:
+def starting_point(config: TrainConfig, schedule: Schedule, space: dict[str, tuple]) -> dict | None:
     """The run's own settings as a trial, if every searched one lies in its range (derived epochs count as the
     epochs they come to)."""
-    values = asdict(config)
-    if "epochs" in space and not config.epochs:
-        values["epochs"] = plan_schedule(config, expected_train_rows(config, rows)).epochs
+    values = {**asdict(config), "epochs": schedule.epochs}
     point = {}
     for name, bounds in space.items():
         value = values[name]
@@ -180,11 +178,11 @@ def load_study(name: str, storage: str | None, runs: Path) -> tuple[Study, optun
     return record, study
 
 
-def check_budget(config: TrainConfig, rows: int, search: SearchSettings) -> None:
+def check_budget(schedule: Schedule, search: SearchSettings) -> None:
     """Refuse a time budget that cannot hold one trial, judged by the default run's steps at a generous speed."""
     if search.timeout_s is None:
         return
-    steps = plan_schedule(config, expected_train_rows(config, rows)).total_steps
+    steps = schedule.total_steps
     if search.timeout_s < max(10.0, steps * 0.02):
         raise ConfigError(f"A time budget of {search.timeout_s:.0f} s cannot hold one trial ({steps} optimizer "
                           "steps); give it more time or search without a budget.")
@@ -275,7 +273,6 @@ class SearchRun:
     def __init__(self, record: Study, study: optuna.Study, store: RunStore, queue, owner: str | None = None):
         self.record, self.study, self.store, self.queue, self.owner = record, study, store, queue, owner
         self.current_job: str | None = None  # the queue's id of the trial training now
-        self.started = time.time()
         self.done = False
         self.error: str | None = None
         self._stop = threading.Event()

@@ -23,9 +23,7 @@ class Param:
         if self.kind == "choice":
             if not bounds:
                 raise ConfigError(f"Search range of {shown}: give at least one choice.")
-            kind = type(getattr(TrainConfig(), self.name))
-            return tuple(TrainConfig.from_dict({self.name: value}).__dict__[self.name] for value in bounds) \
-                if kind is not str else tuple(str(b) for b in bounds)
+            return tuple(getattr(TrainConfig.from_dict({self.name: value}), self.name) for value in bounds)
         if len(bounds) != 2:
             raise ConfigError(f"Search range of {shown}: give a low and a high value.")
         low, high = (int(b) if self.kind == "int" else float(b) for b in bounds)
@@ -104,8 +102,8 @@ def parse_space(text: str, ranges: list[str] = ()) -> dict[str, tuple]:
         name = aliases.get(name.strip(), name.strip())
         if not values:
             raise ConfigError(f"--range takes NAME=LOW:HIGH or NAME=A|B|C (got '{item}').")
-        space[name] = tuple(v.strip() for v in (values.split("|") if "|" in values or PARAMS.get(name, PARAMS["lora"]).kind
-                                                 == "choice" else values.split(":")))
+        choices = "|" in values or name not in PARAMS or PARAMS[name].kind == "choice"
+        space[name] = tuple(v.strip() for v in values.split("|" if choices else ":"))
     return space
 
 

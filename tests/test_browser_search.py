@@ -69,10 +69,14 @@ def test_search_fills_live_prunes_and_the_best_beats_the_page_settings(page, sam
     best_epochs = re.search(r"epochs=(\d+)", best["settings"]).group(1)
     page.wait_for_function(f"document.querySelector('#epochs input[type=number]').value == '{best_epochs}'",
                            timeout=30_000)
+    shown_before = page.locator("#train-outcome").inner_text()  # the last trial's outcome, until the new run's
     page.locator("#start-train").click()
-    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=600_000)
+    page.wait_for_function("(before) => { const text = document.querySelector('#train-outcome')?.innerText || ''; "
+                           "return text.includes('Finished') && text !== before; }", arg=shown_before, timeout=600_000)
     outcome = page.locator("#train-outcome").inner_text()
-    reached = float(re.search(r"macro-F1 ([0-9.]+)", outcome).group(1))
+    found = re.search(r"macro-F1 ([0-9.]+)", outcome)
+    assert found, outcome
+    reached = float(found.group(1))
     shot(page, "search-3-use-best")
     print(f"\nsearch: trial 0 (page settings) macro-F1 {baseline['macro_f1']}, best trial {best['trial']} "
           f"{best['macro_f1']}; the run made with the best settings: {reached:.4f}")
