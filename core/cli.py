@@ -252,17 +252,19 @@ def cmd_samples(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .serve import create_app
+    from .serve import MonitorOptions, create_app
 
     folder = Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    monitor = None if args.no_monitor else MonitorOptions(args.monitor_db, args.log_inputs, run_dir=folder)
     if args.format != "hf":
         print(f"{folder.name} as {args.format}: exported into the cache on first use, then reused ...", flush=True)
         folder = cached_export(folder, args.format)
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         print(f"warning: serving on {args.host} without --token: anyone who reaches it can use the model",
               file=sys.stderr)
-    app = create_app(folder, args.token)
-    print(f"serving {folder.name} on http://{args.host}:{args.port} (POST /v1/predict, GET /healthz, /docs)", flush=True)
+    app = create_app(folder, args.token, monitor_options=monitor)
+    print(f"serving {folder.name} on http://{args.host}:{args.port} (POST /v1/predict, GET /healthz, /docs; "
+          f"monitor: GET /v1/monitor, POST /v1/feedback, GET /metrics)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 
@@ -353,6 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token", default=None, help="require 'Authorization: Bearer TOKEN' on /v1/ requests")
+    serve.add_argument("--monitor-db", default=None,
+                       help="request log database: a SQLAlchemy URL or a SQLite file (default: monitor.db beside the model)")
+    serve.add_argument("--log-inputs", action="store_true",
+                       help="keep each request's text in the log (needed to turn feedback into training rows)")
+    serve.add_argument("--no-monitor", action="store_true", help="no request log, drift report or /metrics")
     serve.set_defaults(func=cmd_serve)
     chat = sub.add_parser("chat", help="ask an assistant run (or a base model key) one or more questions")
     chat.add_argument("--run", required=True, help="assistant run folder or base model key")

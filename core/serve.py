@@ -5,16 +5,22 @@
 POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "text_b": "..."}, ...]) returns
 {"predictions": [{"label": ..., "probabilities": {...}} | {"value": ...} | {"labels": [...]} | {"spans": [...]}]};
 GET /healthz says what the model is; /docs has the OpenAPI page.
+
+With the monitor on (the default), each prediction carries an ``id`` and is logged (core.monitoring);
+POST /v1/feedback {"id": ..., "label": ...} records the true answer, GET /v1/monitor reports drift against the
+validation rows and the score on feedback, and GET /metrics gives the same to Prometheus.
 """
 from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from .errors import StudioError
 from .predict import Predictor
 
 
@@ -66,6 +72,34 @@ class MicroBatcher:
                 start += count
 
 
+@dataclass(frozen=True)
+class MonitorOptions:
+    database: str | None = None  # SQLAlchemy URL or file; default: monitor.db beside the served model
+    log_inputs: bool = False  # keep each input's text (needed to turn feedback into training rows)
+    run_dir: Path | None = None  # the run whose validation rows are the reference (default: the served folder)
+    max_rows: int = 100_000
+
+
+def start_monitor(predictor: Predictor, folder: Path, options: MonitorOptions | None):
+    """The served model's monitor, or the reason there is none (the server runs either way)."""
+    if options is None:
+        return None, "The monitor is off (started with --no-monitor)."
+    from .monitoring.monitor import Monitor
+
+    try:
+        return Monitor(predictor, folder, options.database, options.run_dir, options.log_inputs,
+                       options.max_rows), ""
+    except StudioError as exc:
+        return None, f"The monitor is off: {exc.message}"
+    except Exception as exc:  # e.g. a database that cannot be opened: predictions must still be served
+        return None, f"The monitor is off: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+
+
+class FeedbackRequest(BaseModel):
+    id: str = Field(description="the id a prediction response carried")
+    label: str | float | list[str] = Field(description="the true answer: a label, a score or a list of labels")
+
+
 class PredictRequest(BaseModel):
     inputs: list[str | dict[str, str]] = Field(
         description="texts, or objects with one text per input role (pair tasks: text_a, text_b)",
@@ -77,16 +111,19 @@ def plain(prediction) -> dict:
     return {key: value for key, value in asdict(prediction).items() if value not in (None, [], {})}
 
 
-def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits()):
+def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits(),
+               monitor_options: MonitorOptions | None = MonitorOptions()):
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
 
     predictor = Predictor(folder)
+    monitor, monitor_off = start_monitor(predictor, Path(folder), monitor_options)
     inputs = predictor.inputs
     batcher = MicroBatcher(predictor, limits)
     app = FastAPI(title="SFT Studio prediction server", version="1",
                   description=f"{predictor.task.name} model from {Path(folder).name}; inputs: {', '.join(inputs)}.")
+    app.state.monitor = monitor
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -111,10 +148,11 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok", "task": predictor.task.name, "inputs": list(inputs),
-                "labels": predictor.label_names, "model": Path(folder).name}
+                "labels": predictor.label_names, "model": Path(folder).name, "monitor": monitor_off or "on"}
 
     @app.post("/v1/predict")
     async def predict(body: PredictRequest):
+        started = time.perf_counter()
         if not body.inputs:
             return error(422, "Send at least one input.")
         if len(body.inputs) > limits.max_inputs:
@@ -129,6 +167,41 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
                 return error(413, f"Input {n} is longer than {limits.max_chars:,} characters.")
             for role in inputs:
                 rows[role].append(item[role])
-        return {"predictions": [plain(p) for p in await batcher.predict(rows)]}
+        predictions = await batcher.predict(rows)
+        responses = [plain(p) for p in predictions]
+        if monitor:
+            try:
+                ids = monitor.record(rows, predictions, responses, (time.perf_counter() - started) * 1000)
+                responses = [{**r, "id": i} for r, i in zip(responses, ids)]
+            except Exception:  # the monitor never fails a prediction
+                pass
+        return {"predictions": responses}
+
+    @app.post("/v1/feedback", status_code=202)
+    def feedback(body: FeedbackRequest):
+        if not monitor:
+            return error(503, monitor_off)
+        try:
+            monitor.feedback(body.id, body.label)
+        except StudioError as exc:
+            return error(422, exc.message)
+        return {"accepted": body.id}
+
+    @app.get("/v1/monitor")
+    def monitor_report(last: int = 500, since_s: float | None = None):
+        if not monitor:
+            return error(503, monitor_off)
+        try:
+            return monitor.report(max(1, last), time.time() - since_s if since_s else None)
+        except Exception as exc:  # the database may be locked or gone
+            return error(503, f"Could not read the request log: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+
+    @app.get("/metrics")
+    def metrics():
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        if not monitor:
+            return Response(f"# {monitor_off}\n", media_type=CONTENT_TYPE_LATEST)
+        return Response(monitor.metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -541,3 +541,53 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     while time.time() < deadline and (training_processes(killed) or training_processes(killed, launcher=True)):
         time.sleep(0.2)
     assert not training_processes(killed) and not training_processes(killed, launcher=True)
+
+
+def test_monitor_tab_shows_a_shifted_stream_as_drifted_and_an_unshifted_one_as_fine(page, app, tiny_model_dir,
+                                                                                     tmp_path, sample_cache):
+    """Two request logs of one served run (written as the server writes them): tweets like its validation rows,
+    and Chinese reviews; the Monitor tab calls the first fine and the second drifted."""
+    import random
+
+    from core.config import TrainConfig
+    from core.engine import TrainingJob
+    from core.monitoring.monitor import Monitor
+    from core.predict import Predictor
+    from core.run_folder import RunFolder
+    from core.samples import build_sample
+    from core.serve import plain
+    from core.store import RunStore
+    from core.tasks import prepare_data
+
+    config = TrainConfig(base_model=str(tiny_model_dir), epochs=1, batch_size=16, max_length=48, learning_rate=1e-3,
+                         precision="fp32")
+    job = TrainingJob(config, prepare_data("classification", build_sample("tweet_sentiment", rows_per_class=100, seed=4)),
+                      RunStore(app.runs), data_name="tweets-served")
+    job.run()
+    predictor = Predictor(job.run_dir)
+    validation = RunFolder(job.run_dir).predictions()["text"].tolist()
+    streams = {str(tmp_path / "unshifted.db"): random.Random(1).choices(validation, k=80),
+               None: build_sample("chinese_reviews", rows_per_class=40, seed=1)["text"].astype(str).tolist()}
+    for database, texts in streams.items():  # None: the run's own monitor.db, which the dropdown lists
+        monitor = Monitor(predictor, job.run_dir, database)
+        predictions = predictor.predict(texts)
+        monitor.record({"text": texts}, predictions, [plain(p) for p in predictions], latency_ms=12.0)
+        monitor.log.flush()
+
+    page.get_by_role("tab", name="Monitor").click()
+    page.wait_for_function(f"document.querySelector('#monitor-run input')?.value == '{job.run_dir.name}'",
+                           timeout=30_000)
+    page.locator("#monitor-refresh").click()
+    page.wait_for_function("document.querySelector('#monitor-state')?.dataset.drifted == 'true'", timeout=30_000)
+    assert "Drift in the last 80 predictions" in page.locator("#monitor-summary").inner_text()
+    assert "drifted" in page.locator("#monitor-checks-table").inner_text()
+    page.locator("#monitor-traffic .plot-container").wait_for(timeout=30_000)
+    page.locator("#monitor-mix .plot-container").wait_for(timeout=30_000)
+    shot(page, "monitor-1-drifted")
+
+    page.locator("#monitor-db textarea, #monitor-db input").first.fill(str(tmp_path / "unshifted.db"))
+    page.locator("#monitor-refresh").click()
+    page.wait_for_function("document.querySelector('#monitor-state')?.dataset.drifted == 'false'", timeout=30_000)
+    assert "No drift" in page.locator("#monitor-summary").inner_text()
+    assert "drifted" not in page.locator("#monitor-checks-table").inner_text()
+    shot(page, "monitor-2-fine")

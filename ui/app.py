@@ -6,7 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import api, chat_tab, data_tab, evaluate_tab, predict_tab, runs_tab, search_panel, train_tab
+from . import api, chat_tab, data_tab, evaluate_tab, monitor_tab, predict_tab, runs_tab, search_panel, train_tab
 
 from .context import AppContext
 from .strings import I18N, t
@@ -34,12 +34,15 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                 chat = chat_tab.build(ctx, user)
             with gr.Tab(t("tab_runs"), id="runs") as runs_page:
                 runs = runs_tab.build(ctx, user)
+            with gr.Tab(t("tab_monitor"), id="monitor") as monitor_page:
+                monitor = monitor_tab.build(ctx, user)
         api.build(ctx)
 
         evaluate_page.select(evaluate["choose"], [evaluate["run"], user], evaluate["outputs"], api_visibility="private")
         predict_page.select(predict["choose"], [predict["run"], user], predict["outputs"], api_visibility="private")
         runs_page.select(runs["show"], [runs["run"], user], runs["outputs"], api_visibility="private")
         chat_page.select(chat["choose"], [chat["run"], user], chat["run"], api_visibility="private")
+        monitor_page.select(monitor["choose"], [monitor["run"], user], monitor["run"], api_visibility="private")
         data["state"].change(lambda s: s["model"] if s and s.get("model") else gr.skip(),
                              data["state"], train["model"], api_visibility="private")
 

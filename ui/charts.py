@@ -179,3 +179,36 @@ def study_figures(study) -> list:
         except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. importances need two complete trials
             figures.append(None)
     return figures
+
+
+def monitor_traffic(frame) -> go.Figure:
+    """Predictions per minute (bars) and their latency p50 / p95 (lines) over the window."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    if len(frame):
+        minutes = frame.set_index("time")["latency_ms"].resample("1min")
+        counts, p50, p95 = minutes.count(), minutes.quantile(0.5), minutes.quantile(0.95)
+        fig.add_trace(go.Bar(x=counts.index, y=counts.values, name="predictions / min", marker_color="#c7d2fe"))
+        for values, name, color in ((p50, "latency p50 (ms)", "#4f46e5"), (p95, "latency p95 (ms)", "#dc2626")):
+            fig.add_trace(go.Scatter(x=values.index, y=values.values, name=name, mode="lines+markers",
+                                     line=dict(color=color)), secondary_y=True)
+    fig.update_layout(height=320, margin=dict(l=40, r=40, t=30, b=40), legend=dict(orientation="h", y=-0.2))
+    fig.update_yaxes(title_text="predictions", secondary_y=False)
+    fig.update_yaxes(title_text="ms", secondary_y=True)
+    return fig
+
+
+def monitor_mix(validation: dict[str, float], window: dict[str, float], limit: int = 15) -> go.Figure:
+    """Share of each class (label, entity type) in the validation predictions and in the window."""
+    names = sorted(set(validation) | set(window), key=lambda n: -max(validation.get(n, 0), window.get(n, 0)))[:limit]
+    fig = go.Figure([go.Bar(x=names, y=[share.get(n, 0) for n in names], name=name, marker_color=color)
+                     for share, name, color in ((validation, "validation", "#94a3b8"), (window, "now", "#4f46e5"))])
+    fig.update_layout(barmode="group", height=320, margin=dict(l=40, r=10, t=30, b=40), yaxis_tickformat=".0%")
+    return fig
+
+
+def monitor_scores(validation: list[float], window: list[float]) -> go.Figure:
+    """Predicted scores: the validation rows' and the window's, as overlaid histograms."""
+    fig = go.Figure([go.Histogram(x=values, name=name, histnorm="probability", opacity=0.6, marker_color=color)
+                     for values, name, color in ((validation, "validation", "#94a3b8"), (window, "now", "#4f46e5"))])
+    fig.update_layout(barmode="overlay", height=320, margin=dict(l=40, r=10, t=30, b=40), yaxis_tickformat=".0%")
+    return fig

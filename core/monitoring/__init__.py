@@ -1,0 +1,3 @@
+"""Watching a served model: what each request looked like (``observe``), the validation reference it is compared
+with (``reference``), the statistics that say it moved (``drift``), the request log in a database (``log``), and
+the report the server, the Monitor tab and Prometheus read (``report``)."""
