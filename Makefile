@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test fuzz bench bench-search bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
+.PHONY: run test wordnet fuzz bench bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip download -q --no-deps --no-binary :all: $(VADER_SDIST) -d $(VENV)/share/sft-studio
 	touch $@
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed wordnet
 	$(PY) -m core samples
 	$(PY) -m core models
 	$(PY) app.py --host $(HOST) --port $(PORT)
@@ -34,7 +34,13 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
-test: $(VENV)/.installed browser
+# English synonyms for data augmentation read Debian's WordNet 3.0 (core/augment.py).
+wordnet:
+	@test -f /usr/share/wordnet/index.sense || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wordnet-base wordnet-sense-index; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq wordnet-base wordnet-sense-index; fi; }
+
+test: $(VENV)/.installed browser wordnet
 	$(PY) -m pytest -q
 
 fuzz: $(VENV)/.installed
@@ -84,3 +90,9 @@ bench-quality-vs-classical: $(VENV)/.installed
 
 bench-search: $(VENV)/.installed
 	$(PY) -m bench.search_vs_default
+
+bench-monitor: $(VENV)/.installed
+	$(PY) -m bench.monitor_overhead
+
+bench-augment: $(VENV)/.installed wordnet
+	$(PY) -m bench.augment_gain

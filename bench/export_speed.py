@@ -106,11 +106,13 @@ async def offer_load(port: int, texts: list[str], clients: int, rate: float | No
             "p50_ms": 1000 * float(np.percentile(latencies, 50)), "p95_ms": 1000 * float(np.percentile(latencies, 95))}
 
 
-def serve_and_load(folder: Path, texts: list[str], seconds: float) -> dict:
+def serve_and_load(folder: Path, texts: list[str], seconds: float, options: tuple[str, ...] = ()) -> dict:
+    """``python -m core serve`` (with ``options``) on ``folder``: 100 req/s offered, then saturated."""
     import httpx
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--run", str(folder), "--port", str(port)])
+    server = subprocess.Popen([sys.executable, "-m", "core", "serve", "--run", str(folder), "--port", str(port),
+                               *options])
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

@@ -45,6 +45,8 @@ class TrainConfig:
     lora_dropout: float = 0.0  # as LLaMA-Factory: dropout on the adapter input costs a copy per layer (-20% rows/s)
     lora_layers: int = 0  # adapters on the top N transformer layers only (0: all); lower layers run no backward
     processes: int = 1  # data-parallel training processes (GPUs, or CPU processes); batch_size is per process
+    augment: str = "off"  # the training split only: off / eda / synonyms / entities / oversample (core.augment)
+    augment_copies: int = 1  # new rows per training row (eda, synonyms, entities)
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -69,13 +71,18 @@ class TrainConfig:
             (1 <= self.processes <= 64, "processes must be between 1 and 64"),
             (0 <= self.attention_dropout < 1, "attention dropout must be between 0 and 1"),
             (0 <= self.hidden_dropout < 1, "hidden dropout must be between 0 and 1"),
+            (1 <= self.augment_copies <= 10, "augmented copies per row must be between 1 and 10"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"Invalid setting: {message}.")
         from .tasks import get_task
 
-        get_task(self.task)
+        task = get_task(self.task)
+        if self.augment != "off" and self.augment not in task.augmentations:
+            offered = ", ".join(task.augmentations) or "none"
+            raise ConfigError(f"Invalid setting: '{self.augment}' augmentation does not fit {task.view.title} "
+                              f"(offered: {offered}).")
         return self
 
     def to_json(self) -> str:

@@ -16,6 +16,7 @@ from transformers import logging as hf_logging
 from transformers import set_seed
 
 from . import events as ev
+from .augment import augment
 from .callbacks import Evaluated, LoopState, TrainerCallback, TrainerControl, default_callbacks
 from .checkpoint import load_resume, save_model, save_resume
 from .classical import classical_result, start_classical
@@ -232,6 +233,11 @@ class TrainingJob:
             if dropped:
                 split_warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
         train, self.val = task.split(data, cfg.val_fraction, cfg.seed)
+        if cfg.augment != "off":
+            self.events.publish(ev.Status(f"Augmenting the training split ({cfg.augment})"))
+            before, train = len(train), augment(task, train, cfg.augment, cfg.augment_copies, cfg.seed)
+            split_warnings.append(f"Augmented the training split ({cfg.augment}): {before:,} -> {len(train):,} rows; "
+                                  "the validation rows are untouched.")
         self.task_state = task.fit(train)
         tokenizer, model, new_weights = load_training_model(cfg, task, self.data, self.device)
         if self.device.type == "cpu":

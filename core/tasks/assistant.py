@@ -42,6 +42,7 @@ class Assistant(Task):
     primary_metric = "val_loss"
     greater_is_better = False
     generative = True
+    augmentations = ()
     model_class = AutoModelForCausalLM
     peft_task = "CAUSAL_LM"
 

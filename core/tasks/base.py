@@ -157,6 +157,7 @@ class Task:
     per_token: ClassVar[bool] = False  # one output per token (the engine keeps each row's token logits)
     peft_task: ClassVar[str] = "SEQ_CLS"
     generative: ClassVar[bool] = False  # a causal LM that writes text (chat, GGUF export), not an encoder with a head
+    augmentations: ClassVar[tuple[str, ...]] = ("eda", "synonyms")  # core.augment methods that keep targets true
     classical_name: ClassVar[str] = ""  # the classical baseline (core.classical) every run is compared with; "" for none
 
     # -- columns and data -------------------------------------------------------

@@ -70,6 +70,7 @@ class Classification(Task):
     view = TaskView("Classify texts", "文本分类", ("text",), "label", CLASS_CARDS, "confusion", "Per-class metrics")
     primary_metric = "macro_f1"
     classical_name = "TF-IDF + logistic regression"
+    augmentations = ("eda", "synonyms", "oversample")
 
     def guess_role(self, frame, role, chosen):
         return guess_label_column(frame) if role.name == "label" else super().guess_role(frame, role, chosen)

@@ -123,6 +123,7 @@ class TokenClassification(Task):
     view = TaskView("Entities in text (NER)", "命名实体识别（NER）", ("text",), "spans", NER_CARDS, "per_label", "Per-entity-type metrics")
     primary_metric = "f1"
     classical_name = "CRF on word features"
+    augmentations = ("entities",)
     model_class = AutoModelForTokenClassification
     peft_task = "TOKEN_CLS"
     per_token = True
