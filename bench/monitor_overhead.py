@@ -56,13 +56,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample", default="tweet_sentiment")
     parser.add_argument("--others", nargs="+", default=["bbc_news", "chinese_reviews"])
     parser.add_argument("--load-seconds", type=float, default=20.0)
+    parser.add_argument("--run", default=None, help="a finished run folder to serve instead of training one")
     args = parser.parse_args(argv)
     store = RunStore(Path(tempfile.mkdtemp(prefix="bench-monitor-")))
-    plan = plan_run(sample_path(args.sample), data_name=args.sample)  # the app's default settings
-    job, _ = train(plan, store)
-    run_dir = job.run_dir
-    print(f"{args.sample}: {plan.config.base_model}, {RunFolder(run_dir).metrics().get(job.task.primary_metric)}",
-          flush=True)
+    if args.run:
+        run_dir = Path(shutil.copytree(args.run, store.root / Path(args.run).name))
+    else:
+        plan = plan_run(sample_path(args.sample), data_name=args.sample)  # the app's default settings
+        run_dir = train(plan, store)[0].run_dir
+    print(f"{run_dir.name}: {RunFolder(run_dir).metrics().get('macro_f1')}", flush=True)
     texts = [t[:300] for t in read_table(sample_path(args.sample))["text"].astype(str)]
     results = {"off": serve_and_load(run_dir, texts, args.load_seconds, ("--no-monitor",)),
                "on": serve_and_load(run_dir, texts, args.load_seconds)}

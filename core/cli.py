@@ -20,6 +20,7 @@ from .tasks import TASKS, column_roles, detect_task, get_task
 from .errors import DataError, StudioError
 from .export import EXPORTERS, FORMATS, cached_export, export_run
 from .predict import Predictor
+from .run_folder import RunFolder
 from .samples import SAMPLES, sample_path
 from .store import RunStore
 from .verdict import baselines_line, judge
@@ -269,6 +270,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """The drift report of a served run's request log (or any log database), as text or JSON."""
+    from .monitoring.report import open_log
+
+    if not (args.db or args.run):
+        raise DataError("Give --run RUN (the run served with the monitor) or --db URL (a request-log database).")
+    folder = None if args.db else Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    database = args.db or folder / RunFolder.MONITOR_DB
+    found = open_log(database).report(args.last)
+    if args.json:
+        print(json.dumps(found, indent=1, ensure_ascii=False))
+        return EXIT_OK
+    print(found["verdict"])
+    for check in found["checks"]:
+        state = f"drifted ({check['severity']})" if check["drifted"] else "ok"
+        print(f"  {check['name']:<22} {check['test']:<10} p={check['p_value']:.2g}  PSI={check['psi']:.3f}  {state:<18} "
+              f"{check['detail']}")
+    feedback = found["feedback"]
+    if feedback["value"] is not None:
+        print(f"  feedback: {feedback['metric']} {feedback['value']:.3f} on {feedback['labelled']} predictions")
+    return EXIT_OK
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     for key, model in REGISTRY.items():
         try:
@@ -367,6 +391,12 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-new-tokens", type=int, default=128)
     chat.add_argument("messages", nargs="+")
     chat.set_defaults(func=cmd_chat)
+    monitor = sub.add_parser("monitor", help="drift report of a served run's request log")
+    monitor.add_argument("--run", default=None, help="run id or folder served with the monitor")
+    monitor.add_argument("--db", default=None, help="or a request-log database (SQLAlchemy URL or SQLite file)")
+    monitor.add_argument("--last", type=int, default=500, help="judge the newest N predictions")
+    monitor.add_argument("--json", action="store_true", help="print the report as JSON (as GET /v1/monitor)")
+    monitor.set_defaults(func=cmd_monitor)
     sub.add_parser("runs", help="list runs").set_defaults(func=cmd_runs)
     sub.add_parser("samples", help="build the sample datasets").set_defaults(func=cmd_samples)
     sub.add_parser("models", help="list the base models, converting packed ones once").set_defaults(func=cmd_models)

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from core import cli
 from core.config import TrainConfig
 from core.engine import TrainingJob
 from core.monitoring.drift import compare
@@ -62,7 +63,7 @@ def test_validation_traffic_raises_no_alarm_and_other_samples_do(served_run):
                 next(c for c in checks if c.feature == "input_chars").drifted
 
 
-def test_server_logs_takes_feedback_reports_drift_and_serves_prometheus(served_run, tmp_path):
+def test_server_logs_takes_feedback_reports_drift_and_serves_prometheus(served_run, tmp_path, capsys):
     database = tmp_path / "log.db"
     app = create_app(served_run, monitor_options=MonitorOptions(str(database), log_inputs=True))
     validation = RunFolder(served_run).predictions()["text"].tolist()
@@ -97,6 +98,12 @@ def test_server_logs_takes_feedback_reports_drift_and_serves_prometheus(served_r
         assert families["sft_predictions"].samples[0].value == 140
         assert {s.labels["feature"] for s in families["sft_drift_detected"].samples} >= {"outcome", "input_chars"}
         assert families["sft_feedback_score"].samples[0].value == 0.75
+
+    assert cli.main(["monitor", "--db", str(database), "--last", "100"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("Drift in the last 100 predictions") and "unknown-token share" in printed
+    assert cli.main(["monitor", "--db", str(tmp_path / "none.db")]) == 2
+    assert "There is no request log" in capsys.readouterr().err
 
     table, added = open_log(database).training_table()
     assert added == 20 and len(table) == len(RunFolder(served_run).dataset()) + 20
