@@ -37,8 +37,9 @@ class ChatModel:
         self.model = model.to(self.device).eval()
         self._lock = threading.Lock()
 
-    def stream(self, messages: list[dict], temperature: float = 0.7, max_new_tokens: int = 128) -> Iterator[str]:
-        """Yield the answer so far after each new token."""
+    def stream(self, messages: list[dict], temperature: float = 0.7, max_new_tokens: int = 128,
+               seed: int | None = None) -> Iterator[str]:
+        """Yield the answer so far after each new token; a ``seed`` makes sampling repeatable."""
         ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                  return_dict=True)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -47,6 +48,8 @@ class ChatModel:
                       streamer=streamer, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
                       **sampling)
         with self._lock:
+            if seed is not None:
+                torch.manual_seed(seed)
             thread = threading.Thread(target=self._generate, kwargs=kwargs, daemon=True)
             thread.start()
             answer = ""

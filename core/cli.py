@@ -253,7 +253,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .serve import MonitorOptions, create_app
+    from .serve import MonitorOptions, create_app, serves_assistant
 
     folder = Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
     monitor = None if args.no_monitor else MonitorOptions(args.monitor_db, args.log_inputs, run_dir=folder)
@@ -264,8 +264,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host} without --token: anyone who reaches it can use the model",
               file=sys.stderr)
     app = create_app(folder, args.token, monitor_options=monitor)
-    print(f"serving {folder.name} on http://{args.host}:{args.port} (POST /v1/predict, GET /healthz, /docs; "
-          f"monitor: GET /v1/monitor, POST /v1/feedback, GET /metrics)", flush=True)
+    routes = ("OpenAI-compatible: POST /v1/chat/completions, GET /v1/models" if serves_assistant(folder) else
+              "POST /v1/predict; monitor: GET /v1/monitor, POST /v1/feedback, GET /metrics")
+    print(f"serving {folder.name} on http://{args.host}:{args.port} ({routes}; GET /healthz, /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 
@@ -373,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=FORMATS, default="hf",
                         help="; ".join(f"{name}: {e.titles[0]}" for name, e in EXPORTERS.items()))
     export.set_defaults(func=cmd_export)
-    serve = sub.add_parser("serve", help="serve a run over HTTP: POST /v1/predict, GET /healthz")
+    serve = sub.add_parser("serve", help="serve a run over HTTP: POST /v1/predict (assistants: OpenAI-compatible "
+                                          "/v1/chat/completions), GET /healthz")
     serve.add_argument("--run", required=True, help="run folder, run id or export folder")
     serve.add_argument("--format", choices=FORMATS, default="hf", help="serve the run as is (hf) or exported first")
     serve.add_argument("--host", default="127.0.0.1")

@@ -20,6 +20,7 @@ from transformers import AutoTokenizer
 
 from .errors import DataError, ModelError
 from .gguf_export import GGUF_FILE, write_gguf
+from .ollama import MODELFILE, modelfile
 from .models import cache_root
 from .onnx_model import ONNX_FILE
 from .predict import Predictor, load_predictor, load_run_model, weights_file
@@ -34,7 +35,9 @@ ONNX_LOADER = ("import onnxruntime; from transformers import AutoTokenizer\n"
                "tokenizer, session = AutoTokenizer.from_pretrained(\"{dir}\"), "
                "onnxruntime.InferenceSession(\"{dir}/model.onnx\")\n"
                "logits = session.run([\"logits\"], dict(tokenizer(texts, padding=True, return_tensors=\"np\")))[0]")
-GGUF_LOADER = ("# llama.cpp: llama-cli -m {dir}/{weights} -cnv   (Ollama: FROM ./{weights} in a Modelfile)\n"
+GGUF_LOADER = ("# llama.cpp: llama-cli -m {dir}/{weights} -cnv\n"
+               "# Ollama (the Modelfile beside it holds the chat template and stop tokens):\n"
+               "#   cd {dir} && ollama create {dir} -f Modelfile && ollama run {dir}\n"
                "from transformers import AutoModelForCausalLM, AutoTokenizer\n"
                "model = AutoModelForCausalLM.from_pretrained(\"{dir}\", gguf_file=\"{weights}\")\n"
                "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\", gguf_file=\"{weights}\")")
@@ -69,6 +72,7 @@ def _write_onnx(quantise: bool) -> Callable:
 
 def _write_gguf(model, tokenizer, folder: Path, train_config) -> None:
     write_gguf(model, tokenizer, train_config.base_model, folder / GGUF_FILE)
+    (folder / MODELFILE).write_text(modelfile(tokenizer, GGUF_FILE), encoding="utf-8")
 
 
 EXPORTERS: dict[str, Exporter] = {e.name: e for e in (

@@ -4,7 +4,8 @@
 
 POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "text_b": "..."}, ...]) returns
 {"predictions": [{"label": ..., "probabilities": {...}} | {"value": ...} | {"labels": [...]} | {"spans": [...]}]};
-GET /healthz says what the model is; /docs has the OpenAPI page.
+GET /healthz says what the model is; /docs has the OpenAPI page. An assistant run is served OpenAI-compatible
+instead (core.chat_server: POST /v1/chat/completions, GET /v1/models).
 
 With the monitor on (the default), each prediction carries an ``id`` and is logged (core.monitoring);
 POST /v1/feedback {"id": ..., "label": ...} records the true answer, GET /v1/monitor reports drift against the
@@ -20,8 +21,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from .config import TrainConfig
 from .errors import StudioError
 from .predict import Predictor
+from .run_folder import RunFolder
+from .tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class ServeLimits:
     max_body_bytes: int = 2 * 2**20
     max_batch: int = 16  # rows gathered across concurrent requests into one predict call
     wait_ms: float = 3.0  # how long the first request of a batch waits for others
+    max_new_tokens: int = 512  # assistants: the longest answer a request may ask for
 
 
 class MicroBatcher:
@@ -111,22 +116,12 @@ def plain(prediction) -> dict:
     return {key: value for key, value in asdict(prediction).items() if value not in (None, [], {})}
 
 
-def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits(),
-               monitor_options: MonitorOptions | None = MonitorOptions()):
+def guarded_app(title: str, description: str, token: str | None, limits: ServeLimits, error, example: str):
+    """A FastAPI app whose /v1/ routes need the token (if any), with size limits and 4xx messages from ``error``."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, Response
 
-    predictor = Predictor(folder)
-    monitor, monitor_off = start_monitor(predictor, Path(folder), monitor_options)
-    inputs = predictor.inputs
-    batcher = MicroBatcher(predictor, limits)
-    app = FastAPI(title="SFT Studio prediction server", version="1",
-                  description=f"{predictor.task.name} model from {Path(folder).name}; inputs: {', '.join(inputs)}.")
-    app.state.monitor = monitor
-
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    app = FastAPI(title=title, version="1", description=description)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -143,7 +138,52 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ())[1:])
         return error(422, f"Bad request body{f' at {where}' if where else ''}: {first.get('msg', 'invalid')}. "
-                          'Send JSON like {"inputs": ["a text", ...]}.')
+                          f"Send JSON like {example}.")
+
+    return app
+
+
+def serves_assistant(folder: Path) -> bool:
+    config = Path(folder) / RunFolder.CONFIG
+    return config.is_file() and get_task(TrainConfig.load(config).task).generative
+
+
+def create_chat_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits()):
+    """An assistant run behind OpenAI-compatible routes (core.chat_server)."""
+    from .chat_server import add_chat_routes, openai_error
+
+    name = Path(folder).name
+    app = guarded_app("SFT Studio chat server", f"The assistant {name}, OpenAI-compatible: POST /v1/chat/completions "
+                      "(stream: true for server-sent events), GET /v1/models.", token, limits, openai_error,
+                      '{"messages": [{"role": "user", "content": "Hello"}]}')
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "task": "assistant", "model": name}
+
+    add_chat_routes(app, Path(folder), limits)
+    return app
+
+
+def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits(),
+               monitor_options: MonitorOptions | None = MonitorOptions()):
+    """The prediction server for ``folder``; an assistant run gets the OpenAI-compatible chat server instead."""
+    from fastapi.responses import JSONResponse, Response
+
+    if serves_assistant(Path(folder)):
+        return create_chat_app(folder, token, limits)
+    predictor = Predictor(folder)
+    monitor, monitor_off = start_monitor(predictor, Path(folder), monitor_options)
+    inputs = predictor.inputs
+    batcher = MicroBatcher(predictor, limits)
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    app = guarded_app("SFT Studio prediction server",
+                      f"{predictor.task.name} model from {Path(folder).name}; inputs: {', '.join(inputs)}.",
+                      token, limits, error, '{"inputs": ["a text", ...]}')
+    app.state.monitor = monitor
 
     @app.get("/healthz")
     def healthz() -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 
@@ -150,6 +151,33 @@ def test_gguf_q8_0_export_loads_back_and_generates_like_the_model(smollm_dir, ti
     reader = gguf.GGUFReader(exported / GGUF_FILE)
     assert reader.fields["general.architecture"].contents() == "llama" and len(reader.tensors) == 2 * 9 + 2
     assert "gguf_file=" in (exported / "README.md").read_text()
+    assert "ollama create" in (exported / "README.md").read_text()
+    card = (exported / "Modelfile").read_text()
+    assert card.startswith(f"FROM ./{GGUF_FILE}") and 'PARAMETER stop "<|im_end|>"' in card
+
+
+def render_chatml(messages: list[dict], system: str) -> str:
+    """What core.ollama's CHATML_TEMPLATE renders in Ollama for ``messages`` with the Modelfile's SYSTEM (Ollama puts
+    a conversation's own system message in .System), written out by hand."""
+    system = next((m["content"] for m in messages if m["role"] == "system"), system)
+    turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages if m["role"] != "system")
+    return (f"<|im_start|>system\n{system}<|im_end|>\n" if system else "") + turns + "<|im_start|>assistant\n"
+
+
+def test_ollama_template_renders_conversations_as_the_models_own_chat_template(smollm_dir):
+    from core.ollama import CHATML_TEMPLATE, default_system, modelfile
+
+    tokenizer = load_tokenizer(str(smollm_dir))
+    system = default_system(tokenizer)
+    assert system.startswith("You are a helpful AI assistant") and f'SYSTEM """{system}"""' in modelfile(tokenizer, "m.gguf")
+    assert f'TEMPLATE """{CHATML_TEMPLATE}"""' in modelfile(tokenizer, "m.gguf")
+    conversations = ([{"role": "user", "content": "Hi"}],
+                     [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "Hi"}],
+                     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+                      {"role": "user", "content": "你好？"}])
+    for messages in conversations:
+        assert render_chatml(messages, system) == tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False), messages
 
 
 def test_chat_endpoint(app, tiny_llama_dir, qa_csv, tmp_path):
@@ -169,3 +197,53 @@ def test_chat_endpoint(app, tiny_llama_dir, qa_csv, tmp_path):
     assert base == []
     again, *_ = client.predict("And again?", tuned, [], result["run_id"], 0.0, 8, False, api_name="/chat")
     assert len(again) == 4  # the earlier turn is kept and fed back through the chat template
+
+
+def test_openai_client_streams_a_chat_completion_from_a_served_run(tiny_llama_dir, qa_csv, tmp_path):
+    """`python -m core serve` on an assistant run speaks OpenAI's API: the official client lists the model, gets a
+    whole answer and the same answer streamed, and bad requests get 4xx errors with a message."""
+    import threading
+
+    import openai
+    import uvicorn
+
+    from bench.browser_app import free_port
+    from core.serve import create_app
+
+    config = TrainConfig(task="assistant", base_model=str(tiny_llama_dir), epochs=1, batch_size=8, max_length=48,
+                         precision="fp32")
+    data = prepare_data("assistant", read_table(qa_csv).head(16))
+    job = TrainingJob(config, data, RunStore(tmp_path), data_name="qa")
+    job.run()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(job.run_dir, token="s3cret"), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="s3cret", max_retries=0)
+        assert [m.id for m in client.models.list()] == [job.run_dir.name]
+        hello = [{"role": "user", "content": "Hello, who are you?"}]
+        greedy = client.chat.completions.create(model=job.run_dir.name, messages=hello, max_tokens=12, temperature=0)
+        assert greedy.choices[0].message.content == ChatModel(job.run_dir).reply(hello, max_new_tokens=12)
+        assert greedy.usage.completion_tokens <= 12 and greedy.usage.prompt_tokens > 5
+        sampled = dict(model=job.run_dir.name, messages=hello, max_tokens=12, temperature=1.0, seed=7)
+        whole = client.chat.completions.create(**sampled).choices[0]  # the nearly untrained model: random words
+        chunks = list(client.chat.completions.create(**sampled, stream=True))
+        assert whole.message.content.strip() and len(chunks) > 3
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == whole.message.content
+        assert chunks[-1].choices[0].finish_reason == whole.finish_reason
+
+        with pytest.raises(openai.AuthenticationError, match="Bearer"):
+            openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0).models.list()
+        with pytest.raises(openai.UnprocessableEntityError, match="max_tokens can be at most 512"):
+            client.chat.completions.create(model=job.run_dir.name, messages=hello, max_tokens=100_000)
+        with pytest.raises(openai.NotFoundError, match="serves the model"):
+            client.chat.completions.create(model="gpt-4o", messages=hello)
+        with pytest.raises(openai.UnprocessableEntityError, match="Bad request body at messages"):
+            client.chat.completions.create(model=job.run_dir.name, messages=[{"role": "robot", "content": "hi"}])
+    finally:
+        server.should_exit = True
+        thread.join(10)
