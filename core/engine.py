@@ -35,6 +35,7 @@ from .run_folder import CANCELLED, FAILED, FINISHED, INTERRUPTED, RUNNING, RunFo
 from .schedule import plan_schedule
 from .store import RunStore
 from .tasks import get_task
+from .tensorboard_log import TensorBoardLog
 from .tasks.base import Task, TaskData
 
 hf_logging.set_verbosity_error()
@@ -157,6 +158,7 @@ class TrainingJob:
                 return
             if self.parallel.main:
                 self.events.subscribe(self.folder.append_event)
+                self.events.subscribe(TensorBoardLog(self.run_dir))
             self._train()
         except Cancelled:
             self._finish_cancelled()

@@ -37,6 +37,7 @@ class RunFolder:
     RESUME = "resume"  # the last resume checkpoint (a folder)
     WORKERS_LOG = "workers.log"  # multi-process runs: the launcher's output
     STOP = "STOP"  # written by the app to stop worker processes
+    TENSORBOARD = "tensorboard"  # the run's curves as TensorBoard event files
     MONITOR_DB = "monitor.db"  # the served model's request log (SQLite), unless another database is given
     MONITOR_REFERENCE = "monitor_reference.json"  # the validation predictions served traffic is compared with
 
