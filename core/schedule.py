@@ -49,5 +49,7 @@ def plan_schedule(config: TrainConfig, train_rows: int, world: int = 1) -> Sched
 
 
 def expected_train_rows(config: TrainConfig, rows: int) -> int:
-    """Training rows after the validation split (before deduplication), for a schedule shown before Start."""
-    return max(1, rows - max(1, round(config.val_fraction * rows)))
+    """Training rows after the validation split (before deduplication), with the rows augmentation adds (entity
+    swaps: at most), for a schedule shown before Start."""
+    train = max(1, rows - max(1, round(config.val_fraction * rows)))
+    return train * (1 + config.augment_copies) if config.augment in ("eda", "synonyms", "entities") else train
