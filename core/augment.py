@@ -25,6 +25,7 @@ from .tasks.base import Task, TaskData
 METHODS = ("off", "eda", "synonyms", "entities", "oversample")
 WORDNET_SOURCE = Path("/usr/share/wordnet")  # Debian's wordnet-base
 LEXNAMES_MAN_PAGE = Path("/usr/share/man/man5/lexnames.5WN.gz")
+LEXICOGRAPHER_FILES = 45  # WordNet 3.0's, numbered 00-44
 CHANGE_RATE = 0.1  # share of a text's words an augmenter changes (at least one)
 
 
@@ -57,11 +58,22 @@ def eda(text: str, rng: random.Random) -> str:
     return joiner.join(kept)
 
 
+def lexnames() -> str:
+    """NLTK's ``lexnames`` file (Debian leaves it out): the lexicographer files' names from WordNet's man page, or
+    numbered stand-ins where man pages are not installed (the names only label synsets; synonyms do not use them)."""
+    import gzip
+
+    if LEXNAMES_MAN_PAGE.is_file():
+        names = [line.split()[:2] for line in gzip.open(LEXNAMES_MAN_PAGE, "rt", encoding="latin-1")
+                 if line[:2].isdigit() and "\t" in line]
+    else:
+        names = [(f"{n:02d}", f"lexfile{n:02d}") for n in range(LEXICOGRAPHER_FILES)]
+    return "".join(f"{n}\t{name}\t0\n" for n, name in names)
+
+
 @lru_cache(maxsize=1)
 def wordnet():
     """NLTK's WordNet reader over Debian's files (copied once into the cache in the layout NLTK expects)."""
-    import gzip
-
     import nltk
 
     from .models import cache_root
@@ -72,11 +84,11 @@ def wordnet():
         if not (WORDNET_SOURCE / "data.noun").is_file():
             raise DataError("English synonyms need WordNet: run `make` (it installs Debian's wordnet-base) or "
                             "`apt-get install wordnet-base`.")
+        if not (WORDNET_SOURCE / "index.sense").is_file():
+            raise DataError("English synonyms need WordNet's sense index: run `make` or "
+                            "`apt-get install wordnet-sense-index`.")
         shutil.copytree(WORDNET_SOURCE, target, dirs_exist_ok=True)
-        names = [line.split()[:2] for line in gzip.open(LEXNAMES_MAN_PAGE, "rt", encoding="latin-1")
-                 if line[:2].isdigit() and "\t" in line]
-        kinds = {"adj": 3, "adv": 4, "noun": 1, "verb": 2}
-        (target / "lexnames").write_text("".join(f"{n}\t{name}\t{kinds[name.split('.')[0]]}\n" for n, name in names))
+        (target / "lexnames").write_text(lexnames())
     if str(root) not in nltk.data.path:
         nltk.data.path.insert(0, str(root))
     from nltk.corpus import wordnet as reader
