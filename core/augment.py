@@ -6,7 +6,7 @@
 - ``entities`` (NER): each entity replaced by another of the same type from the training rows; tags stay aligned.
 - ``oversample``: rows of the smaller classes repeated until each class has as many rows as the largest.
 
-A task lists the methods that keep its targets true (``Task.augmentations``); ``augment`` refuses the others.
+A task lists the methods that keep its targets true (``Task.augmentations``) and refuses the others.
 """
 from __future__ import annotations
 
@@ -14,15 +14,14 @@ import contextlib
 import io
 import random
 import shutil
-from collections import Counter, defaultdict
+from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ConfigError, DataError
-from .language import CJK
+from .errors import DataError
+from .language import script_mix
 from .tasks.base import Task, TaskData
 
-METHODS = ("off", "eda", "synonyms", "entities", "oversample")
 WORDNET_SOURCE = Path("/usr/share/wordnet")  # Debian's wordnet-base
 LEXNAMES_MAN_PAGE = Path("/usr/share/man/man5/lexnames.5WN.gz")
 LEXICOGRAPHER_FILES = 45  # WordNet 3.0's, numbered 00-44
@@ -30,7 +29,7 @@ CHANGE_RATE = 0.1  # share of a text's words an augmenter changes (at least one)
 
 
 def is_chinese(text: str) -> bool:
-    return len(CJK.findall(text)) * 2 > len(text.replace(" ", ""))
+    return script_mix([text])[0] == "zh"
 
 
 @lru_cache(maxsize=1)
@@ -116,7 +115,7 @@ def synonyms(text: str, rng: random.Random) -> str:
     if is_chinese(text):
         tool = cilin()
         tool.random.seed(rng.random())
-        return ([t for t in tool.replace(text)[1:]] or [text])[0]
+        return (tool.replace(text)[1:] or [text])[0]
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     words = text.split()
@@ -133,11 +132,9 @@ TEXT_AUGMENTERS = {"eda": eda, "synonyms": synonyms}
 
 def augment(task: Task, data: TaskData, method: str, copies: int, seed: int) -> TaskData:
     """``data`` (a training split) plus the rows ``method`` makes; the same rows for the same seed."""
+    task.check_augmentation(method)
     if method == "off":
         return data
-    if method not in task.augmentations:
-        offered = ", ".join(task.augmentations) or "none"
-        raise ConfigError(f"'{method}' augmentation does not fit {task.view.title.lower()} (offered: {offered}).")
     rng = random.Random(seed)
     if method == "oversample":
         return joined(data, data.subset(oversampled(data.targets, rng)))
@@ -175,13 +172,11 @@ def entity_swaps(data: TaskData, copies: int, rng: random.Random) -> TaskData:
 
     names, index = data.label_names, {name: i for i, name in enumerate(data.label_names)}
     tokens, tags = data.inputs["tokens"], [[names[t] for t in row] for row in data.targets]
-    pool: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+    pool: dict[str, dict[tuple[str, ...], None]] = defaultdict(dict)  # entities of each type, each once, in order
     for words, row in zip(tokens, tags):
         for kind, start, end in get_entities(row):
-            if end > start and f"I-{kind}" not in index:
-                continue  # a multi-word entity needs an I- tag to be written back
-            pool[kind].append(tuple(words[start:end + 1]))
-    pool = {kind: list(Counter(found)) for kind, found in pool.items()}
+            pool[kind][tuple(words[start:end + 1])] = None
+    pool = {kind: list(found) for kind, found in pool.items()}
     extra = TaskData({"tokens": []}, [], data.columns, data.label_names)
     for _ in range(copies):
         for words, row in zip(tokens, tags):
@@ -189,10 +184,8 @@ def entity_swaps(data: TaskData, copies: int, rng: random.Random) -> TaskData:
             if not found:
                 continue
             new_words, new_tags, at = [], [], 0
-            for kind, start, end in found:
-                other = rng.choice(pool.get(kind) or [tuple(words[start:end + 1])])
-                if len(other) > 1 and f"I-{kind}" not in index:
-                    other = tuple(words[start:end + 1])
+            for kind, start, end in found:  # tags are B-/I- (prepare normalises them), so I-kind exists if needed
+                other = rng.choice(pool[kind])
                 new_words += words[at:start] + list(other)
                 new_tags += [index[t] for t in row[at:start]] + [index[f"B-{kind}"]] + [index[f"I-{kind}"]] * (len(other) - 1)
                 at = end + 1

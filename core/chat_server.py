@@ -13,8 +13,6 @@ from pydantic import BaseModel, Field
 
 from .chat import ChatModel
 
-ROLES = ("system", "user", "assistant")
-
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]

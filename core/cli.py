@@ -141,8 +141,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_path(args: argparse.Namespace) -> Path:
+    """``--run``: a run folder, or a run id in the runs folder."""
+    return Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    run_dir = run_path(args)
     return _follow(TrainingJob.resume(run_dir).start())
 
 
@@ -255,7 +260,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .serve import MonitorOptions, create_app, serves_assistant
 
-    folder = Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+    folder = run_path(args)
     monitor = None if args.no_monitor else MonitorOptions(args.monitor_db, args.log_inputs, run_dir=folder)
     if args.format != "hf":
         print(f"{folder.name} as {args.format}: exported into the cache on first use, then reused ...", flush=True)
@@ -277,8 +282,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     if not (args.db or args.run):
         raise DataError("Give --run RUN (the run served with the monitor) or --db URL (a request-log database).")
-    folder = None if args.db else Path(args.run) if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
-    database = args.db or folder / RunFolder.MONITOR_DB
+    database = args.db or run_path(args) / RunFolder.MONITOR_DB
     found = open_log(database).report(args.last)
     if args.json:
         print(json.dumps(found, indent=1, ensure_ascii=False))

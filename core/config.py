@@ -9,6 +9,8 @@ from .errors import ConfigError
 from .models import DEFAULT_MODEL
 
 PRECISIONS = ("auto", "fp32", "bf16")
+AUGMENTATIONS = ("off", "eda", "synonyms", "entities", "oversample")  # of the training split (core.augment)
+COPYING_AUGMENTATIONS = ("eda", "synonyms", "entities")  # add augment_copies new rows per training row (at most)
 DEFAULT_TASK = "classification"  # what a table is trained for when nothing else is known
 
 
@@ -45,7 +47,7 @@ class TrainConfig:
     lora_dropout: float = 0.0  # as LLaMA-Factory: dropout on the adapter input costs a copy per layer (-20% rows/s)
     lora_layers: int = 0  # adapters on the top N transformer layers only (0: all); lower layers run no backward
     processes: int = 1  # data-parallel training processes (GPUs, or CPU processes); batch_size is per process
-    augment: str = "off"  # the training split only: off / eda / synonyms / entities / oversample (core.augment)
+    augment: str = "off"  # the training split only: one of AUGMENTATIONS (core.augment)
     augment_copies: int = 1  # new rows per training row (eda, synonyms, entities)
 
     def validate(self) -> "TrainConfig":
@@ -78,11 +80,7 @@ class TrainConfig:
                 raise ConfigError(f"Invalid setting: {message}.")
         from .tasks import get_task
 
-        task = get_task(self.task)
-        if self.augment != "off" and self.augment not in task.augmentations:
-            offered = ", ".join(task.augmentations) or "none"
-            raise ConfigError(f"Invalid setting: '{self.augment}' augmentation does not fit {task.view.title} "
-                              f"(offered: {offered}).")
+        get_task(self.task).check_augmentation(self.augment)
         return self
 
     def to_json(self) -> str:

@@ -12,7 +12,8 @@ MODELFILE = "Modelfile"
 
 
 def is_chatml(tokenizer) -> bool:
-    return START in (tokenizer.chat_template or "") and END in (tokenizer.chat_template or "")
+    template = tokenizer.chat_template or ""
+    return START in template and END in template
 
 
 def default_system(tokenizer) -> str:
@@ -29,7 +30,8 @@ def modelfile(tokenizer, weights: str) -> str:
         lines.append(f'TEMPLATE """{CHATML_TEMPLATE}"""')
         if system := default_system(tokenizer):
             lines.append(f'SYSTEM """{system}"""')
-        stops += [t for t in (END,) if t not in stops]
+        if END not in stops:
+            stops.append(END)
     else:
         lines.append("# TEMPLATE: Ollama reads the chat template stored in the GGUF file")
     lines += [f'PARAMETER stop "{stop}"' for stop in stops]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .config import TrainConfig
+from .config import COPYING_AUGMENTATIONS, TrainConfig
 
 MIN_AUTO_EPOCHS = 3.0
 MAX_AUTO_EPOCHS = 20.0
@@ -52,4 +52,4 @@ def expected_train_rows(config: TrainConfig, rows: int) -> int:
     """Training rows after the validation split (before deduplication), with the rows augmentation adds (entity
     swaps: at most), for a schedule shown before Start."""
     train = max(1, rows - max(1, round(config.val_fraction * rows)))
-    return train * (1 + config.augment_copies) if config.augment in ("eda", "synonyms", "entities") else train
+    return train * (1 + config.augment_copies) if config.augment in COPYING_AUGMENTATIONS else train

@@ -40,5 +40,4 @@ class TensorBoardLog:
             for name, value in event.metrics.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     self.writer.add_scalar(f"validation/{name}", value, event.step)
-        if isinstance(event, ev.Evaluation):
             self.writer.flush()

@@ -81,8 +81,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     def show(run_id, url, last, browser_id=None, request: gr.Request = None):
         try:
             view = log_of(run_id, url, browser_id, request)
-            found = view.report(int(last or 500))
-            frame = view.window(int(last or 500))
+            found, frame = view.look(int(last or 500))
         except StudioError as exc:
             return error_md(exc.message), "", None, None
         if view.reference.output == "number":

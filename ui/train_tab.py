@@ -8,8 +8,7 @@ import time
 import gradio as gr
 
 from core import events as ev
-from core.augment import METHODS as AUGMENT_METHODS
-from core.config import DEFAULT_TASK, PRECISIONS, PRESETS, TrainConfig
+from core.config import AUGMENTATIONS, DEFAULT_TASK, PRECISIONS, PRESETS, TrainConfig
 from core import service
 from core.launch import describe_devices, max_processes
 from core.tasks import get_task
@@ -215,7 +214,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             setting("head_lr_scale", gr.Number(DEFAULTS.head_lr_scale, minimum=0, label=t("head_lr_scale"),
                                                info=t("head_lr_scale_info"), elem_id="head-lr-scale"))
         with gr.Row():
-            setting("augment", gr.Dropdown([(t(f"augment_{m}"), m) for m in AUGMENT_METHODS], value=DEFAULTS.augment,
+            setting("augment", gr.Dropdown([(t(f"augment_{m}"), m) for m in AUGMENTATIONS], value=DEFAULTS.augment,
                                            label=t("augment"), info=t("augment_info"), elem_id="augment"))
             setting("augment_copies", gr.Number(DEFAULTS.augment_copies, precision=0, minimum=1, maximum=10,
                                                 label=t("augment_copies"), elem_id="augment-copies"))

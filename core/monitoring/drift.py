@@ -3,13 +3,12 @@ difference is more than chance (chi-square for the outcome mix, Kolmogorov-Smirn
 population stability index (PSI) says how large it is; a feature drifts when both agree."""
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from .observe import Observation
+from .observe import Observation, outcome_counts
 from .reference import Reference, numeric_features
 
 ALPHA = 0.001  # a difference this unlikely by chance counts (few false alarms over many windows and features)
@@ -46,7 +45,7 @@ def psi(expected: np.ndarray, actual: np.ndarray) -> float:
 
 
 def outcome_check(reference: Reference, observations: list[Observation]) -> Check:
-    now = Counter(c for o in observations for c in o.outcome)
+    now = outcome_counts(observations)
     names = sorted(set(reference.outcome) | set(now), key=lambda c: -reference.outcome.get(c, 0))
     expected = np.array([reference.outcome.get(c, 0) for c in names], dtype=float)
     actual = np.array([now.get(c, 0) for c in names], dtype=float)

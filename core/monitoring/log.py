@@ -97,7 +97,7 @@ class WriterStats:
 class RequestLog:
     """Writes predictions and feedback off the request path; reads them back for the report."""
 
-    def __init__(self, url: str, describe: Describe, meta: dict | None = None, max_rows: int = 100_000,
+    def __init__(self, url: str | Path, describe: Describe, meta: dict | None = None, max_rows: int = 100_000,
                  queue_size: int = 20_000):
         self.url, self.describe, self.max_rows = database_url(url), describe, max_rows
         self._since_trim = max_rows  # trim on the first write, then every 1,000 predictions

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..run_folder import RunFolder
 from ..tasks.base import Prediction
-from .log import Logged, RequestLog, database_url
+from .log import Logged, RequestLog
 from .observe import observe
 from .reference import reference_for
 from .report import WINDOW, report
@@ -29,7 +29,7 @@ class Monitor:
         meta = {"folder": str(Path(folder).resolve()), "run": str(Path(run_dir or folder).resolve()),
                 "task": predictor.task.name, "output": self.output, "inputs": list(predictor.inputs),
                 "labels": predictor.label_names, "inputs_logged": log_inputs}
-        self.log = RequestLog(database_url(database or Path(run_dir or folder) / RunFolder.MONITOR_DB),
+        self.log = RequestLog(database or Path(run_dir or folder) / RunFolder.MONITOR_DB,
                               lambda rows, predictions: observe(tokenizer, self.output, rows, predictions),
                               meta, max_rows)
         self.metrics = PrometheusMetrics(self)

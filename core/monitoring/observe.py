@@ -3,6 +3,7 @@ length and share of unknown tokens. The same description is made of the validati
 live traffic, so the two can be compared."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..language import unknown_share
@@ -20,6 +21,11 @@ class Observation:
     value: float | None = None  # regression tasks: the predicted number
     input_chars: int = 0
     unknown_rate: float = 0.0
+
+
+def outcome_counts(observations: list[Observation]) -> Counter:
+    """How often each category (class, label, entity type) occurs in ``observations``."""
+    return Counter(category for o in observations for category in o.outcome)
 
 
 def outcome_of(prediction: Prediction, output: str) -> tuple[list[str], float | None, float | None]:

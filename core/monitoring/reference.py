@@ -2,14 +2,13 @@
 monitor describes live traffic. Built once when a model is first served, then kept beside it."""
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..atomic import read_json, write_json_atomic
 from ..errors import ModelError
 from ..run_folder import RunFolder
-from .observe import Observation, observe
+from .observe import Observation, observe, outcome_counts
 
 MAX_ROWS = 2000  # validation rows predicted for the reference
 
@@ -26,7 +25,7 @@ class Reference:
 
     @classmethod
     def of(cls, output: str, observations: list[Observation], metric: dict | None = None) -> "Reference":
-        return cls(output, len(observations), dict(Counter(c for o in observations for c in o.outcome)),
+        return cls(output, len(observations), dict(outcome_counts(observations)),
                    numeric_features(observations), metric or {})
 
     def save(self, folder: Path) -> None:

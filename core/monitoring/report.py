@@ -15,6 +15,7 @@ from ..errors import DataError
 from ..run_folder import RunFolder
 from .drift import MIN_WINDOW, compare, verdict
 from .log import database_url, observation_of, read_meta, read_window
+from .observe import outcome_counts
 from .reference import Reference
 
 WINDOW = 500  # the report's default window: the newest predictions
@@ -55,13 +56,13 @@ def shares(counts: dict[str, float]) -> dict[str, float]:
 
 def report(engine, reference: Reference, last: int | None = WINDOW, since: float | None = None) -> dict:
     """The monitor's JSON for the newest ``last`` predictions (or those after ``since``)."""
-    rows = read_window(engine, last, since)
+    return summarise(read_window(engine, last, since), reference)
+
+
+def summarise(rows: list[dict], reference: Reference) -> dict:
+    """The monitor's JSON for logged ``rows`` (oldest first)."""
     observations = [observation_of(r) for r in rows]
     checks = compare(reference, observations) if len(rows) >= MIN_WINDOW else []
-    mix: dict[str, int] = {}
-    for o in observations:
-        for category in o.outcome:
-            mix[category] = mix.get(category, 0) + 1
     latencies = [r["latency_ms"] for r in rows]
     return {
         "window": len(rows),
@@ -71,7 +72,7 @@ def report(engine, reference: Reference, last: int | None = WINDOW, since: float
         "drifted": any(c.drifted for c in checks),
         "checks": [{**asdict(c), "severity": c.severity} for c in checks],
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
-        "outcome_mix": {"validation": shares(reference.outcome), "window": shares(mix)},
+        "outcome_mix": {"validation": shares(reference.outcome), "window": shares(outcome_counts(observations))},
         "feedback": asdict(feedback_score(rows, reference.output)),
         "reference": {"rows": reference.rows, "metric": reference.metric},
     }
@@ -104,12 +105,12 @@ class LogView:
     def report(self, last: int | None = WINDOW) -> dict:
         return report(self.engine, self.reference, last)
 
-    def window(self, last: int | None = WINDOW) -> pd.DataFrame:
-        """The newest predictions as a table: time, latency_ms, outcome, value, confidence, ..."""
+    def look(self, last: int | None = WINDOW) -> tuple[dict, pd.DataFrame]:
+        """The report and the predictions behind it as a table (time, latency_ms, outcome, value, ...), read once."""
         rows = read_window(self.engine, last)
         frame = pd.DataFrame(rows, columns=["time", "latency_ms", "outcome", "value", "confidence", "truth"])
         frame["time"] = pd.to_datetime(frame["time"], unit="s")
-        return frame
+        return summarise(rows, self.reference), frame
 
     def training_table(self) -> tuple[pd.DataFrame, int]:
         if not self.meta.get("inputs_logged"):

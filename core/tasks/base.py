@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification
 
 from ..data import as_strings, guess_text_column, name_hint
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..tokens import tokenize_truncated
 
 
@@ -159,6 +159,13 @@ class Task:
     generative: ClassVar[bool] = False  # a causal LM that writes text (chat, GGUF export), not an encoder with a head
     augmentations: ClassVar[tuple[str, ...]] = ("eda", "synonyms")  # core.augment methods that keep targets true
     classical_name: ClassVar[str] = ""  # the classical baseline (core.classical) every run is compared with; "" for none
+
+    def check_augmentation(self, method: str) -> None:
+        """Refuse an augmentation (core.augment) that would not keep this task's targets true."""
+        if method != "off" and method not in self.augmentations:
+            offered = ", ".join(self.augmentations) or "none"
+            raise ConfigError(f"Invalid setting: '{method}' augmentation does not fit {self.view.title} "
+                              f"(offered: {offered}).")
 
     # -- columns and data -------------------------------------------------------
     def guess_columns(self, frame: pd.DataFrame, given: dict[str, str | None]) -> dict[str, str]:
