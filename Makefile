@@ -13,7 +13,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test wordnet fuzz bench bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-packing bench-parallel browser clean
+.PHONY: run test wordnet fuzz bench bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-preference bench-packing bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ bench-prune: $(VENV)/.installed
 bench-gen: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) -m bench.gen_speed
+
+bench-preference: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,bench]"
+	$(PY) -m bench.preference_speed
 
 bench-packing: $(VENV)/.installed
 	$(PY) -m bench.packing

@@ -12,8 +12,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStream
 from .run_folder import RunFolder
 from .devices import pick_device
 from .errors import ModelError
-from .lora import is_adapter_run, load_adapter
+from .lora import is_adapter_run
 from .models import REGISTRY, resolve_model_path
+from .predict import load_run_model
 
 
 class ChatModel:
@@ -23,10 +24,7 @@ class ChatModel:
         self.device = pick_device()
         folder = resolve_model_path(str(source)) if str(source) in REGISTRY else Path(source)
         if is_adapter_run(folder):
-            base_key = RunFolder(folder).config().base_model
-            base = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_key), local_files_only=True,
-                                                        use_safetensors=True)
-            model = load_adapter(base, folder, merge=True)
+            model = load_run_model(folder, AutoModelForCausalLM, RunFolder(folder).config().base_model)
         elif (folder / RunFolder.WEIGHTS).is_file():
             model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, use_safetensors=True)
         else:

@@ -11,6 +11,7 @@ from .models import DEFAULT_MODEL
 PRECISIONS = ("auto", "fp32", "bf16")
 AUGMENTATIONS = ("off", "eda", "synonyms", "entities", "oversample")  # of the training split (core.augment)
 COPYING_AUGMENTATIONS = ("eda", "synonyms", "entities")  # add augment_copies new rows per training row (at most)
+PREFERENCE_LOSSES = ("dpo", "orpo")  # of the preference task (core/tasks/preference.py)
 DEFAULT_TASK = "classification"  # what a table is trained for when nothing else is known
 
 
@@ -49,6 +50,9 @@ class TrainConfig:
     processes: int = 1  # data-parallel training processes (GPUs, or CPU processes); batch_size is per process
     augment: str = "off"  # the training split only: one of AUGMENTATIONS (core.augment)
     augment_copies: int = 1  # new rows per training row (eda, synonyms, entities)
+    preference_loss: str = "dpo"  # the preference task's loss: one of PREFERENCE_LOSSES
+    preference_beta: float = 0.1  # DPO: how far from the starting model; ORPO: the odds-ratio term's weight
+    mlflow: str = ""  # log the run to MLflow: "" off, "local" (runs/mlflow.db) or a tracking URI (core.mlflow_log)
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -74,6 +78,8 @@ class TrainConfig:
             (0 <= self.attention_dropout < 1, "attention dropout must be between 0 and 1"),
             (0 <= self.hidden_dropout < 1, "hidden dropout must be between 0 and 1"),
             (1 <= self.augment_copies <= 10, "augmented copies per row must be between 1 and 10"),
+            (self.preference_loss in PREFERENCE_LOSSES, f"preference loss must be one of {', '.join(PREFERENCE_LOSSES)}"),
+            (0 < self.preference_beta <= 10, "preference beta must be between 0 and 10"),
         ]
         for ok, message in checks:
             if not ok:

@@ -159,6 +159,11 @@ class TrainingJob:
             if self.parallel.main:
                 self.events.subscribe(self.folder.append_event)
                 self.events.subscribe(TensorBoardLog(self.run_dir))
+                if self.config.mlflow:
+                    from .mlflow_log import MlflowLog
+
+                    self.events.subscribe(MlflowLog(self.config, self.run_dir, self.store.root,
+                                                    {"task": self.task.name, "data": self.data_name, **self.tags}))
             self._train()
         except Cancelled:
             self._finish_cancelled()
@@ -240,7 +245,7 @@ class TrainingJob:
             before, train = len(train), augment(task, train, cfg.augment, cfg.augment_copies, cfg.seed)
             split_warnings.append(f"Augmented the training split ({cfg.augment}): {before:,} -> {len(train):,} rows; "
                                   "the validation rows are untouched.")
-        self.task_state = task.fit(train)
+        self.task_state = task.fit(train, cfg)
         tokenizer, model, new_weights = load_training_model(cfg, task, self.data, self.device)
         if self.device.type == "cpu":
             use_fast_dropout(model)
@@ -261,10 +266,12 @@ class TrainingJob:
         unk = unknown_share(tokenizer, train_enc.input_ids)
         if (warning := unknown_token_warning(unk, cfg.base_model, task.texts(train))):
             warnings.append(warning)
-        check_memory(model.config, cfg.batch_size, max(len(x) for x in train_enc.input_ids), self.device)
+        lengths = train_enc.lengths()
+        check_memory(model.config, cfg.batch_size, max(lengths), self.device)
         self._eval = EvalContext(model, tokenizer, self.device, self.precision, self.val, self.task_state,
                                  lambda rows: task.encode(tokenizer, rows, max_length, self.task_state),
-                                 self.check_cancel, max(64, cfg.batch_size * 2))
+                                 self.check_cancel, max(64, cfg.batch_size * 2),
+                                 status=lambda message: self.events.publish(ev.Status(message)))
         world = self.parallel.world
         global_batch = cfg.batch_size * world
         schedule = plan_schedule(cfg, len(train), world)
@@ -274,6 +281,8 @@ class TrainingJob:
         optimizer = make_optimizer(model, cfg, new_weights)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * loop.total), loop.total)
         generator = torch.Generator().manual_seed(cfg.seed)
+        model.eval()  # no dropout (peft's wrapper turns training mode on)
+        task.before_training(self._eval, train_enc)  # on the starting model, also when resuming
         if self._resuming:
             loop = load_resume(self.folder, model, optimizer, scheduler, generator, self.device)
             self.events.publish(ev.Status(f"Resuming from step {loop.step}"))
@@ -290,7 +299,6 @@ class TrainingJob:
             self.events.publish(ev.Status(f"Data-parallel on {world} processes: global batch {global_batch} = "
                                           f"{cfg.batch_size} per process x {world}"))
 
-        lengths = [len(x) for x in train_enc.input_ids]
         self._started = time.time() - loop.elapsed
         model.train()
         while loop.step < loop.total:

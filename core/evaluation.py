@@ -24,6 +24,7 @@ class EvalContext:
     encode: Callable[[TaskData], Encoded]  # tokenises rows as training did
     check_cancel: Callable[[], None]  # raises when Stop was pressed
     batch_size: int = 64
+    status: Callable[[str], None] = lambda message: None  # shows what a long step is doing (the progress line)
     _val_encoded: Encoded | None = field(default=None, repr=False)
 
     @property
@@ -39,7 +40,8 @@ class EvalContext:
     def forward_batches(self, enc: Encoded, forward=None):
         """Yield (row indices, batch, ``forward(model, batch)``; default the model's output) over ``enc``, shortest
         rows first, without gradients."""
-        order = sorted(range(len(enc.input_ids)), key=lambda i: len(enc.input_ids[i]))
+        lengths = enc.lengths()
+        order = sorted(range(len(lengths)), key=lengths.__getitem__)
         for start in range(0, len(order), self.batch_size):
             self.check_cancel()
             indices = order[start:start + self.batch_size]

@@ -11,8 +11,9 @@ from transformers import AutoConfig
 from .config import TrainConfig
 from .devices import free_memory_bytes
 from .errors import StudioError
-from .lora import apply_lora
+from .lora import apply_lora, is_adapter_run
 from .models import load_tokenizer, resolve_model_path
+from .run_folder import RunFolder
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch.Generator,
@@ -118,11 +119,16 @@ def load_training_model(config: TrainConfig, task, data, device: torch.device):
     path = resolve_model_path(config.base_model)
     tokenizer = training_tokenizer(config.base_model)
     task.check_tokenizer(tokenizer, config.base_model)
-    model, loading = task.model_class.from_pretrained(
-        path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True,
-        **task.head(data), **training_overrides(path, config, device))
-    new_weights = set(loading["missing_keys"]) | {
-        key if isinstance(key, str) else key[0] for key in loading["mismatched_keys"]}
+    if is_adapter_run(path):  # a LoRA run as the base model (e.g. preference tuning after SFT): merged first
+        from .predict import load_run_model
+
+        model, loading = load_run_model(path, task.model_class, RunFolder(path).config().base_model), {}
+    else:
+        model, loading = task.model_class.from_pretrained(
+            path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True,
+            **task.head(data), **training_overrides(path, config, device))
+    new_weights = set(loading.get("missing_keys", ())) | {
+        key if isinstance(key, str) else key[0] for key in loading.get("mismatched_keys", ())}
     model.config.pad_token_id = tokenizer.pad_token_id
     keep_bottom_layers(model, config.keep_layers)
     if config.lora:

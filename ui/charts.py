@@ -33,19 +33,25 @@ def training_curve(events: list[ev.Event]) -> go.Figure:
     steps = [e for e in events if isinstance(e, ev.Step)]
     evals = [e for e in events if isinstance(e, ev.Evaluation)]
     started = next((e for e in events if isinstance(e, ev.Started)), None)
-    key, label = get_task(started.task if started else DEFAULT_TASK).view.cards[0]
+    view = get_task(started.task if started else DEFAULT_TASK).view
+    key, label = view.cards[0]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x, y, size = bucket_means([s.step for s in steps], [s.loss for s in steps])
     fig.add_trace(go.Scatter(x=x, y=y, name="train loss" if size == 1 else f"train loss (mean of {size} steps)",
                              mode="lines", line=dict(color="#4f46e5")))
     fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.loss for e in evals], name="validation loss",
                              mode="lines+markers", line=dict(color="#f59e0b")))
+    for extra in view.curves:
+        fig.add_trace(go.Scatter(x=[e.step for e in evals], y=[e.metrics.get(extra) for e in evals],
+                                 name=f"validation {dict(view.cards).get(extra, extra)}", mode="lines+markers",
+                                 line=dict(color="#ef4444", dash="dash")))
     values = [e.metrics.get(key) for e in evals]
     fig.add_trace(go.Scatter(x=[e.step for e in evals], y=values, name=f"validation {label}",
                              mode="lines+markers", line=dict(color="#10b981", dash="dot")), secondary_y=True)
     fig.update_layout(height=360, margin=dict(l=40, r=40, t=30, b=40), legend=dict(orientation="h", y=-0.2),
                       xaxis_title="step")
-    fig.update_yaxes(title_text="loss", secondary_y=False)
+    fig.update_yaxes(title_text=" / ".join(["loss", *(dict(view.cards).get(c, c) for c in view.curves)]),
+                     secondary_y=False)
     unit_range = all(v is not None and 0 <= v <= 1 for v in values)
     fig.update_yaxes(title_text=label, secondary_y=True, **({"range": [0, 1]} if unit_range else {}))
     return fig

@@ -19,23 +19,21 @@ class AppContext:
     limits: DataLimits = field(default_factory=DataLimits)
     searches: dict[str, SearchRun] = field(default_factory=dict)  # the app's studies by page key
 
-    def runs_with_model(self, viewer: str | None, task: str | None = None, exclude_chat: bool = False) -> list[RunInfo]:
-        """Runs with saved weights: of one task, or of every task but the assistant (``exclude_chat``)."""
-        return [r for r in self.store.list(viewer) if r.has_model and task in (None, r.task)
-                and not (exclude_chat and get_task(r.task).generative)]
+    def runs_with_model(self, viewer: str | None, chat: bool | None = None) -> list[RunInfo]:
+        """Runs with saved weights: all, only those that chat (generative tasks: ``chat=True``) or none of them."""
+        return [r for r in self.store.list(viewer) if r.has_model and chat in (None, get_task(r.task).generative)]
 
-    def pick_run(self, selected: str | None, viewer: str | None, task: str | None = None,
-                 exclude_chat: bool = False) -> tuple[dict, str | None]:
+    def pick_run(self, selected: str | None, viewer: str | None, chat: bool | None = None) -> tuple[dict, str | None]:
         """A dropdown update listing the viewer's runs (newest first), keeping ``selected`` when still there."""
-        choices = self.run_choices(viewer, task, exclude_chat)
+        choices = self.run_choices(viewer, chat)
         ids = [c[1] for c in choices]
         value = selected if selected in ids else (ids[0] if ids else None)
         return gr.update(choices=choices, value=value), value
 
-    def run_choices(self, viewer: str | None, task: str | None = None, exclude_chat: bool = False) -> list[tuple[str, str]]:
+    def run_choices(self, viewer: str | None, chat: bool | None = None) -> list[tuple[str, str]]:
         """(label, run id) pairs for dropdowns, newest first."""
         choices = []
-        for r in self.runs_with_model(viewer, task, exclude_chat):
+        for r in self.runs_with_model(viewer, chat):
             choices.append((f"{r.run_id} · {r.status} · {r.task}{score_of(r)}", r.run_id))
         return choices
 

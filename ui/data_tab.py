@@ -13,6 +13,7 @@ from core.errors import StudioError
 from core.language import suggest_model
 from core.quality import FIX_TITLES, QualityReport, apply_fix, inspect
 from core.atomic import write_csv_atomic
+from core.chat_feedback import feedback_table
 from core.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from core.tasks import TASKS, detect_task, get_task
 
@@ -127,6 +128,11 @@ def build(ctx: AppContext) -> dict:
             return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), error_md(exc.message))
         return analyse(ctx, str(path), path.name, task=SAMPLES[name].task)
 
+    def on_feedback(run_dir: str):
+        """The Chat tab's preferences of a run as the table to train on, with that run as the base model."""
+        loaded = analyse(ctx, str(feedback_table(run_dir)), "chat-feedback.csv", task="preference")
+        return ({**loaded[0], "base_run": run_dir} if loaded[0] else loaded[0], *loaded[1:])
+
     def on_change(state, kind, *chosen):
         """A column or the task changed: check the data again (columns are guessed anew for a new task)."""
         if not state:
@@ -165,4 +171,5 @@ def build(ctx: AppContext) -> dict:
     check.click(check_data, data_state, [report, *fixes], api_name="check_data")
     for name, button in zip(FIX_TITLES, fixes):
         button.click(fix_with(name), data_state, [*outputs, report, *fixes], api_name=f"fix_{name}")
-    return {"state": data_state, "on_sample": on_sample, "sample": sample, "outputs": outputs}
+    return {"state": data_state, "on_sample": on_sample, "on_feedback": on_feedback, "sample": sample,
+            "outputs": outputs}

@@ -46,7 +46,7 @@ RENDERERS = {"label": lambda p, sentence: (p.probabilities, "", None), "number":
 
 def _run_dir(ctx: AppContext, run_id: str | None, viewer: str | None) -> Path:
     if not run_id:
-        runs = [r for r in ctx.runs_with_model(viewer) if not get_task(r.task).generative]
+        runs = ctx.runs_with_model(viewer, chat=False)
         if not runs:
             raise StudioError("There is no trained model yet: train one in the Train tab first.")
         run_id = runs[0].run_id
@@ -117,7 +117,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
-        update, value = ctx.pick_run(selected, viewer, exclude_chat=True)
+        update, value = ctx.pick_run(selected, viewer, chat=False)
         return update, second_box(ctx, value, viewer)
 
     def on_run(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):

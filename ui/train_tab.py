@@ -8,7 +8,7 @@ import time
 import gradio as gr
 
 from core import events as ev
-from core.config import AUGMENTATIONS, DEFAULT_TASK, PRECISIONS, PRESETS, TrainConfig
+from core.config import AUGMENTATIONS, DEFAULT_TASK, PRECISIONS, PREFERENCE_LOSSES, PRESETS, TrainConfig
 from core import service
 from core.launch import describe_devices, max_processes
 from core.tasks import get_task
@@ -134,6 +134,25 @@ def preset_values(preset: str) -> list:
             for name in PRESET_FIELDS]
 
 
+def model_choices(ctx: AppContext, task: str, viewer: str | None) -> list[tuple[str, str]]:
+    """The base models offered: the registered ones, the viewer's chat runs where the task builds on them (their
+    folder is the base model), and a local folder."""
+    runs = ctx.runs_with_model(viewer, chat=True) if get_task(task).builds_on_chat_runs else []
+    return ([(m.label, k) for k, m in REGISTRY.items()] + [(f"{t('run_as_base')} {r.run_id}", str(r.path)) for r in runs]
+            + [(LOCAL, LOCAL)])
+
+
+def base_model_update(ctx: AppContext, state: dict | None, viewer: str | None):
+    """After the Data tab read a table: the task's base-model choices, with the run the table came from (Chat tab
+    feedback) or the newest chat run selected where the task builds on one, else the model suggested for the data."""
+    if not state or not state.get("model"):
+        return gr.skip()
+    choices = model_choices(ctx, state.get("task", DEFAULT_TASK), viewer)
+    runs = [value for _, value in choices if value not in REGISTRY and value != LOCAL]
+    chosen = state.get("base_run") if state.get("base_run") in runs else runs[0] if runs else state["model"]
+    return gr.update(choices=choices, value=chosen)
+
+
 def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     job_id = gr.BrowserState(None, storage_key="sft_studio_job")
     seen = gr.State({})
@@ -144,7 +163,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         return component
 
     with gr.Row():
-        model = gr.Dropdown([(m.label, k) for k, m in REGISTRY.items()] + [(LOCAL, LOCAL)], value=DEFAULT_MODEL,
+        model = gr.Dropdown(model_choices(ctx, DEFAULT_TASK, None), value=DEFAULT_MODEL,
                             label=t("base_model"), elem_id="base-model")
         local_path = gr.Textbox(label=t("local_path"), visible=False, elem_id="local-path")
         preset = gr.Radio(list(PRESETS), value="Balanced", label=t("preset"), elem_id="preset")
@@ -218,6 +237,14 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                            label=t("augment"), info=t("augment_info"), elem_id="augment"))
             setting("augment_copies", gr.Number(DEFAULTS.augment_copies, precision=0, minimum=1, maximum=10,
                                                 label=t("augment_copies"), elem_id="augment-copies"))
+            setting("preference_loss", gr.Dropdown([(t(f"preference_{m}"), m) for m in PREFERENCE_LOSSES],
+                                                   value=DEFAULTS.preference_loss, label=t("preference_loss"),
+                                                   info=t("preference_loss_info"), elem_id="preference-loss"))
+            setting("preference_beta", gr.Number(DEFAULTS.preference_beta, minimum=0, maximum=10,
+                                                 label=t("preference_beta"), info=t("preference_beta_info"),
+                                                 elem_id="preference-beta"))
+            setting("mlflow", gr.Textbox(DEFAULTS.mlflow, label=t("mlflow"), info=t("mlflow_info"),
+                                         placeholder="local", elem_id="mlflow"))
     names = list(controls)
     schedule = gr.HTML(elem_id="train-schedule")
     with gr.Row():

@@ -9,14 +9,15 @@ from .assistant import Assistant
 from .base import Task, TaskData
 from .classification import Classification
 from .multi_label import MultiLabel
+from .preference import Preference
 from .pairs import PairClassification, PairRegression
 from .regression import Regression
 from .token_classification import TokenClassification
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Classification(), Regression(), PairClassification(), PairRegression(), MultiLabel(), TokenClassification(),
-    Assistant())}
-DETECTION_ORDER = ("token_classification", "assistant", "pair_regression", "pairs", "multi_label", "regression")
+    Assistant(), Preference())}
+DETECTION_ORDER = ("token_classification", "preference", "assistant", "pair_regression", "pairs", "multi_label", "regression")
 
 
 def get_task(name: str) -> Task:

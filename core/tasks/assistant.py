@@ -32,6 +32,19 @@ def encode_pair(tokenizer, prompt: str, response: str, max_length: int) -> tuple
     return full[:max_length], labels[:max_length]
 
 
+def response_logits(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Logits where a response token is predicted, their target tokens, and where those positions are (rows x
+    positions): the LM head (a 49k-way projection for SmolLM2) runs there only, not at every prompt and padding
+    position."""
+    causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA stays injected
+    layout = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}  # padded, or packed rows
+    hidden = causal_lm.model(input_ids=batch["input_ids"], use_cache=False,  # no key/value cache in training
+                             **layout).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    scored = targets != -100
+    return causal_lm.lm_head(hidden[:, :-1][scored]), targets[scored], scored
+
+
 class Assistant(Task):
     """Fine-tunes a causal LM on prompt/response pairs; keeps the checkpoint with the lowest validation loss."""
 
@@ -83,16 +96,9 @@ class Assistant(Task):
         return Encoded([ids for ids, _ in pairs], [labels for _, labels in pairs], per_token=True)
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Mean cross-entropy over response tokens, with the LM head (a 49k-way projection for SmolLM2) run only
-        at the positions that predict a response token, not at every prompt and padding position."""
-        causal_lm = model.get_base_model() if hasattr(model, "get_base_model") else model  # LoRA stays injected
-        layout = {k: batch[k] for k in ("attention_mask", "position_ids") if k in batch}  # padded, or packed rows
-        hidden = causal_lm.model(input_ids=batch["input_ids"], use_cache=False,  # no key/value cache in training
-                                 **layout).last_hidden_state
-        targets = batch["labels"][:, 1:]
-        scored = targets != -100
-        logits = causal_lm.lm_head(hidden[:, :-1][scored])
-        return torch.nn.functional.cross_entropy(logits.float(), targets[scored])
+        """Mean cross-entropy over response tokens."""
+        logits, targets, _ = response_logits(model, batch)
+        return torch.nn.functional.cross_entropy(logits.float(), targets)
 
     def evaluate(self, ctx) -> tuple[float, Scored]:
         loss = self._validation_loss(ctx)

@@ -14,6 +14,7 @@ import torch
 from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification
 
+from ..config import TrainConfig
 from ..data import as_strings, guess_text_column, name_hint
 from ..errors import ConfigError, DataError
 from ..tokens import tokenize_truncated
@@ -40,6 +41,7 @@ class TaskView:
     cards: tuple[tuple[str, str], ...]  # (metric key, shown name); the first is the primary metric
     chart: str  # Evaluate tab chart: "confusion" | "scatter" | "per_label" | "none"
     table: str = ""  # Evaluate tab table title: per class / per label / per entity type
+    curves: tuple[str, ...] = ()  # more validation metrics drawn on the training curve's loss axis
 
 
 @dataclass
@@ -85,6 +87,10 @@ class Encoded:
     per_token: bool = False  # labels are one per token (padded with -100, ignored by the loss)
     token_type_ids: list[list[int]] | None = None
     extras: dict[str, list] = field(default_factory=dict)  # per-row data a task needs to score (e.g. word starts)
+
+    def lengths(self) -> list[int]:
+        """Each row's padded width in a batch (batches group rows of similar lengths)."""
+        return [len(ids) for ids in self.input_ids]
 
     def batch(self, indices: list[int], tokenizer, device: torch.device) -> dict[str, torch.Tensor]:
         """Pad on the right to a multiple of 8."""
@@ -158,6 +164,7 @@ class Task:
     peft_task: ClassVar[str] = "SEQ_CLS"
     generative: ClassVar[bool] = False  # a causal LM that writes text (chat, GGUF export), not an encoder with a head
     augmentations: ClassVar[tuple[str, ...]] = ("eda", "synonyms")  # core.augment methods that keep targets true
+    builds_on_chat_runs: ClassVar[bool] = False  # its base model may be one of the user's chat runs (after SFT)
     classical_name: ClassVar[str] = ""  # the classical baseline (core.classical) every run is compared with; "" for none
 
     def check_augmentation(self, method: str) -> None:
@@ -248,8 +255,9 @@ class Task:
         return data.class_counts() if data.label_names else None
 
     # -- model --------------------------------------------------------------
-    def fit(self, train: TaskData) -> dict:
-        """State fitted on the training split (e.g. a target scaler); saved in the model's config."""
+    def fit(self, train: TaskData, config: TrainConfig | None = None) -> dict:
+        """State fitted on the training split (e.g. a target scaler) or taken from the run's settings; saved in
+        the model's config."""
         return {}
 
     def head(self, data: TaskData) -> dict:
@@ -266,6 +274,10 @@ class Task:
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The training loss of one batch (the model's own by default)."""
         return model(**batch).loss
+
+    def before_training(self, ctx, train: Encoded) -> None:
+        """Work on the starting model before the first step (``ctx``: a ``core.evaluation.EvalContext``), e.g.
+        reference scores a loss compares with."""
 
     def encoding_warnings(self, encoded: Encoded, data: TaskData) -> list[str]:
         """Warnings about what tokenising lost (e.g. entities cut by the max length)."""

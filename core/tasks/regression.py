@@ -86,7 +86,7 @@ class Regression(Task):
         return (f"{super().describe(data)} · scores from {values.min():g} to {values.max():g} "
                 f"(mean {values.mean():.3g}, std {values.std():.3g})")
 
-    def fit(self, train: TaskData) -> dict:
+    def fit(self, train: TaskData, config=None) -> dict:
         """z-score of the training targets; every prediction and metric is turned back into the data's units."""
         values = np.asarray(train.targets, dtype=float)
         return {"target_mean": float(values.mean()), "target_std": float(values.std() or 1.0)}
