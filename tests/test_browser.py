@@ -245,8 +245,8 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     shot(page, "9b-preference-trained")
 
     page.get_by_role("tab", name="Chat").click()
-    page.wait_for_function("document.querySelector('#chat-run input')?.value.includes('-preferences-')",
-                           timeout=30_000)  # the newest chat run
+    page.locator("#chat-run input").click()
+    page.get_by_role("option", name=re.compile("-preferences-")).click()
     page.locator("#chat-clear").click()
     page.locator("#chat-text textarea").fill("Who are you?")
     page.locator("#chat-send").click()
