@@ -81,6 +81,15 @@ def test_upload_train_evaluate_predict(page, sample_cache):
     shot(page, "4-evaluate")
 
     page.get_by_role("tab", name="Predict").click()
+    from core.data import read_table
+
+    examples = page.locator("#predict-examples tbody tr")  # the run's own validation articles
+    examples.first.wait_for(timeout=30_000)
+    assert 5 <= examples.count() <= 8
+    examples.first.click()
+    page.wait_for_function("document.querySelector('#predict-text textarea').value.length > 100")
+    chosen = " ".join(page.locator("#predict-text textarea").input_value().split())
+    assert chosen in set(read_table(sample_path("bbc_news"))["text"].map(lambda t: " ".join(t.split())))
     page.locator("#predict-text textarea").fill("The striker scored twice as the champions won the cup final.")
     page.locator("#predict-button").click()
     page.wait_for_function("document.querySelector('#predict-label')?.innerText.includes('%')", timeout=30_000)
@@ -361,6 +370,13 @@ def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
     shot(page, f"{task}-3-evaluate")
 
     page.get_by_role("tab", name="Predict").click()
+    shown, hidden = ("#predict-pair-examples", "#predict-examples") if second else ("#predict-examples",
+                                                                                  "#predict-pair-examples")
+    page.locator(f"{shown} tbody tr").first.wait_for(timeout=30_000)  # rows of this run's own validation data
+    assert not page.locator(hidden).is_visible()
+    cells = page.locator(f"{shown} tbody tr").first.locator("td")
+    assert cells.count() == (2 if second else 1)
+    assert cells.first.inner_text().split()[0] in data.read_text(encoding="utf-8")
     page.locator("#predict-text textarea").fill(text)
     if second:
         page.locator("#predict-text-b textarea").wait_for(timeout=30_000)

@@ -8,21 +8,13 @@ from pathlib import Path
 import gradio as gr
 
 from core.errors import StudioError
+from core.examples import example_inputs
 from core.predict import load_predictor
 from core.tasks import get_task
 from core.tasks.base import Prediction
 
 from .context import AppContext, error_md, ok_md, run_picker, viewer_of
 from .strings import t
-
-EXAMPLES = [
-    "Shares in the carmaker fell sharply after it cut its profit forecast.",
-    "The striker scored twice as the champions won the league final.",
-    "The new smartphone chip doubles battery life, the company says.",
-    "这是一个非常好的产品，我非常喜欢它。",
-    "酒店的服务太差了，再也不会来了。",
-]
-
 
 def _score(p: Prediction, sentence: str) -> tuple:
     return None, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), None
@@ -56,13 +48,20 @@ def _run_dir(ctx: AppContext, run_id: str | None, viewer: str | None) -> Path:
     return path
 
 
-def second_box(ctx: AppContext, run_id: str | None, viewer: str | None) -> dict:
-    """Show the second text box only for runs that read two texts (sentence pairs)."""
+def run_inputs(ctx: AppContext, run_id: str | None, viewer: str | None) -> tuple[dict, dict, dict]:
+    """The second text box, shown only for runs that read two texts (sentence pairs), and examples from the
+    run's own validation rows: in the one-text table or in the pair table."""
+    hidden = gr.update(samples=[], visible=False)
     try:
-        inputs = get_task(ctx.store.info(_run_dir(ctx, run_id, viewer)).task).view.predict_inputs
+        run_dir = _run_dir(ctx, run_id, viewer)
     except StudioError:
-        return gr.update(visible=False)
-    return gr.update(visible=len(inputs) > 1)
+        return gr.update(visible=False), hidden, hidden
+    task = get_task(ctx.store.info(run_dir).task)
+    labels = {role.name: role.label for role in task.roles}
+    shown = gr.update(samples=example_inputs(run_dir), headers=[labels.get(b, b) for b in task.view.predict_inputs],
+                      visible=True)
+    pairs = len(task.view.predict_inputs) > 1
+    return gr.update(visible=pairs), hidden if pairs else shown, shown if pairs else hidden
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
@@ -72,7 +71,10 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             text = gr.Textbox(label=t("text_in"), lines=4, elem_id="predict-text")
             text_b = gr.Textbox(label=t("text_b_in"), lines=2, visible=False, elem_id="predict-text-b")
             button = gr.Button(t("predict"), variant="primary", elem_id="predict-button")
-            gr.Examples(EXAMPLES, inputs=text)
+            examples = gr.Dataset(components=[text], samples=[], label=t("examples"), visible=False,
+                                  elem_id="predict-examples")
+            pair_examples = gr.Dataset(components=[text, text_b], samples=[], label=t("examples"), visible=False,
+                                       elem_id="predict-pair-examples")
         with gr.Column():
             message = gr.HTML(elem_id="predict-message")
             label = gr.Label(label=t("prediction"), num_top_classes=5, elem_id="predict-label")
@@ -118,10 +120,13 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         update, value = ctx.pick_run(selected, viewer, chat=False)
-        return update, second_box(ctx, value, viewer)
+        return update, *run_inputs(ctx, value, viewer)
 
     def on_run(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
-        return second_box(ctx, run_id, viewer_of(request, browser_id))
+        return run_inputs(ctx, run_id, viewer_of(request, browser_id))
+
+    def use_example(sample: list) -> tuple:
+        return sample[0], sample[1] if len(sample) > 1 else ""
 
     outputs = [label, message, spans]
     button.click(show, [text, run, user, text_b], outputs, api_visibility="private", concurrency_limit=4)
@@ -131,6 +136,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     single.click(predict, [text, run, user], outputs, api_name="predict", concurrency_limit=4)
     pair.click(predict, [text, run, user, text_b], outputs, api_name="predict_pair", concurrency_limit=4)
     batch_in.upload(predict_file, [batch_in, run, user], [batch_out, message], api_name="predict_file")
-    refresh.click(choose, [run, user], [run, text_b], api_visibility="private")
-    run.input(on_run, [run, user], text_b, api_visibility="private")
-    return {"choose": choose, "run": run, "outputs": [run, text_b]}
+    refresh.click(choose, [run, user], [run, text_b, examples, pair_examples], api_visibility="private")
+    run.input(on_run, [run, user], [text_b, examples, pair_examples], api_visibility="private")
+    for table in (examples, pair_examples):
+        table.click(use_example, table, [text, text_b], api_visibility="private")
+    return {"choose": choose, "run": run, "outputs": [run, text_b, examples, pair_examples]}

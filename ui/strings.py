@@ -63,6 +63,7 @@ STRINGS = {
     "chat_tuned": ("Fine-tuned model", "微调后的模型"),
     "chat_base": ("Base model (same prompt)", "基础模型（相同提示）"),
     "chat_in": ("Message", "消息"),
+    "examples": ("Examples from this run's validation rows", "本次运行验证集中的示例"),
     "better_answer": ("A better answer to your last message", "对上一条消息更好的回答"),
     "better_answer_info": ("Kept as preferred over the fine-tuned model's answer; thumbs up/down on one of the two "
                            "answers keeps it preferred over (or below) the other", "将优先于微调模型的回答；对两个回答之一点赞/点踩也会记录偏好"),
