@@ -20,10 +20,11 @@ MODEL_FILES = ("*.safetensors", "*.json", "*.jinja", "*.txt", "*.model")  # weig
 
 
 def tracking_uri(setting: str, runs_root: Path) -> tuple[str, str | None]:
-    """The tracking URI and, for the local store, where artifacts go."""
-    if setting == LOCAL:
-        return f"sqlite:///{runs_root / 'mlflow.db'}", (runs_root / "mlartifacts").as_uri()
-    return setting, None
+    """The tracking URI and where a new experiment keeps artifacts: beside the runs (MLflow's default is ./mlruns in
+    whatever folder the app was started from), unless a tracking server decides."""
+    uri = f"sqlite:///{runs_root / 'mlflow.db'}" if setting == LOCAL else setting
+    served = uri.startswith(("http://", "https://", "databricks"))
+    return uri, None if served else (runs_root / "mlartifacts").as_uri()
 
 
 class MlflowLog:

@@ -60,3 +60,11 @@ def test_a_bad_mlflow_store_fails_the_run_with_a_message(tiny_model_dir, toy_csv
     job.run()
     last = job.events.since(0)[-1]
     assert isinstance(last, ev.Failed) and f"Could not log to MLflow at 'sqlite:///{tmp_path}/a-file" in last.message
+
+
+def test_a_database_uri_keeps_artifacts_beside_the_runs_not_in_the_working_folder(tmp_path):
+    from core.mlflow_log import tracking_uri
+
+    uri, artifacts = tracking_uri(f"sqlite:///{tmp_path}/other.db", tmp_path / "runs")
+    assert uri == f"sqlite:///{tmp_path}/other.db" and artifacts == (tmp_path / "runs" / "mlartifacts").as_uri()
+    assert tracking_uri("http://127.0.0.1:5000", tmp_path) == ("http://127.0.0.1:5000", None)
