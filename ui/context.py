@@ -67,7 +67,7 @@ def run_picker(label, elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
 
 
 def error_md(message: str) -> str:
-    return f"<div class='sft-error'>⚠️ {message}</div>"
+    return f"<div class='sft-error'>⚠ {message}</div>"
 
 
 def ok_md(message: str) -> str:

@@ -50,14 +50,14 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     suggestion = suggest_model(spec, data)
     state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model,
              "rows": len(data)}
-    lines = ([f"✅ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠️ {w}" for w in data.warnings]
-             + [f"🔤 {suggestion.message()} It is selected in the Train tab."])
+    lines = ([f"✔ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠ {w}" for w in data.warnings]
+             + [f"{suggestion.message()} It is selected in the Train tab."])
     balance = spec.balance(data)
     return (state, preview, *role_dropdowns(task, names, data.columns), charts.class_balance(balance) if balance else None,
             task, ok_md("<br>".join(lines)))
 
 
-SEVERITY_ICONS = {"ok": "✅", "info": "ℹ️", "warning": "⚠️"}
+SEVERITY_ICONS = {"ok": "✔", "info": "ℹ", "warning": "⚠"}
 
 
 def report_html(report: QualityReport) -> str:

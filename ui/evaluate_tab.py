@@ -89,7 +89,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
         + (f"<br>{baseline['name']} baseline: {task.headline(baseline)}" if baseline else "")
         + (f"<br>classical baseline ({classical['name']}): {task.headline(classical)}"
            if classical and "skipped" not in classical else "")
-        + (f"<br><span id='eval-verdict'>{'✅' if verdict.beats else '⚠️' if verdict.beats is False else 'ℹ️'} "
+        + (f"<br><span id='eval-verdict'>{'✔' if verdict.beats else '⚠' if verdict.beats is False else 'ℹ'} "
            f"{verdict.text}</span>" if verdict.text else "")
         + (f" · {m['samples_per_s']:.1f} samples/s" if m.get("samples_per_s") else ""))
     per_class = pd.DataFrame([{task.view.table: name, **{k: round(v, 4) for k, v in row.items()}}

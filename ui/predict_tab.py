@@ -115,7 +115,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             frame = predictor.predict_file(path, out, limits=ctx.limits)
         except StudioError as exc:
             return None, error_md(exc.message)
-        return str(out), ok_md(f"✅ Predicted {len(frame):,} rows.")
+        return str(out), ok_md(f"✔ Predicted {len(frame):,} rows.")
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)

@@ -34,7 +34,7 @@ def _fmt_time(seconds: float) -> str:
 
 def progress_html(events: list[ev.Event], position: int) -> str:
     if position:
-        return f"<div class='sft-progress'>⏳ Waiting in the training queue: position {position}</div>"
+        return f"<div class='sft-progress'>Waiting in the training queue: position {position}</div>"
     steps = [e for e in events if isinstance(e, ev.Step)]
     if not steps:
         status = next((e.message for e in reversed(events) if isinstance(e, ev.Status)), "Starting…")
@@ -96,13 +96,13 @@ def outcome_html(events: list[ev.Event]) -> str:
         beat = f" ({baseline['name']} baseline: {task.headline(baseline)})" if baseline else ""
         next_step = "talk to it in the Chat tab" if task.generative else "open Evaluate or Predict"
         verdict = judge(task, m)
-        finished = (f"✅ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): "
+        finished = (f"✔ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): "
                     f"{task.headline(m)}{beat}. Saved as <code>{run}</code>; {next_step}.")
         said = f"<span id='train-verdict'>{html.escape(verdict.text)}</span>"
         return ok_md(finished) + ((error_md if verdict.beats is False else ok_md)(said) if verdict.text else "")
     if isinstance(last, ev.Cancelled):
         kept = f" The best model so far is kept in <code>{last.run_dir.split('/')[-1]}</code>." if last.run_dir else ""
-        return ok_md(f"⏹ Stopped.{kept}")
+        return ok_md(f"■ Stopped.{kept}")
     if isinstance(last, ev.Failed):
         return error_md(last.message)
     started = next((e for e in events if isinstance(e, ev.Started)), None)
@@ -269,7 +269,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             plan = plan_schedule(config, expected_train_rows(config, state["rows"]), int(workers))
         except (TypeError, ValueError):
             return ""
-        return f"<div class='sft-note'>🗓 {html.escape(plan.describe())}</div>"
+        return f"<div class='sft-note'>{html.escape(plan.describe())}</div>"
 
     schedule_inputs = [data_state] + [controls[name] for name in
                                       ("epochs", "min_steps", "batch_size", "val_fraction", "processes")]
