@@ -71,10 +71,10 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             text = gr.Textbox(label=t("text_in"), lines=4, elem_id="predict-text")
             text_b = gr.Textbox(label=t("text_b_in"), lines=2, visible=False, elem_id="predict-text-b")
             button = gr.Button(t("predict"), variant="primary", elem_id="predict-button")
-            examples = gr.Dataset(components=[text], samples=[], label=t("examples"), visible=False,
+            examples = gr.Dataset(components=[text], samples=[], label=t("examples"), layout="table", visible=False,
                                   elem_id="predict-examples")
-            pair_examples = gr.Dataset(components=[text, text_b], samples=[], label=t("examples"), visible=False,
-                                       elem_id="predict-pair-examples")
+            pair_examples = gr.Dataset(components=[text, text_b], samples=[], label=t("examples"), layout="table",
+                                       visible=False, elem_id="predict-pair-examples")
         with gr.Column():
             message = gr.HTML(elem_id="predict-message")
             label = gr.Label(label=t("prediction"), num_top_classes=5, elem_id="predict-label")
