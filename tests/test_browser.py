@@ -38,6 +38,19 @@ def wait_for_sample(page):
     page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('rows kept')", timeout=60_000)
 
 
+def wait_until_still(page, selector: str, quiet_s: float = 3, timeout_s: float = 120) -> None:
+    """Wait until an element's text stops changing (a streamed answer has ended)."""
+    last, since, deadline = None, time.time(), time.time() + timeout_s
+    while time.time() < deadline:
+        now = page.locator(selector).inner_text()
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet_s:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"{selector} kept changing for {timeout_s} s")
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -266,6 +279,7 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     shot(page, "9c-chat-after-preference")
 
     # preferences from the Chat tab: a thumb on one of the two answers, and a better answer written by hand
+    wait_until_still(page, "#chat-base")  # the base model's answer has ended
     page.locator("#chat-tuned button[aria-label='Like']").last.click()
     page.wait_for_function("document.querySelector('#chat-message')?.innerText.includes('(1 in this run)')",
                            timeout=30_000)

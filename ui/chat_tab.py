@@ -64,6 +64,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         except StudioError as exc:
             yield tuned_history, base_history, error_md(exc.message), gr.skip()
             return
+        yield tuned_history, base_history, "", ""
         for history, source in [(tuned_history, model)] + ([(base_history, None)] if with_base else []):
             source = source or load_chat_model(base_model)
             messages = [{"role": m["role"], "content": text_of(m["content"])} for m in history
@@ -71,7 +72,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": ""}]
             for answer in source.stream(messages, float(temp), int(max_tokens)):
                 history[-1]["content"] = answer
-                yield tuned_history, base_history, "", ""
+                yield tuned_history, base_history, gr.skip(), gr.skip()  # a message given meanwhile stays until the end
         yield tuned_history, base_history, "", ""
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
