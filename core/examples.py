@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import StudioError
+from .language import CJK
 from .quality import deduplicate
 from .run_folder import RunFolder
 from .tasks import get_task
@@ -13,16 +14,13 @@ MOST = 8  # examples shown
 PER_CLASS = 2  # for tasks with classes: at most this many of each class
 
 
-def chinese(char: str) -> bool:
-    return "\u4e00" <= char <= "\u9fff"
-
-
 def as_text(value) -> str:
-    """A role's value as typed in a box: a token list's words joined by spaces, but none beside a Chinese character."""
+    """A role's value as typed in a box: a token list's words joined by spaces, but none beside a CJK character."""
     if not isinstance(value, list):
         return str(value)
     words = [str(w) for w in value if str(w)]
-    return "".join(w if i == 0 or chinese(words[i - 1][-1]) or chinese(w[0]) else " " + w for i, w in enumerate(words))
+    return "".join(w if i == 0 or CJK.match(words[i - 1][-1]) or CJK.match(w[0]) else " " + w
+                   for i, w in enumerate(words))
 
 
 def example_inputs(run_dir: str | Path, most: int = MOST, per_class: int = PER_CLASS) -> list[list[str]]:
@@ -30,7 +28,8 @@ def example_inputs(run_dir: str | Path, most: int = MOST, per_class: int = PER_C
     ``per_class`` per class for single-class tasks, in row order; [] if the run's data cannot be read back."""
     folder = RunFolder(run_dir)
     try:
-        config, task = folder.config(), get_task(folder.config().task)
+        config = folder.config()
+        task = get_task(config.task)
         data = task.prepare(folder.dataset(), {role.name: role.name for role in task.roles})
     except (StudioError, OSError, ValueError, KeyError):  # an old or damaged run folder: no examples, no error
         return []

@@ -17,11 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ..config import TrainConfig
-from ..data import name_hint
 from ..errors import DataError
 from .assistant import PROMPT_HINTS, Assistant, encode_pair, response_logits
 from .base import Encoded, Role, Scored, TaskData, TaskView
-
 
 
 def answer_names(*words: str) -> tuple[str, ...]:
@@ -112,9 +110,6 @@ class Preference(Assistant):
     view = TaskView("Preference tuning (prompt → chosen ≻ rejected)", "偏好微调（提示 → 更好 ≻ 更差）", ("prompt",),
                     "chat", (("reward_accuracy", "reward accuracy"), ("reward_margin", "reward margin")), "none",
                     "Sample generations", curves=("reward_margin",))
-
-    def recognises(self, frame: pd.DataFrame) -> bool:
-        return all(any(name_hint(c, role.hints) for c in frame.columns) for role in self.roles)
 
     def build(self, frame: pd.DataFrame, columns: dict[str, str]) -> TaskData:
         values = self.strings(frame, columns)
