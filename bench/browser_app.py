@@ -72,3 +72,10 @@ def launch_chromium(playwright):
     if not Path(CHROMIUM).exists():
         raise RuntimeError("Debian's chromium is not installed: run `make test` or `make browser`, which install it.")
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+
+
+def open_advanced(page) -> None:
+    """Open the Train tab's Advanced section (the page shows base model, preset and schedule until asked)."""
+    if not page.locator("#lr").is_visible():
+        page.locator("#train-advanced").get_by_text("Advanced", exact=True).click()
+        page.locator("#lr").wait_for(timeout=10_000)

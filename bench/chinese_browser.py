@@ -16,7 +16,7 @@ import re
 import time
 from pathlib import Path
 
-from bench.browser_app import launch_chromium, running_app
+from bench.browser_app import launch_chromium, open_advanced, running_app
 from core.samples import build_sample
 
 SENTENCE = "这是一个非常好的产品，我非常喜欢它。"
@@ -41,6 +41,7 @@ def train_in_browser(url: str, csv: Path, settings: dict[str, float], out: Path)
         page.locator("#base-model input").click()
         page.get_by_role("option", name=re.compile("SmolLM2")).click()
         page.wait_for_function("document.querySelector('#base-model input')?.value.startsWith('SmolLM2')")
+        open_advanced(page)
         page.get_by_text("LoRA (train small adapters").click()
         page.locator("#lora input[type=checkbox]").check()
         for selector, value in settings.items():

@@ -42,6 +42,12 @@ class JobQueue:
         with self._cond:
             return self._waiting.index(job_id) + 1 if job_id in self._waiting else 0
 
+    @property
+    def busy(self) -> bool:
+        """Whether a job is training now."""
+        with self._cond:
+            return self._running is not None
+
     def is_waiting(self, job_id: str) -> bool:
         with self._cond:
             return job_id in self._waiting

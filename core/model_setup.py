@@ -30,13 +30,17 @@ def length_grouped_batches(lengths: list[int], batch_size: int, generator: torch
     return [batches[i] for i in shuffled]
 
 
-def check_memory(model_config, batch_size: int, seq_len: int, device: torch.device) -> None:
-    """Refuse settings whose activations cannot fit (Korthikanti et al. estimate, fp32, x2 headroom)."""
+def activation_bytes(model_config, batch_size: int, seq_len: int) -> float:
+    """Memory a training step's activations take (Korthikanti et al., fp32)."""
     hidden = getattr(model_config, "hidden_size", 768)
     heads = getattr(model_config, "num_attention_heads", 12)
     layers = getattr(model_config, "num_hidden_layers", 12)
-    per_layer = seq_len * batch_size * hidden * (34 + 5 * heads * seq_len / hidden) * 2
-    needed, free = per_layer * layers * 2, free_memory_bytes(device)
+    return seq_len * batch_size * hidden * (34 + 5 * heads * seq_len / hidden) * 2 * layers
+
+
+def check_memory(model_config, batch_size: int, seq_len: int, device: torch.device) -> None:
+    """Refuse settings whose activations cannot fit (x2 headroom)."""
+    needed, free = activation_bytes(model_config, batch_size, seq_len) * 2, free_memory_bytes(device)
     if needed > free:
         raise StudioError(f"Batch size {batch_size} with sequences of {seq_len} tokens needs about "
                           f"{needed / 2**30:.0f} GB of memory, but only {free / 2**30:.0f} GB is free. "

@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import pytest
 
-from bench.browser_app import launch_chromium
+from bench.browser_app import launch_chromium, open_advanced
 from conftest import ARTIFACTS, training_processes
 
 pytestmark = pytest.mark.browser
@@ -51,6 +51,21 @@ def wait_until_still(page, selector: str, quiet_s: float = 3, timeout_s: float =
     raise AssertionError(f"{selector} kept changing for {timeout_s} s")
 
 
+def settled_estimate(page) -> float:
+    """The seconds the page estimates beside Start, once settled (the first time after a short speed test)."""
+    page.locator("#estimate-text").wait_for(timeout=300_000)
+    wait_until_still(page, "#train-estimate", quiet_s=2)
+    return float(page.locator("#estimate-text").get_attribute("data-seconds"))
+
+
+def check_estimate(name: str, estimated: float, started: float) -> None:
+    """The estimate shown before Start is within +-50% of the time from Start to Finished."""
+    measured = time.time() - started
+    print(f"\n{name}: estimated {estimated:.0f} s before Start, took {measured:.0f} s from Start to Finished "
+          f"(ratio {estimated / measured:.2f})")
+    assert 0.5 * measured <= estimated <= 1.5 * measured
+
+
 def shot(page, name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -60,6 +75,11 @@ def test_upload_train_evaluate_predict(page, sample_cache):
     from core.samples import sample_path
 
     wait_for_sample(page)
+    page.get_by_role("tab", name="Runs").click()  # a first visit: three steps where the runs table would be
+    page.locator("#runs-first-steps").wait_for(timeout=30_000)
+    assert "three steps" in page.locator("#runs-first-steps").inner_text()
+    shot(page, "0-first-visit")
+    page.get_by_role("tab", name="Data").click()
     page.locator("#data-upload input[type=file]").set_input_files(str(sample_path("bbc_news")))
     page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('bbc_news.csv')", timeout=60_000)
     assert "600 rows kept" in page.locator("#data-message").inner_text()
@@ -68,6 +88,11 @@ def test_upload_train_evaluate_predict(page, sample_cache):
 
     page.get_by_role("tab", name="Train").click()
     page.get_by_label("Fast").check()
+    assert not page.locator("#lr").is_visible()  # the basic view: model, preset, schedule, the estimate
+    estimated = settled_estimate(page)
+    assert "GB of memory" in page.locator("#estimate-text").inner_text()
+    shot(page, "2a-train-basic-view-and-estimate")
+    open_advanced(page)
     page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
     started = time.time()
     page.locator("#start-train").click()
@@ -80,6 +105,7 @@ def test_upload_train_evaluate_predict(page, sample_cache):
           f"-> first loss point on the curve: {time.time() - started:.1f} s")
     shot(page, "2-train-running")
     page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=300_000)
+    check_estimate("bbc_news, 600 rows, Fast", estimated, started)
     outcome = page.locator("#train-outcome").inner_text()
     accuracy = float(re.search(r"accuracy ([0-9.]+)", outcome).group(1))
     assert accuracy > 0.5, outcome  # 5 balanced classes: chance is 0.2
@@ -103,8 +129,11 @@ def test_upload_train_evaluate_predict(page, sample_cache):
     page.wait_for_function("document.querySelector('#predict-text textarea').value.length > 100")
     chosen = " ".join(page.locator("#predict-text textarea").input_value().split())
     assert chosen in set(read_table(sample_path("bbc_news"))["text"].map(lambda t: " ".join(t.split())))
-    page.locator("#predict-text textarea").fill("The striker scored twice as the champions won the cup final.")
-    page.locator("#predict-button").click()
+    page.locator("#predict-text textarea").fill("The striker scored twice as the champions won")
+    page.locator("#predict-text textarea").press("Shift+Enter")  # a new line, no prediction
+    page.locator("#predict-text textarea").press_sequentially("the cup final.")
+    assert page.locator("#predict-text textarea").input_value().endswith("won\nthe cup final.")
+    page.locator("#predict-text textarea").press("Enter")  # predicts
     page.wait_for_function("document.querySelector('#predict-label')?.innerText.includes('%')", timeout=30_000)
     label_text = page.locator("#predict-label").inner_text()
     assert re.search(r"(business|entertainment|politics|sports|tech)", label_text), label_text
@@ -113,14 +142,15 @@ def test_upload_train_evaluate_predict(page, sample_cache):
 
     page.get_by_role("tab", name="Runs").click()
     page.wait_for_function("document.querySelector('#runs-table')?.innerText.includes('finished')", timeout=30_000)
+    header = page.locator("#runs-table thead").inner_text()
+    assert all(name in header for name in ("task", "metric", "score", "classical", "trivial", "minutes", "MB")), header
     shot(page, "6-runs")
 
     other = page.context.browser.new_context(locale="en-US").new_page()  # a second user, own browser storage
     other.goto(page.url)
     other.get_by_role("tab", name="Runs").click()
-    other.locator("#runs-table").wait_for(timeout=30_000)
-    other.wait_for_timeout(1500)
-    assert "bbc_news" not in other.locator("#runs-table").inner_text()
+    other.locator("#runs-first-steps").wait_for(timeout=30_000)  # no run of theirs: the three steps
+    assert "bbc_news" not in other.locator("body").inner_text()
     other.context.close()
     page.locator("#runs-share").click()
     page.wait_for_function("document.querySelector('#runs-message')?.innerText.includes('now shared')", timeout=30_000)
@@ -163,9 +193,13 @@ def test_chinese_reviews_preselect_multilingual_e5_which_learns_them(page, sampl
     page.wait_for_function("document.querySelector('#base-model input')?.value.startsWith('multilingual-e5-small')",
                            timeout=30_000)
     page.get_by_label("Fast").check()
+    estimated = settled_estimate(page)
+    open_advanced(page)
     page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
+    started = time.time()
     page.locator("#start-train").click()
     page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=600_000)
+    check_estimate("chinese_reviews, multilingual-e5-small, Fast", estimated, started)
     outcome = page.locator("#train-outcome").inner_text()
     shot(page, "e5-1-finished")
     accuracy = float(re.search(r"accuracy ([0-9.]+)", outcome).group(1))
@@ -204,6 +238,7 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     page.get_by_role("tab", name="Train").click()
     page.wait_for_function("document.querySelector('#base-model input')?.value.startsWith('SmolLM2')", timeout=30_000)
     page.get_by_label("Fast").check()
+    open_advanced(page)
     page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
     page.get_by_text("LoRA (train small adapters").click()
     page.locator("#lora input[type=checkbox]").check()
@@ -251,7 +286,7 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     page.get_by_role("tab", name="Train").click()
     page.wait_for_function("document.querySelector('#base-model input')?.value.includes('chatterbot-qa')",
                            timeout=30_000)  # the SFT run is offered, and chosen, as the base model
-    page.get_by_text("Advanced", exact=True).click()
+    open_advanced(page)
     for selector, value in (("#epochs", "1"), ("#val-frac", "0.2"), ("#batch-size", "8"),
                             ("#eval-every-steps", "2")):
         field = page.locator(f"{selector} input[type=number]").first
@@ -352,20 +387,23 @@ def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
 
     page.get_by_role("tab", name="Train").click()
     page.get_by_label(preset).check()
-    page.wait_for_timeout(500)
-    page.wait_for_function("document.querySelector('#train-schedule')?.innerText.includes('optimizer steps')")
-    assert ("derived from the table's size" in page.locator("#train-schedule").inner_text()) == (preset != "Fast")
+    how = "as set" if preset == "Fast" else "derived from the table's size"  # Fast: one epoch
+    page.wait_for_function(f"document.querySelector('#train-schedule')?.innerText.includes(\"{how}\")")
+    open_advanced(page)
     page.locator("#lr input[type=number]").fill(str(lr))
     page.locator("#lr input[type=number]").press("Enter")
     if preset != "Fast":  # 3 epochs (75 steps on 400 rows) instead of the derived 300 keep the suite's minutes
         page.locator("#epochs input[type=number]").fill("3")
         page.locator("#epochs input[type=number]").press("Enter")
         page.wait_for_function("document.querySelector('#train-schedule')?.innerText.includes('3 epochs (as set)')")
+    estimated = settled_estimate(page)
+    started = time.time()
     page.locator("#start-train").click()
     page.locator("#train-progress-text").wait_for(timeout=60_000)
     page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0",
                            timeout=60_000)
     page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=400_000)
+    check_estimate(f"{sample}, {len(pd.read_csv(data))} rows, {preset}", estimated, started)
     outcome = page.locator("#train-outcome").inner_text()
     key, name = get_task(task).view.cards[0]
     value, baseline = map(float, re.findall(rf"{re.escape(name)} ([0-9.]+)", outcome)[:2])
@@ -559,6 +597,7 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     def start_two_process_run(epochs: str) -> None:
         page.get_by_role("tab", name="Train").click()
         page.get_by_label("Fast").check()
+        open_advanced(page)
         page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
         page.locator("#precision").get_by_label("fp32").check()
         for selector, value in (("#epochs", epochs), ("#batch-size", "8"), ("#processes", "2")):

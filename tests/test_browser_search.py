@@ -7,6 +7,7 @@ import re
 import pandas as pd
 import pytest
 
+from bench.browser_app import open_advanced
 from test_browser import browser, page, shot, wait_for_sample  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -37,6 +38,7 @@ def test_search_fills_live_prunes_and_the_best_beats_the_page_settings(page, sam
                            timeout=60_000)
 
     page.get_by_role("tab", name="Train").click()
+    open_advanced(page)
     set_number(page, "#epochs", "2")
     set_number(page, "#max-length", "32")
     page.wait_for_function("document.querySelector('#train-schedule')?.innerText.includes('2 epochs (as set)')")

@@ -14,6 +14,7 @@ from .strings import I18N, t
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = (ASSETS / "style.css").read_text(encoding="utf-8")
+JS = (ASSETS / "keys.js").read_text(encoding="utf-8")
 
 
 def build_app(ctx: AppContext | None = None) -> gr.Blocks:
@@ -24,7 +25,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         with gr.Tabs() as tabs:
             with gr.Tab(t("tab_data"), id="data"):
                 data = data_tab.build(ctx)
-            with gr.Tab(t("tab_train"), id="train"):
+            with gr.Tab(t("tab_train"), id="train") as train_page:
                 train = train_tab.build(ctx, data["state"], user)
                 search_panel.build(ctx, data["state"], user, train)
             with gr.Tab(t("tab_evaluate"), id="evaluate") as evaluate_page:
@@ -70,8 +71,10 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
                              api_visibility="private")
         demo.load(lambda current: current or uuid.uuid4().hex, user, user, api_visibility="private")
         demo.load(data["on_sample"], data["sample"], data["outputs"], api_visibility="private")
+        train_page.select(lambda was_open: gr.Accordion(open=bool(was_open)), train["advanced_open"],
+                          train["advanced"], api_visibility="private")  # as the person left it, even after a reload
     return demo
 
 
 def launch(demo: gr.Blocks, **kwargs) -> None:
-    demo.queue(default_concurrency_limit=2).launch(css=CSS, i18n=I18N, theme=gr.themes.Soft(), **kwargs)
+    demo.queue(default_concurrency_limit=2).launch(css=CSS, js=JS, i18n=I18N, theme=gr.themes.Soft(), **kwargs)

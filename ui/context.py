@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gradio as gr
 
-from core.data import DataLimits
+from core.data import DataLimits, read_table
+from core.estimate import SpeedBook
 from core.jobqueue import JobQueue
 from core.search import SearchRun
 from core.store import RunInfo, RunStore
 from core.tasks import get_task
+from core.tasks.base import TaskData
 
 
 @dataclass
@@ -18,6 +21,20 @@ class AppContext:
     queue: JobQueue = field(default_factory=JobQueue)
     limits: DataLimits = field(default_factory=DataLimits)
     searches: dict[str, SearchRun] = field(default_factory=dict)  # the app's studies by page key
+    speeds: SpeedBook = field(init=False)  # this machine's measured training speeds, kept beside the runs
+    _tables: dict[tuple, TaskData] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.speeds = SpeedBook(self.store.root)
+
+    def table(self, state: dict) -> TaskData:
+        """The Data tab's table as the run will read it (the last one read is kept: the Train tab asks often)."""
+        path = state["path"]
+        key = (path, Path(path).stat().st_mtime, repr(state["columns"]), state["task"])
+        if key not in self._tables:
+            self._tables.clear()
+            self._tables[key] = get_task(state["task"]).prepare(read_table(path, self.limits), state["columns"])
+        return self._tables[key]
 
     def runs_with_model(self, viewer: str | None, chat: bool | None = None) -> list[RunInfo]:
         """Runs with saved weights: all, only those that chat (generative tasks: ``chat=True``) or none of them."""
@@ -64,6 +81,17 @@ def run_picker(label, elem_id: str) -> tuple[gr.Dropdown, gr.Button]:
         run = gr.Dropdown([], label=label, elem_id=elem_id, scale=4, allow_custom_value=True)
         refresh = gr.Button(t("refresh"), scale=1)
     return run, refresh
+
+
+def first_steps(elem_id: str) -> gr.Markdown:
+    """Three short steps for a person with no runs yet, in place of the tables a run would fill."""
+    from .strings import t
+
+    return gr.Markdown(t("first_steps"), visible=False, elem_id=elem_id)
+
+
+def first_steps_shown(ctx: AppContext, viewer: str | None) -> dict:
+    return gr.update(visible=not ctx.store.list(viewer))
 
 
 def error_md(message: str) -> str:

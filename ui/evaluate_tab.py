@@ -12,7 +12,7 @@ from core.tasks import get_task
 from core.verdict import judge
 
 from . import charts
-from .context import AppContext, error_md, ok_md, run_picker, viewer_of
+from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
 from .strings import format_key, t
 
 
@@ -102,6 +102,7 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
+    steps = first_steps("eval-first-steps")
     run, refresh = run_picker(t("run"), "eval-run")
     summary = gr.HTML(elem_id="eval-summary")
     with gr.Row():
@@ -142,7 +143,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         update, value = ctx.pick_run(selected, viewer)
-        return (update, *on_page(evaluate_run(ctx, value, viewer), value, viewer))
+        return (update, *on_page(evaluate_run(ctx, value, viewer), value, viewer), first_steps_shown(ctx, viewer))
 
     def at(run_id: str | None, value: float, browser_id: str | None = None, request: gr.Request = None):
         """Precision, recall and F1 of a two-class run at a decision threshold, on its validation rows."""
@@ -173,7 +174,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     run.input(show_on_page, [run, user], page_outputs, api_visibility="private")
     api_only = gr.Button(visible=False)
     api_only.click(show, [run, user], outputs, api_name="evaluate")
-    refresh.click(choose, [run, user], [run, *page_outputs], api_visibility="private")
+    chosen = [run, *page_outputs, steps]
+    refresh.click(choose, [run, user], chosen, api_visibility="private")
     def check(run_id: str | None, fmt: str, browser_id: str | None = None, request: gr.Request = None):
         """Export the run (cached) and score the export and the run on its validation rows: metrics, size, speed."""
         return export_check_html(ctx, run_id, fmt, viewer_of(request, browser_id))
@@ -181,4 +183,4 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     export_button.click(check, [run, export_format, user], export_result, api_name="check_export")
     threshold.input(at, [run, threshold, user], at_threshold, api_name="threshold_metrics")
     save.click(keep, [run, threshold, user], at_threshold, api_name="save_threshold")
-    return {"choose": choose, "run": run, "outputs": [run, *page_outputs]}
+    return {"choose": choose, "run": run, "outputs": chosen}

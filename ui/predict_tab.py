@@ -13,7 +13,7 @@ from core.predict import load_predictor
 from core.tasks import get_task
 from core.tasks.base import Prediction
 
-from .context import AppContext, error_md, ok_md, run_picker, viewer_of
+from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
 from .strings import t
 
 def _score(p: Prediction, sentence: str) -> tuple:
@@ -65,6 +65,7 @@ def run_inputs(ctx: AppContext, run_id: str | None, viewer: str | None) -> tuple
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
+    steps = first_steps("predict-first-steps")
     run, refresh = run_picker(t("run"), "predict-run")
     with gr.Row():
         with gr.Column():
@@ -120,7 +121,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         update, value = ctx.pick_run(selected, viewer, chat=False)
-        return update, *run_inputs(ctx, value, viewer)
+        return update, *run_inputs(ctx, value, viewer), first_steps_shown(ctx, viewer)
 
     def on_run(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         return run_inputs(ctx, run_id, viewer_of(request, browser_id))
@@ -130,14 +131,14 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     outputs = [label, message, spans]
     button.click(show, [text, run, user, text_b], outputs, api_visibility="private", concurrency_limit=4)
-    text.submit(show, [text, run, user, text_b], outputs, api_visibility="private", concurrency_limit=4)
     with gr.Row(visible=False):  # API endpoints: plain values, /predict keeps its one-text signature
         single, pair = gr.Button(), gr.Button()
     single.click(predict, [text, run, user], outputs, api_name="predict", concurrency_limit=4)
     pair.click(predict, [text, run, user, text_b], outputs, api_name="predict_pair", concurrency_limit=4)
     batch_in.upload(predict_file, [batch_in, run, user], [batch_out, message], api_name="predict_file")
-    refresh.click(choose, [run, user], [run, text_b, examples, pair_examples], api_visibility="private")
+    chosen = [run, text_b, examples, pair_examples, steps]
+    refresh.click(choose, [run, user], chosen, api_visibility="private")
     run.input(on_run, [run, user], [text_b, examples, pair_examples], api_visibility="private")
     for table in (examples, pair_examples):
         table.click(use_example, table, [text, text_b], api_visibility="private")
-    return {"choose": choose, "run": run, "outputs": [run, text_b, examples, pair_examples]}
+    return {"choose": choose, "run": run, "outputs": chosen}

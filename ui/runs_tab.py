@@ -15,19 +15,39 @@ from core.engine import TrainingJob
 from core.errors import StudioError
 from core.export import FORMATS, export_run
 from core.run_folder import INTERRUPTED
+from core.store import RunInfo
+from core.tasks import get_task
 
 from . import charts
-from .context import AppContext, error_md, ok_md, score_of, viewer_of
+from .context import AppContext, error_md, first_steps, ok_md, viewer_of
 from .strings import format_key, t
 
-COLUMNS = ["run", "status", "date", "task", "base model", "data", "score", "classes", "search", "shared"]
+COLUMNS = ["run", "status", "date", "task", "base model", "data", "metric", "score", "classical", "trivial",
+           "minutes", "MB", "classes", "search", "shared"]
+
+
+def primary_scores(run: RunInfo) -> dict:
+    """The run's primary metric, its classical and trivial baselines' on the same rows (numbers sort)."""
+    task = get_task(run.task)
+    key, m = task.primary_metric, run.metrics
+
+    def value(source) -> float | None:
+        return round(source[key], 4) if isinstance(source, dict) and isinstance(source.get(key), (int, float)) else None
+    return {"metric": task.metric_name(key), "score": value(m), "classical": value(m.get("classical")),
+            "trivial": value(m.get("baseline"))}
+
+
+def folder_mb(path: Path) -> float:
+    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 1)
 
 
 def runs_table(ctx: AppContext, viewer: str | None) -> pd.DataFrame:
+    """Every run the viewer sees: task, primary metric beside its baselines, minutes trained and size on disk."""
     rows = [{
         "run": r.run_id, "status": r.status, "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
-        "base model": r.base_model.split("/")[-1], "data": r.data_name, "task": r.task, "score": score_of(r).strip(" ·"),
-        "classes": len(r.label_names), "shared": "yes" if r.shared or r.owner is None else "",
+        "base model": r.base_model.split("/")[-1], "data": r.data_name, "task": r.task, **primary_scores(r),
+        "minutes": round(r.metrics["train_seconds"] / 60, 1) if r.metrics.get("train_seconds") else None,
+        "MB": folder_mb(r.path), "classes": len(r.label_names), "shared": "yes" if r.shared or r.owner is None else "",
         "search": f"{r.study} · trial {r.trial}" if r.study else "",
     } for r in ctx.store.list(viewer)]
     frame = pd.DataFrame(rows, columns=COLUMNS)  # newest first; a study's trials stay together
@@ -44,6 +64,7 @@ def study_order(labels: list[str]) -> list[int]:
 
 
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
+    steps = first_steps("runs-first-steps")
     table = gr.Dataframe(label=t("runs_table"), interactive=False, elem_id="runs-table")
     with gr.Row():
         run = gr.Dropdown([], label=t("run"), elem_id="runs-run", scale=3, allow_custom_value=True)
@@ -74,9 +95,9 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     def show(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
         ids = [r.run_id for r in ctx.store.list(viewer)]
-        return (runs_table(ctx, viewer),
+        return (gr.update(value=runs_table(ctx, viewer), visible=bool(ids)),
                 gr.update(choices=ids, value=selected if selected in ids else (ids[0] if ids else None)),
-                gr.update(choices=ids))
+                gr.update(choices=ids), gr.update(visible=not ids))
 
     def compare_runs(run_ids: list[str] | None, differences_only: bool, browser_id: str | None = None,
                      request: gr.Request = None):
@@ -142,12 +163,13 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             return (*show(run_id, browser_id, request), error_md(exc.message), False)
         return (*show(None, browser_id, request), ok_md(f"Deleted {run_id}."), False)
 
-    refresh.click(show, [run, user], [table, run, chosen], api_visibility="private")
+    listed = [table, run, chosen, steps]
+    refresh.click(show, [run, user], listed, api_visibility="private")
     compared = [compare_message, curves, metric_bars, class_bars, settings]
     run_compare.click(compare_runs, [chosen, differences, user], compared, api_name="compare_runs")
     differences.input(compare_runs, [chosen, differences, user], compared, api_visibility="private")
     download.click(export, [run, fmt, user], [archive, message], api_name="download_run")
-    share.click(toggle_share, [run, user], [table, run, chosen, message], api_name="share_run")
-    delete.click(remove, [run, confirm, user], [table, run, chosen, message, confirm], api_name="delete_run")
-    return {"show": show, "outputs": [table, run, chosen], "load": load, "run": run, "resume": resume,
+    share.click(toggle_share, [run, user], [*listed, message], api_name="share_run")
+    delete.click(remove, [run, confirm, user], [*listed, message, confirm], api_name="delete_run")
+    return {"show": show, "outputs": listed, "load": load, "run": run, "resume": resume,
             "resume_run": resume_run, "message": message}

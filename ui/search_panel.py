@@ -89,6 +89,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState, train: d
         except StudioError as exc:
             return gr.skip(), error_md(exc.message)
         key = f"search-{next(_ids)}"
+        ctx.speeds.stop()  # a speed test beside the trials would slow them
         ctx.searches[key] = search.SearchRun(record, study, ctx.store, ctx.queue,
                                              viewer_of(request, browser_id)).start()
         return key, ok_md(f"Study <code>{html.escape(record.name)}</code> started: {record.search.trials} trials; "

@@ -89,6 +89,40 @@ STRINGS = {
     "epochs_info": ("0 trains small tables for at least the minimum steps (3 to 20 epochs)",
                     "0：小数据至少训练最少步数（3 到 20 轮）"),
     "advanced": ("Advanced", "高级"),
+    "first_steps": ("**No runs yet: three steps to your first model**\n\n1. **Data**: upload a table with a text and a "
+                    "label column, or keep the sample.\n2. **Train**: press *Start training*; the time it will take is "
+                    "shown beside the button.\n3. **Predict**: type a text and press Enter (Evaluate shows where the "
+                    "model errs; Runs keeps every run).",
+                    "**还没有运行：三步得到第一个模型**\n\n1. **数据**：上传包含文本列和标签列的表格，或使用示例数据。\n"
+                    "2. **训练**：点击“开始训练”；按钮旁会显示预计用时。\n3. **预测**：输入文本并按回车（评估页显示模型错在哪里；"
+                    "历史运行页保存每次运行）。"),
+    "base_model_info": ("The pretrained model to fine-tune; picked for your data's language when you upload it",
+                        "要微调的预训练模型；上传数据时按语言自动选择"),
+    "preset_info": ("Fast: one pass to try things out · Balanced: enough steps for your table (below) · "
+                    "Accurate: twice the steps, longer texts", "Fast：训练一轮试试 · Balanced：按数据量安排足够的步数（见下方） · "
+                    "Accurate：步数加倍、文本更长"),
+    "advanced_info": ("Every setting has a sensible default for your table; open this to change one",
+                      "每个设置都有适合你的数据的默认值；需要修改时再展开"),
+    "lr_info": ("How big each update is (-4 means 1e-4); lower it if the loss jumps around, raise it if it barely moves",
+                "每次更新的幅度（-4 表示 1e-4）；损失大幅波动就调低，几乎不降就调高"),
+    "batch_size_info": ("Rows per optimizer step; larger is smoother but needs more memory",
+                        "每个优化步使用的行数；越大越平稳，但需要更多内存"),
+    "max_length_info": ("Longer texts are cut to this many tokens; longer is slower", "超过这么多词元的文本会被截断；越长越慢"),
+    "warmup_info": ("Share of the steps over which the learning rate rises from 0; keeps the first steps gentle",
+                    "学习率从 0 逐渐升高所占的步数比例；让最初几步更平稳"),
+    "weight_decay_info": ("Pulls weights gently towards 0 against overfitting; rarely worth changing",
+                          "把权重轻微拉向 0 以防过拟合；一般不用改"),
+    "val_fraction_info": ("Rows held out to score the model, never trained on", "留出用于评分、从不参与训练的行的比例"),
+    "seed_info": ("Same seed and settings: the same split and the same run", "相同种子和设置：相同的划分与结果"),
+    "precision_info": ("auto uses bf16 where the hardware runs it fast, else fp32", "auto：硬件支持时用 bf16，否则用 fp32"),
+    "hidden_dropout_info": ("Randomly zeroes hidden values while training, against overfitting",
+                            "训练时随机置零部分隐藏值，防止过拟合"),
+    "lora_on_info": ("Trains far fewer weights: faster and smaller runs, mostly for large models",
+                     "只训练很少的权重：更快、更小，主要用于大模型"),
+    "lora_rank_info": ("Size of each adapter; higher learns more and is slower", "每个适配器的大小；越大学得越多、越慢"),
+    "lora_alpha_info": ("Scales the adapters' updates; usually twice the rank", "适配器更新的缩放；通常是秩的两倍"),
+    "lora_dropout_info": ("Dropout on the adapters' input; 0 is faster", "适配器输入上的 Dropout；0 更快"),
+    "augment_copies_info": ("How many new rows each training row gives", "每个训练行生成几个新行"),
     "search": ("Search settings (Optuna): let trials find the settings", "搜索超参数（Optuna）：让多次试验找出最佳设置"),
     "search_params": ("Settings to search", "要搜索的设置"),
     "search_ranges": ("Ranges", "搜索范围"),

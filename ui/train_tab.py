@@ -14,6 +14,7 @@ from core.launch import describe_devices, max_processes
 from core.tasks import get_task
 from core.tasks.base import Task
 from core.errors import StudioError
+from core.estimate import estimate as estimate_run
 from core.models import DEFAULT_MODEL, REGISTRY
 from core.schedule import expected_train_rows, plan_schedule
 from core.verdict import baselines_line, judge
@@ -163,61 +164,54 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         return component
 
     with gr.Row():
-        model = gr.Dropdown(model_choices(ctx, DEFAULT_TASK, None), value=DEFAULT_MODEL,
-                            label=t("base_model"), elem_id="base-model")
+        model = gr.Dropdown(model_choices(ctx, DEFAULT_TASK, None), value=DEFAULT_MODEL, label=t("base_model"),
+                            info=t("base_model_info"), elem_id="base-model", scale=2)
         local_path = gr.Textbox(label=t("local_path"), visible=False, elem_id="local-path")
-        preset = gr.Radio(list(PRESETS), value="Balanced", label=t("preset"), elem_id="preset")
-        setting("precision", gr.Radio(list(PRECISIONS), value=DEFAULTS.precision, label=t("precision"),
-                                      elem_id="precision"))
-    with gr.Row():
-        setting("learning_rate", gr.Slider(-6, -2, value=TO_CONTROL["learning_rate"](DEFAULTS.learning_rate),
-                                           step=0.01, label=t("lr"), info="−4 means 1e-4", elem_id="lr"))
-        setting("epochs", gr.Slider(0, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"), info=t("epochs_info"),
-                                    elem_id="epochs"))
-        setting("min_steps", gr.Number(DEFAULTS.min_steps, precision=0, minimum=0, label=t("min_steps"),
-                                       info=t("min_steps_info"), elem_id="min-steps"))
-        setting("batch_size", gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("batch_size"),
-                                        elem_id="batch-size"))
-        setting("max_length", gr.Slider(16, 512, value=DEFAULTS.max_length, step=8, label=t("max_length"),
-                                        elem_id="max-length"))
-    with gr.Row():
-        setting("warmup_ratio", gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label=t("warmup"),
-                                          elem_id="warmup"))
-        setting("weight_decay", gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"),
-                                          elem_id="decay"))
-        setting("val_fraction", gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05, label=t("val_fraction"),
-                                          elem_id="val-frac"))
-        setting("seed", gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), elem_id="seed"))
-        setting("deduplicate", gr.Checkbox(DEFAULTS.deduplicate, label=t("deduplicate"), info=t("deduplicate_info"),
-                                           elem_id="deduplicate"))
-        setting("group_by_length", gr.Checkbox(DEFAULTS.group_by_length, label=t("group_by_length"),
-                                               info=t("group_by_length_info"), elem_id="group-by-length"))
-        setting("freeze_embeddings", gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"),
-                                                 info=t("freeze_embeddings_info"), elem_id="freeze-embeddings"))
-    with gr.Row():
-        setting("attention_dropout", gr.Slider(0, 0.5, value=DEFAULTS.attention_dropout, step=0.05,
-                                               label=t("attention_dropout"), info=t("attention_dropout_info"),
-                                               elem_id="attention-dropout"))
-        setting("hidden_dropout", gr.Slider(0, 0.5, value=DEFAULTS.hidden_dropout, step=0.05, label=t("hidden_dropout"),
-                                            elem_id="hidden-dropout"))
-        setting("keep_layers", gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
-                                         info=t("keep_layers_info"), elem_id="keep-layers"))
-        with gr.Column():
+        preset = gr.Radio(list(PRESETS), value="Balanced", label=t("preset"), info=t("preset_info"), elem_id="preset",
+                          scale=3)
+    schedule = gr.HTML(elem_id="train-schedule")
+    with gr.Accordion(t("advanced"), open=False, elem_id="train-advanced") as advanced:
+        gr.Markdown(t("advanced_info"), elem_id="advanced-info")
+        gr.Markdown(f"<small>{describe_devices()}</small>", elem_id="devices")
+        with gr.Row():
+            setting("learning_rate", gr.Slider(-6, -2, value=TO_CONTROL["learning_rate"](DEFAULTS.learning_rate),
+                                               step=0.01, label=t("lr"), info=t("lr_info"), elem_id="lr"))
+            setting("epochs", gr.Slider(0, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"),
+                                        info=t("epochs_info"), elem_id="epochs"))
+            setting("min_steps", gr.Number(DEFAULTS.min_steps, precision=0, minimum=0, label=t("min_steps"),
+                                           info=t("min_steps_info"), elem_id="min-steps"))
+            setting("batch_size", gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("batch_size"),
+                                            info=t("batch_size_info"), elem_id="batch-size"))
+            setting("max_length", gr.Slider(16, 512, value=DEFAULTS.max_length, step=8, label=t("max_length"),
+                                            info=t("max_length_info"), elem_id="max-length"))
+        with gr.Row():
+            setting("warmup_ratio", gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label=t("warmup"),
+                                              info=t("warmup_info"), elem_id="warmup"))
+            setting("weight_decay", gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"),
+                                              info=t("weight_decay_info"), elem_id="decay"))
+            setting("val_fraction", gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05,
+                                              label=t("val_fraction"), info=t("val_fraction_info"), elem_id="val-frac"))
+            setting("seed", gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), info=t("seed_info"), elem_id="seed"))
+            setting("precision", gr.Radio(list(PRECISIONS), value=DEFAULTS.precision, label=t("precision"),
+                                          info=t("precision_info"), elem_id="precision"))
+        with gr.Row():
+            setting("deduplicate", gr.Checkbox(DEFAULTS.deduplicate, label=t("deduplicate"),
+                                               info=t("deduplicate_info"), elem_id="deduplicate"))
+            setting("group_by_length", gr.Checkbox(DEFAULTS.group_by_length, label=t("group_by_length"),
+                                                   info=t("group_by_length_info"), elem_id="group-by-length"))
+            setting("freeze_embeddings", gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"),
+                                                     info=t("freeze_embeddings_info"), elem_id="freeze-embeddings"))
+        with gr.Row():
+            setting("attention_dropout", gr.Slider(0, 0.5, value=DEFAULTS.attention_dropout, step=0.05,
+                                                   label=t("attention_dropout"), info=t("attention_dropout_info"),
+                                                   elem_id="attention-dropout"))
+            setting("hidden_dropout", gr.Slider(0, 0.5, value=DEFAULTS.hidden_dropout, step=0.05,
+                                                label=t("hidden_dropout"), info=t("hidden_dropout_info"),
+                                                elem_id="hidden-dropout"))
+            setting("keep_layers", gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
+                                             info=t("keep_layers_info"), elem_id="keep-layers"))
             setting("processes", gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1,
                                            label=t("processes"), info=t("processes_info"), elem_id="processes"))
-            gr.Markdown(f"<small>{describe_devices()}</small>", elem_id="devices")
-    with gr.Accordion(t("lora"), open=False):
-        with gr.Row():
-            setting("lora", gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), elem_id="lora"))
-            setting("lora_rank", gr.Slider(1, 64, value=DEFAULTS.lora_rank, step=1, label=t("lora_rank"),
-                                           elem_id="lora-rank"))
-            setting("lora_alpha", gr.Slider(1, 128, value=DEFAULTS.lora_alpha, step=1, label=t("lora_alpha"),
-                                            elem_id="lora-alpha"))
-            setting("lora_dropout", gr.Slider(0, 0.5, value=DEFAULTS.lora_dropout, step=0.01, label=t("lora_dropout"),
-                                              elem_id="lora-dropout"))
-            setting("lora_layers", gr.Slider(0, 48, value=DEFAULTS.lora_layers, step=1, label=t("lora_layers"),
-                                             info=t("lora_layers_info"), elem_id="lora-layers"))
-    with gr.Accordion(t("advanced"), open=False):
         with gr.Row():
             setting("eval_every_steps", gr.Number(DEFAULTS.eval_every_steps, precision=0, minimum=0,
                                                   label=t("eval_every_steps"), info=t("eval_every_steps_info"),
@@ -236,7 +230,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             setting("augment", gr.Dropdown([(t(f"augment_{m}"), m) for m in AUGMENTATIONS], value=DEFAULTS.augment,
                                            label=t("augment"), info=t("augment_info"), elem_id="augment"))
             setting("augment_copies", gr.Number(DEFAULTS.augment_copies, precision=0, minimum=1, maximum=10,
-                                                label=t("augment_copies"), elem_id="augment-copies"))
+                                                label=t("augment_copies"), info=t("augment_copies_info"),
+                                                elem_id="augment-copies"))
             setting("preference_loss", gr.Dropdown([(t(f"preference_{m}"), m) for m in PREFERENCE_LOSSES],
                                                    value=DEFAULTS.preference_loss, label=t("preference_loss"),
                                                    info=t("preference_loss_info"), elem_id="preference-loss"))
@@ -245,11 +240,24 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                                  elem_id="preference-beta"))
             setting("mlflow", gr.Textbox(DEFAULTS.mlflow, label=t("mlflow"), info=t("mlflow_info"),
                                          placeholder="local", elem_id="mlflow"))
+        with gr.Accordion(t("lora"), open=False):
+            with gr.Row():
+                setting("lora", gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), info=t("lora_on_info"), elem_id="lora"))
+                setting("lora_rank", gr.Slider(1, 64, value=DEFAULTS.lora_rank, step=1, label=t("lora_rank"),
+                                               info=t("lora_rank_info"), elem_id="lora-rank"))
+                setting("lora_alpha", gr.Slider(1, 128, value=DEFAULTS.lora_alpha, step=1, label=t("lora_alpha"),
+                                                info=t("lora_alpha_info"), elem_id="lora-alpha"))
+                setting("lora_dropout", gr.Slider(0, 0.5, value=DEFAULTS.lora_dropout, step=0.01,
+                                                  label=t("lora_dropout"), info=t("lora_dropout_info"),
+                                                  elem_id="lora-dropout"))
+                setting("lora_layers", gr.Slider(0, 48, value=DEFAULTS.lora_layers, step=1, label=t("lora_layers"),
+                                                 info=t("lora_layers_info"), elem_id="lora-layers"))
     names = list(controls)
-    schedule = gr.HTML(elem_id="train-schedule")
-    with gr.Row():
-        start = gr.Button(t("start"), variant="primary", elem_id="start-train")
-        stop = gr.Button(t("stop"), variant="stop", interactive=False, elem_id="stop-train")
+    with gr.Row(equal_height=True):
+        start = gr.Button(t("start"), variant="primary", elem_id="start-train", scale=1)
+        stop = gr.Button(t("stop"), variant="stop", interactive=False, elem_id="stop-train", scale=1)
+        estimate = gr.HTML(elem_id="train-estimate", scale=3)
+    estimate_timer = gr.Timer(2.0, active=False)
     progress = gr.HTML(elem_id="train-progress")
     outcome = gr.HTML(elem_id="train-outcome")
     cards = gr.HTML(elem_id="metric-cards")
@@ -271,6 +279,37 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             return ""
         return f"<div class='sft-note'>{html.escape(plan.describe())}</div>"
 
+    def show_estimate(state, model_key, path, *values):
+        """About how long the run will take here and the memory it needs; measures this machine's speed first
+        (a short run in the background, once per model and task; the timer asks again until it is known)."""
+        idle = gr.Timer(active=False)
+        if not state or not state.get("rows"):
+            return "", idle
+        try:
+            config = TrainConfig.from_dict(page_settings(state, model_key, path, names, values)).validate()
+            data = ctx.table(state)
+        except (StudioError, OSError, TypeError, ValueError):
+            return "", idle
+        speed = ctx.speeds.get(config)
+        if speed is None:
+            if (failure := ctx.speeds.failure(config)):
+                return f"<div class='sft-note'>{html.escape(failure)}</div>", idle
+            if ctx.queue.busy and not ctx.speeds.measuring(config):  # a test run beside training would time both wrong
+                return "<div class='sft-note'>The time estimate waits until the current run ends.</div>", gr.Timer(active=True)
+            ctx.speeds.measure_later(config, data)
+            return ("<div class='sft-note' id='estimate-measuring'>Measuring this machine's speed with a short test "
+                    "run (once per model and task)…</div>"), gr.Timer(active=True)
+        try:
+            said = estimate_run(config, data, speed, ctx.speeds.correction())
+        except (StudioError, OSError, ValueError):
+            return "", idle
+        return (f"<div class='sft-note' id='estimate-text' data-seconds='{said.seconds:.0f}'>Estimated: "
+                f"{html.escape(said.describe())}</div>"), idle
+
+    estimate_inputs = [data_state, model, local_path, *controls.values()]
+    gr.on([c.change for c in estimate_inputs] + [estimate_timer.tick], show_estimate, estimate_inputs,
+          [estimate, estimate_timer], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+
     schedule_inputs = [data_state] + [controls[name] for name in
                                       ("epochs", "min_steps", "batch_size", "val_fraction", "processes")]
     for control in schedule_inputs:
@@ -288,7 +327,10 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                                     limits=ctx.limits)
         except StudioError as exc:
             return gr.skip(), error_md(exc.message)
-        return ctx.queue.submit(service.make_job(plan, ctx.store, owner=viewer_of(request, browser_id))), ""
+        ctx.speeds.stop()
+        job = service.make_job(plan, ctx.store, owner=viewer_of(request, browser_id))
+        ctx.speeds.follow(job, plan.config, plan.data)
+        return ctx.queue.submit(job), ""
 
     def on_stop(current):
         if current:
@@ -320,4 +362,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
                concurrency_limit=None, show_progress="hidden", api_visibility="private")
-    return {"job_id": job_id, "model": model, "local_path": local_path, "controls": controls}
+    advanced_open = gr.BrowserState(False, storage_key="sft_studio_advanced_open")
+    advanced.expand(lambda: True, None, advanced_open, api_visibility="private")
+    advanced.collapse(lambda: False, None, advanced_open, api_visibility="private")
+    return {"job_id": job_id, "model": model, "local_path": local_path, "controls": controls,
+            "advanced": advanced, "advanced_open": advanced_open}

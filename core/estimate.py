@@ -1,0 +1,265 @@
+"""How long a run will take on this machine and how much memory it needs, said before Start.
+
+The first time a base model trains a task in a given mode (full or LoRA, precision), a short real run measures
+this machine: the engine trains a sample of the table for MEASURE_STEPS steps and evaluates once, in a throw-away
+folder. Its events' times give the seconds to load the model, per training token and per evaluation; they are
+remembered per machine in the runs folder (``machine_speed.json``), so later tables and settings are estimated
+at once from their token counts and schedule.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+from transformers import AutoConfig
+
+from . import events as ev
+from .atomic import read_json, write_json_atomic
+from .config import TrainConfig
+from .engine import TrainingJob
+from .errors import StudioError
+from .model_setup import activation_bytes, length_grouped_batches, training_tokenizer
+from .models import resolve_model_path
+from .schedule import Schedule, expected_train_rows, plan_schedule
+from .store import RunStore
+from .tasks import get_task
+from .tasks.base import TaskData
+
+SPEED_FILE = "machine_speed.json"
+MEASURE_STEPS = 6  # the first step warms up; the five after it (more than an epoch of the sample) are timed
+TRAIN_BATCHES = 4  # training rows of the short run, in batches
+EVAL_ROWS = 64  # validation rows of the short run (at most)
+SAMPLE_ROWS = 256  # rows whose token lengths stand for the table's
+
+
+@dataclass(frozen=True)
+class Speed:
+    """What the short run measured."""
+
+    load_s: float  # Start -> first step: loading the model, tokenising
+    train_s_per_token: float  # one padded training token: forward, backward, optimizer step
+    eval_s_per_token: float  # one validation token: forward, scoring, saving the best model
+    total_params: int
+    trainable_params: int
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    memory_bytes: float
+
+    def describe(self) -> str:
+        return f"about {duration(self.seconds)} on this machine · needs about {self.memory_bytes / 2**30:.1f} GB of memory"
+
+
+def duration(seconds: float) -> str:
+    """'40 s', '7 min', '1 h 20 min'."""
+    if seconds < 90:
+        return f"{max(5, round(seconds / 5) * 5):.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def machine() -> str:
+    """This machine as the speed depends on it: the processor, the threads torch uses and the GPU."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpu} · {torch.get_num_threads()} threads · {gpu}"
+
+
+def speed_key(config: TrainConfig) -> str:
+    """What a measured speed is valid for: the machine, the base model, the task and what trains."""
+    mode = f"lora r{config.lora_rank} top {config.lora_layers}" if config.lora else (
+        "full, frozen embeddings" if config.freeze_embeddings else "full")
+    return " | ".join((machine(), config.base_model, config.task, mode, config.precision,
+                       f"keep {config.keep_layers}"))
+
+
+def row_tokens(config: TrainConfig, data: TaskData) -> list[int]:
+    """Token counts of up to SAMPLE_ROWS rows, encoded as the run will encode them."""
+    task = get_task(config.task)
+    rows = data if len(data) <= SAMPLE_ROWS else data.subset(
+        torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:SAMPLE_ROWS].tolist())
+    encoded = task.encode(training_tokenizer(config.base_model), rows, config.max_length, task.fit(rows, config))
+    return encoded.lengths()
+
+
+def padded_tokens_per_row(lengths: list[int], batch_size: int, grouped: bool) -> float:
+    """Tokens a row costs in a batch, padding to the batch's longest row included."""
+    batches = length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(0), grouped)
+    return sum(max(lengths[i] for i in rows) * len(rows) for rows in batches) / len(lengths)
+
+
+def evaluations(schedule: Schedule) -> int:
+    return math.ceil(schedule.total_steps / schedule.eval_every)
+
+
+class MeasureStopped(Exception):
+    """The short run was stopped (a real run started); nothing was learnt about the machine."""
+
+
+def measure(config: TrainConfig, data: TaskData, on_job: Callable[[TrainingJob], None] = lambda job: None) -> Speed:
+    """Train a sample of ``data`` (TRAIN_BATCHES batches, up to EVAL_ROWS validation rows) for MEASURE_STEPS steps
+    with ``config`` in a temporary folder, evaluate once and time it; ``on_job`` gets the short run's job before it
+    starts (to stop it)."""
+    task = get_task(config.task)
+    val_rows = min(EVAL_ROWS, max(1, round(config.val_fraction * len(data))))
+    wanted = TRAIN_BATCHES * config.batch_size + val_rows
+    sample = data
+    if len(data) > wanted:
+        try:
+            sample = task.split(data, wanted / len(data), config.seed)[1]
+        except StudioError:
+            sample = data
+    trial = replace(config, max_steps=MEASURE_STEPS, eval_every_steps=MEASURE_STEPS, early_stopping_patience=0,
+                    processes=1, mlflow="", augment="off", deduplicate=False,
+                    val_fraction=min(0.5, val_rows / len(sample)) if len(sample) < len(data) else config.val_fraction)
+    with tempfile.TemporaryDirectory(prefix="sft-speed-") as folder:
+        job = TrainingJob(trial, sample, RunStore(folder), data_name="speed-test")
+        on_job(job)
+        began = time.time()
+        job.run()
+        events = job.events.since(0)
+    if isinstance(events[-1], ev.Cancelled):
+        raise MeasureStopped()
+    if not isinstance(events[-1], ev.Finished):
+        raise StudioError(f"Could not measure this machine's speed: {getattr(events[-1], 'message', 'stopped')}")
+    started = next(e for e in events if isinstance(e, ev.Started))
+    steps = [e.time for e in events if isinstance(e, ev.Step)]
+    evaluated = next(e.time for e in events if isinstance(e, ev.Evaluation))
+    train, val = task.split(sample, trial.val_fraction, trial.seed)
+    train_tokens = padded_tokens_per_row(row_tokens(config, train), config.batch_size, config.group_by_length)
+    step_s = (steps[-1] - steps[0]) / (len(steps) - 1)  # the first step (warming up) is left out
+    return Speed(load_s=started.time - began,
+                 train_s_per_token=step_s / (train_tokens * min(config.batch_size, len(train))),
+                 eval_s_per_token=(evaluated - steps[-1]) / sum(row_tokens(config, val)),
+                 total_params=started.total_params, trainable_params=started.trainable_params)
+
+
+def estimate(config: TrainConfig, data: TaskData, speed: Speed, correction: float = 1.0) -> Estimate:
+    """The run's time (load, steps, evaluations; times ``correction``, what real runs here took against their
+    estimate) and memory (weights, gradients, AdamW states, activations)."""
+    lengths = row_tokens(config, data)
+    train_rows = expected_train_rows(config, len(data))
+    schedule = plan_schedule(config, train_rows, config.processes)
+    step_tokens = padded_tokens_per_row(lengths, config.batch_size, config.group_by_length) * config.batch_size
+    val_tokens = max(1, round(config.val_fraction * len(data))) * statistics.mean(lengths)
+    per_evaluation = val_tokens * speed.eval_s_per_token
+    seconds = (speed.load_s + schedule.total_steps * config.processes * step_tokens * speed.train_s_per_token
+               + evaluations(schedule) * per_evaluation)
+    model_config = AutoConfig.from_pretrained(resolve_model_path(config.base_model), local_files_only=True)
+    weights = 4 * speed.total_params + 12 * speed.trainable_params  # fp32 weights; gradients and two AdamW moments
+    return Estimate(seconds * correction, weights + activation_bytes(model_config, config.batch_size, max(lengths)))
+
+
+class SpeedBook:
+    """Measured speeds, kept in the runs folder; measures a missing one in a background thread."""
+
+    def __init__(self, root: str | Path):
+        self.path = Path(root) / SPEED_FILE
+        self._lock = threading.Lock()
+        self._measuring: dict[str, threading.Thread] = {}
+        self._jobs: dict[str, TrainingJob] = {}  # the short runs under way, to stop when a real run starts
+        self._failed: dict[str, str] = {}
+
+    def get(self, config: TrainConfig) -> Speed | None:
+        known = (read_json(self.path, {}) or {}).get(speed_key(config))
+        try:
+            return Speed(**known) if known else None
+        except TypeError:  # written by another version: measured again
+            return None
+
+    def correction(self) -> float:
+        """Real runs' time on this machine over their estimate (1 until one has finished): the page, the classical
+        baseline and the browser share the processor with a real run, not with the short test."""
+        return float((read_json(self.path, {}) or {}).get(self._real_runs_key(), 1.0))
+
+    def follow(self, job: TrainingJob, config: TrainConfig, data: TaskData) -> None:
+        """Compare ``job``'s time with its estimate when it finishes all its steps (an early stop proves nothing)."""
+        speed = self.get(config)
+        try:
+            expected = estimate(config, data, speed).seconds if speed else None
+        except (StudioError, OSError, ValueError):
+            expected = None
+        if not expected:
+            return
+
+        def on_event(event: ev.Event) -> None:
+            if not isinstance(event, ev.Finished):
+                return
+            events = job.events.since(0)
+            started = next((e for e in events if isinstance(e, ev.Started)), None)
+            steps = sum(isinstance(e, ev.Step) for e in events)
+            if started and steps == started.total_steps:
+                self._learn(min(3.0, max(1 / 3, (event.time - events[0].time) / expected)))
+
+        job.events.subscribe(on_event)
+
+    def _real_runs_key(self) -> str:
+        return f"{machine()} | real runs / estimate"
+
+    def _learn(self, ratio: float) -> None:
+        with self._lock:
+            known = read_json(self.path, {}) or {}
+            before = known.get(self._real_runs_key())
+            known[self._real_runs_key()] = ratio if before is None else (before + ratio) / 2
+            write_json_atomic(self.path, known)
+
+    def failure(self, config: TrainConfig) -> str | None:
+        return self._failed.get(speed_key(config))
+
+    def measuring(self, config: TrainConfig) -> bool:
+        thread = self._measuring.get(speed_key(config))
+        return bool(thread and thread.is_alive())
+
+    def stop(self) -> None:
+        """Stop the short runs under way (a real run is starting: the two would slow and mistime each other)."""
+        for job in list(self._jobs.values()):
+            job.cancel()
+
+    def measure(self, config: TrainConfig, data: TaskData) -> Speed:
+        """Measure now (in this thread) and remember."""
+        key = speed_key(config)
+        try:
+            speed = measure(config, data, lambda job: self._jobs.__setitem__(key, job))
+        finally:
+            self._jobs.pop(key, None)
+        with self._lock:
+            known = read_json(self.path, {}) or {}
+            known[speed_key(config)] = asdict(speed)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.path, known)
+        return speed
+
+    def measure_later(self, config: TrainConfig, data: TaskData) -> None:
+        """Start measuring in the background unless it is already known, measuring or failed."""
+        key = speed_key(config)
+        with self._lock:
+            if self.measuring(config) or key in self._failed:
+                return
+
+            def work():
+                try:
+                    self.measure(config, data)
+                except MeasureStopped:
+                    pass  # measured again when the page asks next
+                except StudioError as exc:
+                    self._failed[key] = exc.message
+                except Exception as exc:  # a model that cannot train here: said once, no estimate
+                    self._failed[key] = f"Could not measure this machine's speed: {type(exc).__name__}: {exc}"
+
+            self._measuring[key] = threading.Thread(target=work, name="sft-speed", daemon=True)
+            self._measuring[key].start()
