@@ -22,8 +22,8 @@ from . import charts
 from .context import AppContext, error_md, first_steps, ok_md, viewer_of
 from .strings import format_key, t
 
-COLUMNS = ["run", "status", "date", "task", "base model", "data", "metric", "score", "classical", "trivial",
-           "minutes", "MB", "classes", "search", "shared"]
+COLUMNS = ["date", "data", "task", "base model", "metric", "score", "classical", "trivial", "minutes", "MB", "status",
+           "classes", "search", "shared", "run"]  # what tells runs apart first; the long run id (the dropdown's) last
 
 
 def primary_scores(run: RunInfo) -> dict:
