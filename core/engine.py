@@ -55,8 +55,9 @@ class TrainingJob:
 
     def __init__(self, config: TrainConfig, data: TaskData, store: RunStore | None = None,
                  data_name: str = "data", owner: str | None = None, parallel: SingleProcess | None = None,
-                 callbacks: list[TrainerCallback] = (), tags: dict | None = None):
+                 callbacks: list[TrainerCallback] = (), tags: dict | None = None, save_on_stop: bool = True):
         self.config = config
+        self.save_on_stop = save_on_stop  # Stop keeps the model trained so far (off for a throw-away timing run)
         self.parallel = parallel or SingleProcess()
         self.task: Task = get_task(config.task)
         self.owner = owner
@@ -220,7 +221,7 @@ class TrainingJob:
     def _finish_cancelled(self) -> None:
         metrics = {}
         if self.folder and self.parallel.main:
-            if self._best is None and self.model is not None:
+            if self._best is None and self.model is not None and self.save_on_stop:
                 self._save_model()
             metrics = self._write_metrics()
             self.folder.set_status(CANCELLED)

@@ -23,6 +23,7 @@ from transformers import AutoConfig
 
 from . import events as ev
 from .atomic import read_json, write_json_atomic
+from .classical import MAX_TRAIN_ROWS
 from .config import TrainConfig
 from .engine import TrainingJob
 from .errors import StudioError
@@ -36,8 +37,9 @@ from .tasks.base import TaskData
 SPEED_FILE = "machine_speed.json"
 MEASURE_STEPS = 6  # the first step warms up; the five after it (more than an epoch of the sample) are timed
 TRAIN_BATCHES = 4  # training rows of the short run, in batches
-EVAL_ROWS = 64  # validation rows of the short run (at most)
+EVAL_ROWS = 32  # validation rows of the short run (at most)
 SAMPLE_ROWS = 256  # rows whose token lengths stand for the table's
+SETTLE_S = 2.0  # settings unchanged this long before a short run measures them (a person may still be moving sliders)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Speed:
     load_s: float  # Start -> first step: loading the model, tokenising
     train_s_per_token: float  # one padded training token: forward, backward, optimizer step
     eval_s_per_token: float  # one validation token: forward, scoring, saving the best model
+    classical_s_per_row: float  # the classical baseline, fitted on the training rows beside the first steps
     total_params: int
     trainable_params: int
 
@@ -128,7 +131,7 @@ def measure(config: TrainConfig, data: TaskData, on_job: Callable[[TrainingJob],
                     processes=1, mlflow="", augment="off", deduplicate=False,
                     val_fraction=min(0.5, val_rows / len(sample)) if len(sample) < len(data) else config.val_fraction)
     with tempfile.TemporaryDirectory(prefix="sft-speed-") as folder:
-        job = TrainingJob(trial, sample, RunStore(folder), data_name="speed-test")
+        job = TrainingJob(trial, sample, RunStore(folder), data_name="speed-test", save_on_stop=False)
         on_job(job)
         began = time.time()
         job.run()
@@ -138,6 +141,7 @@ def measure(config: TrainConfig, data: TaskData, on_job: Callable[[TrainingJob],
     if not isinstance(events[-1], ev.Finished):
         raise StudioError(f"Could not measure this machine's speed: {getattr(events[-1], 'message', 'stopped')}")
     started = next(e for e in events if isinstance(e, ev.Started))
+    classical = next((e.classical for e in events if isinstance(e, ev.Baselines)), None) or {}
     steps = [e.time for e in events if isinstance(e, ev.Step)]
     evaluated = next(e.time for e in events if isinstance(e, ev.Evaluation))
     train, val = task.split(sample, trial.val_fraction, trial.seed)
@@ -146,6 +150,7 @@ def measure(config: TrainConfig, data: TaskData, on_job: Callable[[TrainingJob],
     return Speed(load_s=started.time - began,
                  train_s_per_token=step_s / (train_tokens * min(config.batch_size, len(train))),
                  eval_s_per_token=(evaluated - steps[-1]) / sum(row_tokens(config, val)),
+                 classical_s_per_row=classical.get("seconds", 0.0) / len(train),
                  total_params=started.total_params, trainable_params=started.trainable_params)
 
 
@@ -159,7 +164,7 @@ def estimate(config: TrainConfig, data: TaskData, speed: Speed, correction: floa
     val_tokens = max(1, round(config.val_fraction * len(data))) * statistics.mean(lengths)
     per_evaluation = val_tokens * speed.eval_s_per_token
     seconds = (speed.load_s + schedule.total_steps * config.processes * step_tokens * speed.train_s_per_token
-               + evaluations(schedule) * per_evaluation)
+               + evaluations(schedule) * per_evaluation + min(train_rows, MAX_TRAIN_ROWS) * speed.classical_s_per_row)
     model_config = AutoConfig.from_pretrained(resolve_model_path(config.base_model), local_files_only=True)
     weights = 4 * speed.total_params + 12 * speed.trainable_params  # fp32 weights; gradients and two AdamW moments
     return Estimate(seconds * correction, weights + activation_bytes(model_config, config.batch_size, max(lengths)))
@@ -174,6 +179,7 @@ class SpeedBook:
         self._measuring: dict[str, threading.Thread] = {}
         self._jobs: dict[str, TrainingJob] = {}  # the short runs under way, to stop when a real run starts
         self._failed: dict[str, str] = {}
+        self._wanted: str | None = None  # the settings the page shows now
 
     def get(self, config: TrainConfig) -> Speed | None:
         known = (read_json(self.path, {}) or {}).get(speed_key(config))
@@ -182,40 +188,39 @@ class SpeedBook:
         except TypeError:  # written by another version: measured again
             return None
 
-    def correction(self) -> float:
-        """Real runs' time on this machine over their estimate (1 until one has finished): the page, the classical
-        baseline and the browser share the processor with a real run, not with the short test."""
-        return float((read_json(self.path, {}) or {}).get(self._real_runs_key(), 1.0))
+    def correction(self, config: TrainConfig) -> float:
+        """What real runs of this model, task and mode took here over their estimate (1 until one has finished all
+        its steps): the page and the browser share the processor with a real run, not with the short test. Runs
+        of another kind teach nothing: their overheads differ."""
+        return float((read_json(self.path, {}) or {}).get(self._real_runs_key(config), 1.0))
 
     def follow(self, job: TrainingJob, config: TrainConfig, data: TaskData) -> None:
         """Compare ``job``'s time with its estimate when it finishes all its steps (an early stop proves nothing)."""
-        speed = self.get(config)
-        try:
-            expected = estimate(config, data, speed).seconds if speed else None
-        except (StudioError, OSError, ValueError):
-            expected = None
-        if not expected:
-            return
 
         def on_event(event: ev.Event) -> None:
-            if not isinstance(event, ev.Finished):
+            if not isinstance(event, ev.Finished) or (speed := self.get(config)) is None:
                 return
             events = job.events.since(0)
             started = next((e for e in events if isinstance(e, ev.Started)), None)
-            steps = sum(isinstance(e, ev.Step) for e in events)
-            if started and steps == started.total_steps:
-                self._learn(min(3.0, max(1 / 3, (event.time - events[0].time) / expected)))
+            if not started or sum(isinstance(e, ev.Step) for e in events) != started.total_steps:
+                return
+            try:
+                expected = estimate(config, data, speed).seconds
+            except (StudioError, OSError, ValueError):
+                return
+            self._learn(config, min(3.0, max(1 / 3, (event.time - events[0].time) / expected)))
 
         job.events.subscribe(on_event)
 
-    def _real_runs_key(self) -> str:
-        return f"{machine()} | real runs / estimate"
+    @staticmethod
+    def _real_runs_key(config: TrainConfig) -> str:
+        return f"{speed_key(config)} | real runs / estimate"
 
-    def _learn(self, ratio: float) -> None:
+    def _learn(self, config: TrainConfig, ratio: float) -> None:
         with self._lock:
             known = read_json(self.path, {}) or {}
-            before = known.get(self._real_runs_key())
-            known[self._real_runs_key()] = ratio if before is None else (before + ratio) / 2
+            key = self._real_runs_key(config)
+            known[key] = ratio if known.get(key) is None else (known[key] + ratio) / 2
             write_json_atomic(self.path, known)
 
     def failure(self, config: TrainConfig) -> str | None:
@@ -226,7 +231,9 @@ class SpeedBook:
         return bool(thread and thread.is_alive())
 
     def stop(self) -> None:
-        """Stop the short runs under way (a real run is starting: the two would slow and mistime each other)."""
+        """Stop the short runs under way and those waiting (a real run is starting: the two would slow and mistime
+        each other)."""
+        self._wanted = None
         for job in list(self._jobs.values()):
             job.cancel()
 
@@ -245,21 +252,32 @@ class SpeedBook:
         return speed
 
     def measure_later(self, config: TrainConfig, data: TaskData) -> None:
-        """Start measuring in the background unless it is already known, measuring or failed."""
+        """Measure the settings the page shows, in the background, once they have stayed SETTLE_S seconds and no
+        other short run is under way; a short run for settings no longer shown is stopped."""
         key = speed_key(config)
         with self._lock:
+            self._wanted = key
+            for other, job in self._jobs.items():
+                if other != key:
+                    job.cancel()
             if self.measuring(config) or key in self._failed:
                 return
-
-            def work():
-                try:
-                    self.measure(config, data)
-                except MeasureStopped:
-                    pass  # measured again when the page asks next
-                except StudioError as exc:
-                    self._failed[key] = exc.message
-                except Exception as exc:  # a model that cannot train here: said once, no estimate
-                    self._failed[key] = f"Could not measure this machine's speed: {type(exc).__name__}: {exc}"
-
-            self._measuring[key] = threading.Thread(target=work, name="sft-speed", daemon=True)
+            self._measuring[key] = threading.Thread(target=self._measure_when_settled, args=(key, config, data),
+                                                    name="sft-speed", daemon=True)
             self._measuring[key].start()
+
+    def _measure_when_settled(self, key: str, config: TrainConfig, data: TaskData) -> None:
+        time.sleep(SETTLE_S)
+        while self._wanted == key and any(thread.is_alive() for other, thread in list(self._measuring.items())
+                                          if other != key):
+            time.sleep(0.2)
+        if self._wanted != key:
+            return  # the page moved on (or a real run started): measured when it asks again
+        try:
+            self.measure(config, data)
+        except MeasureStopped:
+            pass
+        except StudioError as exc:
+            self._failed[key] = exc.message
+        except Exception as exc:  # a model that cannot train here: said once, no estimate
+            self._failed[key] = f"Could not measure this machine's speed: {type(exc).__name__}: {exc}"

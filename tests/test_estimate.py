@@ -34,15 +34,16 @@ def test_measured_once_remembered_and_close_to_a_real_run(plan, tmp_path):
 
     job = service.make_job(plan, RunStore(tmp_path / "real"))
     book.follow(job, plan.config, plan.data)  # a finished run teaches the book how real runs compare here
-    assert book.correction() == 1.0
+    assert book.correction(plan.config) == 1.0
     final = service.train_job(job)
     took = final.time - job.events.since(0)[0].time
     print(f"\ntiny BERT, {len(plan.data)} rows: estimated {said.seconds:.1f} s, took {took:.1f} s")
     assert type(final).__name__ == "Finished"
     assert 0.33 * took <= said.seconds <= 3 * took  # seconds-long runs: the browser tests hold real ones to +-50%
-    assert book.correction() == pytest.approx(min(3, max(1 / 3, took / said.seconds)), rel=1e-6)
-    assert estimate(plan.config, plan.data, speed, book.correction()).seconds == pytest.approx(
-        said.seconds * book.correction())
+    assert book.correction(plan.config) == pytest.approx(min(3, max(1 / 3, took / said.seconds)), rel=1e-6)
+    assert book.correction(replace(plan.config, lora=True)) == 1.0  # runs of another kind teach nothing
+    assert estimate(plan.config, plan.data, speed, book.correction(plan.config)).seconds == pytest.approx(
+        said.seconds * book.correction(plan.config))
 
 
 def test_a_real_run_stops_the_measurement_without_calling_it_a_failure(plan, tmp_path):
@@ -57,6 +58,17 @@ def test_a_real_run_stops_the_measurement_without_calling_it_a_failure(plan, tmp
         time.sleep(0.1)
     assert not book.measuring(slow)
     assert book.failure(slow) is None  # asked again later, measured then
+
+
+def test_only_the_settings_on_the_page_are_measured(plan, tmp_path):
+    book = SpeedBook(tmp_path / "runs")
+    first, second = replace(plan.config, batch_size=4), replace(plan.config, batch_size=4, lora=True)
+    book.measure_later(first, plan.data)
+    book.measure_later(second, plan.data)  # the person changed a setting before the first settled
+    deadline = time.time() + 120
+    while (book.measuring(first) or book.measuring(second)) and time.time() < deadline:
+        time.sleep(0.1)
+    assert book.get(first) is None and book.get(second) is not None
 
 
 def test_durations_read_plainly():

@@ -300,7 +300,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             return ("<div class='sft-note' id='estimate-measuring'>Measuring this machine's speed with a short test "
                     "run (once per model and task)…</div>"), gr.Timer(active=True)
         try:
-            said = estimate_run(config, data, speed, ctx.speeds.correction())
+            said = estimate_run(config, data, speed, ctx.speeds.correction(config))
         except (StudioError, OSError, ValueError):
             return "", idle
         return (f"<div class='sft-note' id='estimate-text' data-seconds='{said.seconds:.0f}'>Estimated: "
@@ -358,7 +358,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
                 outcome_html(events), gr.update(interactive=not running), gr.update(interactive=running))
 
     start.click(on_start, [data_state, job_id, user, model, local_path, *controls.values()], [job_id, outcome],
-                api_visibility="private")
+                api_visibility="private", show_progress="hidden")  # the progress line says "Starting…"
     stop.click(on_stop, job_id, None, api_visibility="private")
     timer.tick(on_tick, [job_id, seen], [seen, progress, cards, curve, outcome, start, stop],
                concurrency_limit=None, show_progress="hidden", api_visibility="private")
