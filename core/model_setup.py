@@ -3,6 +3,7 @@ embeddings or LoRA, the optimizer, the batches, and a memory check before the fi
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 
 import torch
@@ -117,9 +118,19 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, new: set[str] = 
         return torch.optim.AdamW(groups, lr=config.learning_rate)
 
 
+# transformers builds a model under process-wide patches (empty "meta" weights first): two threads loading at once
+# (the Train tab's short speed test and a real run) break each other's load, so loads for training take turns.
+LOADING = threading.Lock()
+
+
 def load_training_model(config: TrainConfig, task, data, device: torch.device):
     """The tokenizer, the base model from a local folder with the task's head (LoRA or frozen embeddings as
     configured) and the names of the weights the base model did not have (the new head)."""
+    with LOADING:
+        return _load_training_model(config, task, data, device)
+
+
+def _load_training_model(config: TrainConfig, task, data, device: torch.device):
     path = resolve_model_path(config.base_model)
     tokenizer = training_tokenizer(config.base_model)
     task.check_tokenizer(tokenizer, config.base_model)
