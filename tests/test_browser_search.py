@@ -71,11 +71,13 @@ def test_search_fills_live_prunes_and_the_best_beats_the_page_settings(page, sam
     best_epochs = re.search(r"epochs=(\d+)", best["settings"]).group(1)
     page.wait_for_function(f"document.querySelector('#epochs input[type=number]').value == '{best_epochs}'",
                            timeout=30_000)
-    shown_before = page.locator("#train-outcome").inner_text()  # the last trial's outcome, until the new run's
+    finished = "#train-outcome .sft-ok"  # the outcome itself, not a progress overlay drawn over it
+    shown_before = page.locator(finished).first.inner_text()  # the last trial's outcome, until the new run's
     page.locator("#start-train").click()
-    page.wait_for_function("(before) => { const text = document.querySelector('#train-outcome')?.innerText || ''; "
-                           "return text.includes('Finished') && text !== before; }", arg=shown_before, timeout=600_000)
-    outcome = page.locator("#train-outcome").inner_text()
+    page.wait_for_function("(before) => { const text = document.querySelector('#train-outcome .sft-ok')?.innerText "
+                           "|| ''; return text.includes('Finished') && text !== before; }", arg=shown_before,
+                           timeout=600_000)
+    outcome = page.locator(finished).first.inner_text()
     found = re.search(r"macro-F1 ([0-9.]+)", outcome)
     assert found, outcome
     reached = float(found.group(1))
