@@ -156,17 +156,19 @@ def label_issues(outputs: ValidationOutputs, predictions: pd.DataFrame | None) -
 
 
 def ranked_issues(outputs: ValidationOutputs) -> tuple[list[int], list[float]]:
-    """Row indices cleanlab flags, most doubtful first, and the model's confidence in each given label."""
+    """Row indices cleanlab flags, most doubtful first, and the model's confidence in each given label (in this
+    process: cleanlab's worker processes would fork the whole app, weights and threads included)."""
     from cleanlab.filter import find_label_issues
 
     if outputs.multi_label:
         given = [list(np.flatnonzero(row)) for row in outputs.truth]
         ranked = find_label_issues(given, outputs.probabilities, multi_label=True,
-                                   return_indices_ranked_by="self_confidence")
+                                   return_indices_ranked_by="self_confidence", n_jobs=1)
         confidence = [float(np.mean([p if t else 1 - p for p, t in zip(outputs.probabilities[i], outputs.truth[i])]))
                       for i in ranked]
     else:
-        ranked = find_label_issues(outputs.truth, outputs.probabilities, return_indices_ranked_by="self_confidence")
+        ranked = find_label_issues(outputs.truth, outputs.probabilities, return_indices_ranked_by="self_confidence",
+                                   n_jobs=1)
         confidence = [float(outputs.probabilities[i, outputs.truth[i]]) for i in ranked]
     return list(ranked), confidence
 

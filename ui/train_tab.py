@@ -262,7 +262,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     outcome = gr.HTML(elem_id="train-outcome")
     cards = gr.HTML(elem_id="metric-cards")
     curve = gr.Plot(label=t("curve"), elem_id="loss-curve")
-    timer = gr.Timer(0.5)
+    timer = gr.Timer(1.0)
 
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
     preset.change(preset_values, preset, [controls[name] for name in PRESET_FIELDS], api_visibility="private")
