@@ -246,8 +246,9 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
     page.get_by_text("LoRA (train small adapters").click()
     page.locator("#lora input[type=checkbox]").check()
-    for selector, value in (("#epochs", "0.2"), ("#val-frac", "0.05"), ("#lora-layers", "8")):
-        field = page.locator(f"{selector} input[type=number]")
+    for selector, value in (("#epochs", "0.1"), ("#val-frac", "0.05"), ("#lora-layers", "8"),
+                            ("#eval-every-steps", "4")):  # 4 steps; each evaluation generates answers (~10 s)
+        field = page.locator(f"{selector} input[type=number]").first
         field.fill(value)
         field.press("Enter")
     from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
@@ -282,10 +283,10 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     from core.samples import sample_path
 
     table = tmp_path / "preferences.csv"
-    read_table(sample_path("chatterbot_preferences")).head(40).to_csv(table, index=False)
+    read_table(sample_path("chatterbot_preferences")).head(24).to_csv(table, index=False)
     page.get_by_role("tab", name="Data").click()
     page.locator("#data-upload input[type=file]").set_input_files(str(table))
-    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('40 preference pairs kept')",
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('24 preference pairs kept')",
                            timeout=60_000)
     page.get_by_role("tab", name="Train").click()
     page.wait_for_function("document.querySelector('#base-model input')?.value.includes('chatterbot-qa')",
@@ -577,8 +578,9 @@ def test_runs_tab_compares_two_finished_runs(page, two_binary_runs):
     shot(page, "insight-2-compare")
 
 
-def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_path, sample_cache):
-    """Train tab with 2 processes: live curve, re-attached after a reload, the same accuracy and validation loss as
+def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_path, sample_cache, tiny_model_dir):
+    """Train tab with 2 processes of a local model folder (the tiny BERT: this is about the processes; real models
+    learn in the other tests): live curve, re-attached after a reload, the same accuracy and validation loss as
     one process with the same global batch (fp32, no dropout); a second run, one of its processes killed, shows as
     interrupted, resumes from the Runs tab and stops on Stop."""
     from core import events as ev
@@ -588,18 +590,24 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     from core.store import RunStore
     from core.tasks import prepare_data
 
-    frame = build_sample("tweet_sentiment", rows_per_class=40, seed=3)  # 120 real tweets, 3 classes
-    path = tmp_path / "tweets120.csv"
-    frame.to_csv(path, index=False)
-    def upload() -> None:
+    frame = build_sample("tweet_sentiment", rows_per_class=400, seed=3)  # 1200 real tweets, 3 classes
+    path, longer = tmp_path / "tweets120.csv", tmp_path / "tweets1200.csv"
+    frame.head(120).to_csv(path, index=False)
+    frame.to_csv(longer, index=False)
+
+    def upload(table) -> None:
         wait_for_sample(page)
         page.get_by_role("tab", name="1 · Data").click()
-        page.locator("#data-upload input[type=file]").set_input_files(str(path))
-        page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('tweets120.csv')",
+        page.locator("#data-upload input[type=file]").set_input_files(str(table))
+        page.wait_for_function(f"document.querySelector('#data-message')?.innerText.includes('{table.name}')",
                                timeout=60_000)
 
     def start_two_process_run(epochs: str) -> None:
         page.get_by_role("tab", name="Train").click()
+        page.locator("#base-model input").click()
+        page.get_by_role("option", name="local folder…").click()
+        page.locator("#local-path textarea, #local-path input").first.fill(str(tiny_model_dir))
+        page.locator("#local-path textarea, #local-path input").first.press("Enter")
         page.get_by_label("Fast").check()
         open_advanced(page)
         page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
@@ -610,7 +618,7 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
             field.press("Enter")
         page.locator("#start-train").click()
 
-    upload()
+    upload(path)
     start_two_process_run("3")
     page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0 || "
                            "document.querySelectorAll('#loss-curve .scatterlayer .trace .points path').length > 0",
@@ -624,18 +632,19 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     shot(page, "13-two-processes")
     two = app.runs / run_id
     assert "global batch 16 = 8 per process x 2" in (two / "history.jsonl").read_text()
-    assert json.loads((two / "train_config.json").read_text())["processes"] == 2
+    trained = json.loads((two / "train_config.json").read_text())
+    assert trained["processes"] == 2 and trained["base_model"] == str(tiny_model_dir)
 
-    settings = {**json.loads((two / "train_config.json").read_text()), "processes": 1, "batch_size": 16}
+    settings = {**trained, "processes": 1, "batch_size": 16}
     one = TrainingJob(TrainConfig(**settings), prepare_data("classification", pd.read_csv(path)),
                       RunStore(tmp_path / "one"), data_name="tweets120")
     one.run()
     assert isinstance(one.events.since(0)[-1], ev.Finished)
     got, expected = (json.loads((d / "metrics.json").read_text()) for d in (two, one.run_dir))
-    assert got["accuracy"] == expected["accuracy"] > got["baseline"]["accuracy"] + 0.15
+    assert got["accuracy"] == expected["accuracy"]
     assert got["val_loss"] == pytest.approx(expected["val_loss"], abs=2e-3)
 
-    upload()  # the reload brought back the default sample
+    upload(longer)  # the reload brought back the default sample
     start_two_process_run("20")  # killed after its first checkpoint, resumed from the Runs tab, then stopped
     deadline = time.time() + 120
     while time.time() < deadline:  # the checkpoint is written after the evaluation it follows is logged
