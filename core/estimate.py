@@ -8,6 +8,7 @@ at once from their token counts and schedule.
 """
 from __future__ import annotations
 
+import functools
 import math
 import platform
 import statistics
@@ -103,6 +104,25 @@ def row_tokens(config: TrainConfig, data: TaskData) -> list[int]:
     return encoded.lengths()
 
 
+_TABLE_TOKENS: dict[tuple, tuple[TaskData, list[int]]] = {}  # the last tables' counts: the page asks at each change
+
+
+def table_tokens(config: TrainConfig, data: TaskData) -> list[int]:
+    """``row_tokens`` of a table, remembered for that table object and the settings that change them."""
+    key = (id(data), config.base_model, config.task, config.max_length)
+    known = _TABLE_TOKENS.get(key)
+    if known is None or known[0] is not data:
+        if len(_TABLE_TOKENS) >= 8:
+            _TABLE_TOKENS.clear()
+        known = _TABLE_TOKENS[key] = (data, row_tokens(config, data))
+    return known[1]
+
+
+@functools.lru_cache(maxsize=8)
+def model_config(base_model: str):
+    return AutoConfig.from_pretrained(resolve_model_path(base_model), local_files_only=True)
+
+
 def padded_tokens_per_row(lengths: list[int], batch_size: int, grouped: bool) -> float:
     """Tokens a row costs in a batch, padding to the batch's longest row included."""
     batches = length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(0), grouped)
@@ -171,7 +191,7 @@ def classical_seconds(speed: Speed, train_rows: int) -> float:
 def estimate(config: TrainConfig, data: TaskData, speed: Speed, correction: float = 1.0) -> Estimate:
     """The run's time (load, steps, evaluations; times ``correction``, what real runs here took against their
     estimate) and memory (weights, gradients, AdamW states, activations)."""
-    lengths = row_tokens(config, data)
+    lengths = table_tokens(config, data)
     train_rows = expected_train_rows(config, len(data))
     schedule = plan_schedule(config, train_rows, config.processes)
     step_tokens = padded_tokens_per_row(lengths, config.batch_size, config.group_by_length) * config.batch_size
@@ -179,9 +199,9 @@ def estimate(config: TrainConfig, data: TaskData, speed: Speed, correction: floa
     per_evaluation = val_tokens * speed.eval_s_per_token
     seconds = (speed.load_s + schedule.total_steps * config.processes * step_tokens * speed.train_s_per_token
                + evaluations(schedule) * per_evaluation + classical_seconds(speed, train_rows))
-    model_config = AutoConfig.from_pretrained(resolve_model_path(config.base_model), local_files_only=True)
     weights = 4 * speed.total_params + 12 * speed.trainable_params  # fp32 weights; gradients and two AdamW moments
-    return Estimate(seconds * correction, weights + activation_bytes(model_config, config.batch_size, max(lengths)))
+    return Estimate(seconds * correction,
+                    weights + activation_bytes(model_config(config.base_model), config.batch_size, max(lengths)))
 
 
 class SpeedBook:
