@@ -41,6 +41,7 @@ MEASURE_STEPS = 1 + 2 * TRAIN_BATCHES  # about two epochs of the sample are time
                                        # batch counts; the first step (warming up) and those beside the classical
                                        # baseline's fit are left out
 EVAL_ROWS = 32  # validation rows of the short run (at most)
+FORWARD_SHARE = 1 / 3  # of a training step's time per token, the forward pass (the backward pass costs about twice)
 SAMPLE_ROWS = 256  # rows whose token lengths stand for the table's
 SETTLE_S = 2.0  # settings unchanged this long before a short run measures them (a person may still be moving sliders)
 
@@ -51,7 +52,7 @@ class Speed:
 
     load_s: float  # Start -> first step: loading the model, tokenising
     train_s_per_token: float  # one padded training token: forward, backward, optimizer step
-    eval_s_per_token: float  # one validation token: forward, scoring, saving the best model
+    eval_fixed_s: float  # an evaluation besides its forward passes: scoring, sample answers, saving the best model
     classical_s: float  # the classical baseline, fitted on the sample's training rows beside the first steps
     classical_rows: int
     total_params: int
@@ -153,6 +154,7 @@ def measure(config: TrainConfig, data: TaskData, on_job: Callable[[TrainingJob],
     trial = replace(config, max_steps=MEASURE_STEPS, eval_every_steps=MEASURE_STEPS, early_stopping_patience=0,
                     processes=1, mlflow="", augment="off", deduplicate=False,
                     val_fraction=min(0.5, val_rows / len(sample)) if len(sample) < len(data) else config.val_fraction)
+    resolve_model_path(config.base_model)  # a first use converts the model once: not part of any later load
     with tempfile.TemporaryDirectory(prefix="sft-speed-") as folder:
         job = TrainingJob(trial, sample, RunStore(folder), data_name="speed-test", save_on_stop=False)
         on_job(job)
@@ -172,10 +174,10 @@ def measure(config: TrainConfig, data: TaskData, on_job: Callable[[TrainingJob],
     evaluated = next(e.time for e in events if isinstance(e, ev.Evaluation))
     train, val = task.split(sample, trial.val_fraction, trial.seed)
     train_tokens = padded_tokens_per_row(row_tokens(config, train), config.batch_size, config.group_by_length)
-    step_s = (steps[-1] - steps[0]) / (len(steps) - 1)
-    return Speed(load_s=started.time - began,
-                 train_s_per_token=step_s / (train_tokens * min(config.batch_size, len(train))),
-                 eval_s_per_token=(evaluated - steps[-1]) / sum(row_tokens(config, val)),
+    per_token = (steps[-1] - steps[0]) / (len(steps) - 1) / (train_tokens * min(config.batch_size, len(train)))
+    forward_s = sum(row_tokens(config, val)) * FORWARD_SHARE * per_token
+    return Speed(load_s=started.time - began, train_s_per_token=per_token,
+                 eval_fixed_s=max(0.0, evaluated - steps[-1] - forward_s),
                  classical_s=classical.get("seconds", 0.0), classical_rows=len(train),
                  total_params=started.total_params, trainable_params=started.trainable_params)
 
@@ -196,7 +198,7 @@ def estimate(config: TrainConfig, data: TaskData, speed: Speed, correction: floa
     schedule = plan_schedule(config, train_rows, config.processes)
     step_tokens = padded_tokens_per_row(lengths, config.batch_size, config.group_by_length) * config.batch_size
     val_tokens = max(1, round(config.val_fraction * len(data))) * statistics.mean(lengths)
-    per_evaluation = val_tokens * speed.eval_s_per_token
+    per_evaluation = speed.eval_fixed_s + val_tokens * FORWARD_SHARE * speed.train_s_per_token
     seconds = (speed.load_s + schedule.total_steps * config.processes * step_tokens * speed.train_s_per_token
                + evaluations(schedule) * per_evaluation + classical_seconds(speed, train_rows))
     weights = 4 * speed.total_params + 12 * speed.trainable_params  # fp32 weights; gradients and two AdamW moments

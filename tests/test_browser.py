@@ -604,10 +604,14 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
 
     def start_two_process_run(epochs: str) -> None:
         page.get_by_role("tab", name="Train").click()
-        page.locator("#base-model input").click()
-        page.get_by_role("option", name="local folder…").click()
-        page.locator("#local-path textarea, #local-path input").first.fill(str(tiny_model_dir))
-        page.locator("#local-path textarea, #local-path input").first.press("Enter")
+        for _ in range(3):  # the upload's model suggestion may still arrive and replace the choice: choose again
+            page.locator("#base-model input").click()
+            page.get_by_role("option", name="local folder…").click()
+            page.locator("#local-path textarea, #local-path input").first.fill(str(tiny_model_dir))
+            page.locator("#local-path textarea, #local-path input").first.press("Enter")
+            page.wait_for_timeout(1500)
+            if page.locator("#base-model input").input_value() == "local folder…":
+                break
         page.get_by_label("Fast").check()
         open_advanced(page)
         page.wait_for_function("document.querySelector('#epochs input[type=number]').value == '1'")
