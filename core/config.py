@@ -9,7 +9,8 @@ from .errors import ConfigError
 from .models import DEFAULT_MODEL
 
 PRECISIONS = ("auto", "fp32", "bf16")
-AUGMENTATIONS = ("off", "eda", "synonyms", "entities", "oversample")  # of the training split (core.augment)
+AUGMENTATIONS = ("off", "eda", "synonyms", "entities", "oversample", "crops", "crops_flips")  # core.augment
+BATCH_AUGMENTATIONS = ("crops", "crops_flips")  # images: new random crops (and mirror images) in every batch
 COPYING_AUGMENTATIONS = ("eda", "synonyms", "entities")  # add augment_copies new rows per training row (at most)
 PREFERENCE_LOSSES = ("dpo", "orpo")  # of the preference task (core/tasks/preference.py)
 DEFAULT_TASK = "classification"  # what a table is trained for when nothing else is known
@@ -41,6 +42,7 @@ class TrainConfig:
     attention_dropout: float = 0.0  # on attention probabilities; 0 skips a random mask per head (faster, same accuracy)
     hidden_dropout: float = 0.1  # on hidden states and the classifier input (BERT's own rate)
     freeze_embeddings: bool = True  # full fine-tuning keeps the token-embedding matrix as pretrained (faster)
+    linear_probe: bool = False  # train only the new output layer; the pretrained body stays frozen (fast, a baseline)
     keep_layers: int = 0  # prune: keep only the bottom N transformer layers (0: all); fine-tuning recovers the rest
     lora: bool = False  # train LoRA adapters (peft) instead of every weight
     lora_rank: int = 8
@@ -77,6 +79,7 @@ class TrainConfig:
             (1 <= self.processes <= 64, "processes must be between 1 and 64"),
             (0 <= self.attention_dropout < 1, "attention dropout must be between 0 and 1"),
             (0 <= self.hidden_dropout < 1, "hidden dropout must be between 0 and 1"),
+            (not (self.lora and self.linear_probe), "choose LoRA or a linear probe, not both"),
             (1 <= self.augment_copies <= 10, "augmented copies per row must be between 1 and 10"),
             (self.preference_loss in PREFERENCE_LOSSES, f"preference loss must be one of {', '.join(PREFERENCE_LOSSES)}"),
             (0 < self.preference_beta <= 10, "preference beta must be between 0 and 10"),
@@ -86,7 +89,7 @@ class TrainConfig:
                 raise ConfigError(f"Invalid setting: {message}.")
         from .tasks import get_task
 
-        get_task(self.task).check_augmentation(self.augment)
+        get_task(self.task).check_config(self)
         return self
 
     def to_json(self) -> str:

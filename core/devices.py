@@ -17,13 +17,14 @@ def cpu_has_fast_bf16() -> bool:
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' picks bf16 where the hardware runs it fast (AMX/AVX512-BF16 CPUs, bf16 GPUs), else fp32."""
+def resolve_precision(precision: str, device: torch.device, bf16_on_cpu: bool = True) -> str:
+    """'auto' picks bf16 where the hardware runs it fast (AMX/AVX512-BF16 CPUs, bf16 GPUs), else fp32;
+    ``bf16_on_cpu=False`` (image backbones: no faster there, and they learn worse) keeps fp32 on the CPU."""
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
+    return "bf16" if bf16_on_cpu and cpu_has_fast_bf16() else "fp32"
 
 
 def autocast(device: torch.device, precision: str):

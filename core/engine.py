@@ -20,7 +20,7 @@ from .augment import augment
 from .callbacks import Evaluated, LoopState, TrainerCallback, TrainerControl, default_callbacks
 from .checkpoint import load_resume, save_model, save_resume
 from .classical import classical_result, start_classical
-from .config import TrainConfig
+from .config import BATCH_AUGMENTATIONS, TrainConfig
 from .devices import autocast, pick_device, resolve_precision
 from .dropout import use_fast_dropout
 from .errors import ModelError, StudioError
@@ -234,20 +234,20 @@ class TrainingJob:
         self.events.publish(ev.Status(f"Loading the base model{first_use}"))
         set_seed(cfg.seed)
         self.device = self.parallel.device or pick_device()
-        self.precision = resolve_precision(cfg.precision, self.device)
+        self.precision = resolve_precision(cfg.precision, self.device, task.bf16_on_cpu)
         split_warnings = []
         if cfg.deduplicate:
             data, dropped = deduplicate(data)
             if dropped:
                 split_warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
         train, self.val = task.split(data, cfg.val_fraction, cfg.seed)
-        if cfg.augment != "off":
+        if cfg.augment not in ("off", *BATCH_AUGMENTATIONS):
             self.events.publish(ev.Status(f"Augmenting the training split ({cfg.augment})"))
             before, train = len(train), augment(task, train, cfg.augment, cfg.augment_copies, cfg.seed)
             split_warnings.append(f"Augmented the training split ({cfg.augment}): {before:,} -> {len(train):,} rows; "
                                   "the validation rows are untouched.")
         self.task_state = task.fit(train, cfg)
-        tokenizer, model, new_weights = load_training_model(cfg, task, self.data, self.device)
+        tokenizer, model, new_weights = load_training_model(cfg, task, self.data, self.device, self.task_state)
         if self.device.type == "cpu":
             use_fast_dropout(model)
         self.check_cancel()
@@ -257,12 +257,12 @@ class TrainingJob:
                 self.save_dataset(train_rows=len(train), val_rows=len(self.val))
             tokenizer.save_pretrained(self.run_dir)
 
-        self.events.publish(ev.Status("Tokenising"))
+        self.events.publish(ev.Status("Reading the images" if task.modality == "image" else "Tokenising"))
         warnings = list(data.warnings) + split_warnings
         max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
         if max_length < cfg.max_length:
             warnings.append(f"Max length lowered to {max_length} tokens, the longest input this model accepts.")
-        train_enc = task.encode(tokenizer, train, max_length, self.task_state)
+        train_enc = task.encode_training(tokenizer, train, max_length, self.task_state)
         warnings += task.encoding_warnings(train_enc, train)
         unk = unknown_share(tokenizer, train_enc.input_ids)
         if (warning := unknown_token_warning(unk, cfg.base_model, task.texts(train))):

@@ -28,7 +28,7 @@ from .classical import MAX_TRAIN_ROWS
 from .config import TrainConfig
 from .engine import TrainingJob
 from .errors import StudioError
-from .model_setup import activation_bytes, length_grouped_batches, training_tokenizer
+from .model_setup import activation_bytes, length_grouped_batches
 from .models import resolve_model_path
 from .schedule import Schedule, expected_train_rows, plan_schedule
 from .store import RunStore
@@ -101,8 +101,8 @@ def row_tokens(config: TrainConfig, data: TaskData) -> list[int]:
     task = get_task(config.task)
     rows = data if len(data) <= SAMPLE_ROWS else data.subset(
         torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:SAMPLE_ROWS].tolist())
-    encoded = task.encode(training_tokenizer(config.base_model), rows, config.max_length, task.fit(rows, config))
-    return encoded.lengths()
+    state = task.fit(rows, config)
+    return task.encode(task.processor(config.base_model, state), rows, config.max_length, state).lengths()
 
 
 _TABLE_TOKENS: dict[tuple, tuple[TaskData, list[int]]] = {}  # the last tables' counts: the page asks at each change

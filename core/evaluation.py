@@ -52,7 +52,7 @@ class EvalContext:
     def forward_validation(self) -> tuple[float, list[np.ndarray]]:
         """Mean validation loss and each row's logits (per-token tasks: one row of logits per token)."""
         enc = self.val_encoded
-        total_loss, outputs = 0.0, [None] * len(enc.input_ids)
+        total_loss, outputs = 0.0, [None] * len(enc.labels)
         for indices, _, out in self.forward_batches(enc):
             total_loss += float(out.loss) * len(indices)
             logits = out.logits.float().cpu().numpy()

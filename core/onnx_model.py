@@ -27,9 +27,11 @@ class OnnxModel:
         self.config = AutoConfig.from_pretrained(folder, local_files_only=True)
 
     def __call__(self, **batch: torch.Tensor) -> SimpleNamespace:
-        ids = batch["input_ids"]
-        feed = {name: (batch[name] if name in batch else torch.zeros_like(ids)).cpu().numpy().astype(np.int64)
-                for name in self.input_names}
+        first = batch.get("input_ids", next(iter(batch.values())))
+        feed = {}
+        for name in self.input_names:  # token ids as int64 (token types zero when not given), pixels as float32
+            value = batch[name] if name in batch else torch.zeros_like(first)
+            feed[name] = value.cpu().numpy().astype(np.float32 if value.is_floating_point() else np.int64)
         return SimpleNamespace(logits=torch.from_numpy(self.session.run(["logits"], feed)[0]))
 
     def to(self, _device) -> "OnnxModel":

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoConfig
 
 from .config import TrainConfig
 from .data import DataLimits, guess_text_column, read_table
@@ -78,7 +78,7 @@ class Predictor:
         config_path = self.run_dir / RunFolder.CONFIG
         train_config = TrainConfig.load(config_path) if config_path.is_file() else TrainConfig(max_length=256)
         self.task = get_task(train_config.task)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.run_dir, local_files_only=True)
+        self.tokenizer = self.task.load_processor(self.run_dir)
         self.model = load_run_model(self.run_dir, self.task.model_class, train_config.base_model, merge)
         self.model = self.model.to(self.device).eval()
         self.label_names = [self.model.config.id2label[i] for i in range(len(self.model.config.id2label))]
@@ -103,17 +103,11 @@ class Predictor:
 
     def _predict(self, rows: dict[str, list[str]], batch_size: int) -> list[Prediction]:
         features = self.task.encode_inputs(self.tokenizer, rows, self.max_length)
-        ids = features["input_ids"]
-        model_keys = [k for k in ("input_ids", "token_type_ids") if k in features]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        outputs = [None] * len(ids)
-        for start in range(0, len(order), batch_size):
-            indices = order[start:start + batch_size]
-            batch = self.tokenizer.pad({k: [features[k][i] for i in indices] for k in model_keys},
-                                       padding_side="right", return_tensors="pt").to(self.device)
-            logits = self.model(**batch).logits.float().cpu().numpy()
+        outputs = [None] * len(rows[self.inputs[0]])
+        for indices, batch in self.task.feature_batches(self.tokenizer, features, batch_size):
+            logits = self.model(**batch.to(self.device)).logits.float().cpu().numpy()
             for row, i in enumerate(indices):
-                outputs[i] = logits[row, :len(ids[i])] if self.task.per_token else logits[row]
+                outputs[i] = logits[row, :len(features["input_ids"][i])] if self.task.per_token else logits[row]
         return self.task.format(outputs, features, self.model.config)
 
     def predict_frame(self, frame: pd.DataFrame, columns: dict[str, str] | None = None) -> pd.DataFrame:

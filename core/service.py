@@ -50,17 +50,22 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
     ``base``); the task is detected from the table and the base model suggested from its texts unless given.
     ``columns`` maps role -> column; ``text_column``/``label_column`` name the first and the last role."""
     given = dict(settings or {})
-    config = TrainConfig.from_dict({**asdict(base or TrainConfig()), **given}).validate()  # before any reading
-    frame = table if isinstance(table, pd.DataFrame) else read_table(table, limits)
+    config = TrainConfig.from_dict({**asdict(base or TrainConfig()), **given})
     detected = "task" not in given and base is None
+    if not detected:
+        config.validate()  # before any reading
+    frame = table if isinstance(table, pd.DataFrame) else read_table(table, limits)
     if detected:
         config = replace(config, task=detect_task(frame))
     task = get_task(config.task)
+    if base is None:  # the task's own suggestions (e.g. a higher learning rate for images) where none was given
+        config = replace(config, **{k: v for k, v in task.suggested.items() if k not in given})
     data = task.prepare(frame, column_roles(config.task, columns, text_column, label_column))
     suggestion = None
     if "base_model" not in given and base is None:
         suggestion = suggest_model(task, data)
         config = replace(config, base_model=suggestion.model)
+    config.validate()  # with the task's own checks (its augmentations, a model of its modality)
     if config.base_model not in REGISTRY:  # a missing local folder is refused now, not in the training thread
         resolve_model_path(config.base_model)
     name = data_name or (Path(table).stem if not isinstance(table, pd.DataFrame) else "data")

@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from core.errors import StudioError
+from core.models import cache_root
 
 from . import api, chat_tab, data_tab, evaluate_tab, monitor_tab, predict_tab, runs_tab, search_panel, train_tab
 from .context import AppContext, error_md, viewer_of
@@ -77,4 +78,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **kwargs) -> None:
-    demo.queue(default_concurrency_limit=2).launch(css=CSS, js=JS, i18n=I18N, theme=gr.themes.Soft(), **kwargs)
+    images = cache_root() / "images"  # unpacked image zips: shown in the Data, Evaluate and Predict tabs
+    images.mkdir(parents=True, exist_ok=True)
+    demo.queue(default_concurrency_limit=2).launch(css=CSS, js=JS, i18n=I18N, theme=gr.themes.Soft(),
+                                                   allowed_paths=[str(images)], **kwargs)

@@ -21,8 +21,22 @@ from . import charts
 from .context import AppContext, error_md, ok_md
 from .strings import t
 
-TABLE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".xlsx", ".xls", ".conll", ".bio", ".iob"]
+TABLE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".xlsx", ".xls", ".conll", ".bio", ".iob", ".zip"]
 MAX_ROLES = 3
+IMAGES_PER_CLASS = 6  # shown in the Data tab's grid
+
+
+def image_grid(spec, data) -> list[tuple[str, str]] | None:
+    """A few images of every class, each captioned with its class and the class's count (image tasks only)."""
+    if spec.modality != "image":
+        return None
+    counts = data.class_counts()
+    shown: dict[int, list[str]] = {}
+    for path, target in zip(data.inputs["image"], data.targets):
+        if len(shown.setdefault(target, [])) < IMAGES_PER_CLASS:
+            shown[target].append(path)
+    return [(path, f"{data.label_names[k]} ({counts[data.label_names[k]]:,})") for k in sorted(shown)
+            for path in shown[k]]
 
 
 def role_dropdowns(task_name: str, columns: list[str], chosen: dict[str, str]) -> list:
@@ -38,7 +52,8 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     try:
         frame = read_table(path, ctx.limits)
     except StudioError as exc:
-        return (None, None, *role_dropdowns(task or DEFAULT_TASK, [], {}), None, gr.skip(), error_md(exc.message))
+        return (None, None, *role_dropdowns(task or DEFAULT_TASK, [], {}), None, gr.skip(), error_md(exc.message),
+                gr.update(value=None, visible=False))
     task = task or detect_task(frame)
     spec = get_task(task)
     names = [str(c) for c in frame.columns]
@@ -46,15 +61,17 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     try:
         data = spec.prepare(frame, columns)
     except StudioError as exc:
-        return (None, preview, *role_dropdowns(task, names, columns or {}), None, task, error_md(exc.message))
+        return (None, preview, *role_dropdowns(task, names, columns or {}), None, task, error_md(exc.message),
+                gr.update(value=None, visible=False))
     suggestion = suggest_model(spec, data)
     state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model,
              "rows": len(data)}
     lines = ([f"✔ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠ {w}" for w in data.warnings]
              + [f"{suggestion.message()} It is selected in the Train tab."])
     balance = spec.balance(data)
+    grid = image_grid(spec, data)
     return (state, preview, *role_dropdowns(task, names, data.columns), charts.class_balance(balance) if balance else None,
-            task, ok_md("<br>".join(lines)))
+            task, ok_md("<br>".join(lines)), gr.update(value=grid, visible=grid is not None))
 
 
 SEVERITY_ICONS = {"ok": "✔", "info": "ℹ", "warning": "⚠"}
@@ -109,7 +126,9 @@ def build(ctx: AppContext) -> dict:
     with gr.Row():
         preview = gr.Dataframe(label=t("preview"), wrap=False, max_height=320, elem_id="data-preview")
         balance = gr.Plot(label=t("balance"), elem_id="class-balance")
-    outputs = [data_state, preview, *role_columns, balance, task, message]
+    gallery = gr.Gallery(label=t("image_grid"), columns=IMAGES_PER_CLASS, height="auto", visible=False,
+                         elem_id="data-images")
+    outputs = [data_state, preview, *role_columns, balance, task, message, gallery]
     with gr.Row():
         check = gr.Button(t("check_quality"), elem_id="data-quality-run")
         fixes = [gr.Button(title, visible=False, size="sm", elem_id=f"fix-{name.replace('_', '-')}")
@@ -125,7 +144,7 @@ def build(ctx: AppContext) -> dict:
         try:
             path = sample_path(name)
         except StudioError as exc:
-            return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), error_md(exc.message))
+            return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), error_md(exc.message), gr.skip())
         return analyse(ctx, str(path), path.name, task=SAMPLES[name].task)
 
     def on_feedback(run_dir: str):

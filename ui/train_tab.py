@@ -11,11 +11,11 @@ from core import events as ev
 from core.config import AUGMENTATIONS, DEFAULT_TASK, PRECISIONS, PREFERENCE_LOSSES, PRESETS, TrainConfig
 from core import service
 from core.launch import describe_devices, max_processes
-from core.tasks import get_task
+from core.tasks import TASKS, get_task
 from core.tasks.base import Task
 from core.errors import StudioError
 from core.estimate import estimate as estimate_run
-from core.models import DEFAULT_MODEL, REGISTRY
+from core.models import DEFAULT_MODEL, REGISTRY, models_for
 from core.schedule import expected_train_rows, plan_schedule
 from core.verdict import baselines_line, judge
 
@@ -116,6 +116,7 @@ def outcome_html(events: list[ev.Event]) -> str:
 TO_SETTING = {"learning_rate": lambda exponent: round(10 ** exponent, 8)}
 TO_CONTROL = {"learning_rate": lambda rate: round(math.log10(rate), 4)}
 PRESET_FIELDS = list(dict.fromkeys(name for preset in PRESETS.values() for name in preset))
+SUGGESTED_FIELDS = list(dict.fromkeys(name for task in TASKS.values() for name in task.suggested))  # set per task
 
 
 def settings_from(names: list[str], values: list) -> dict:
@@ -129,17 +130,21 @@ def page_settings(state: dict, model_key: str, path: str | None, names: list[str
     return {**settings_from(names, values), "task": state.get("task", DEFAULT_TASK), "base_model": base}
 
 
-def preset_values(preset: str) -> list:
-    """The controls' values for a preset (fields it does not set go back to their defaults)."""
-    return [TO_CONTROL.get(name, lambda v: v)(PRESETS[preset].get(name, getattr(DEFAULTS, name)))
-            for name in PRESET_FIELDS]
+def preset_values(preset: str, state: dict | None = None, fields: list[str] = PRESET_FIELDS) -> list:
+    """The controls' values for a preset (fields it does not set go back to their defaults), with the suggestions
+    of the loaded data's task (e.g. the learning rate images train with)."""
+    suggested = get_task((state or {}).get("task", DEFAULT_TASK)).suggested
+    return [TO_CONTROL.get(name, lambda v: v)(suggested.get(name, PRESETS[preset].get(name, getattr(DEFAULTS, name))))
+            for name in fields]
 
 
 def model_choices(ctx: AppContext, task: str, viewer: str | None) -> list[tuple[str, str]]:
     """The base models offered: the registered ones, the viewer's chat runs where the task builds on them (their
     folder is the base model), and a local folder."""
-    runs = ctx.runs_with_model(viewer, chat=True) if get_task(task).builds_on_chat_runs else []
-    return ([(m.label, k) for k, m in REGISTRY.items()] + [(f"{t('run_as_base')} {r.run_id}", str(r.path)) for r in runs]
+    spec = get_task(task)
+    runs = ctx.runs_with_model(viewer, chat=True) if spec.builds_on_chat_runs else []
+    return ([(m.label, k) for k, m in models_for(spec.modality).items()]
+            + [(f"{t('run_as_base')} {r.run_id}", str(r.path)) for r in runs]
             + [(LOCAL, LOCAL)])
 
 
@@ -265,7 +270,10 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     timer = gr.Timer(1.0)
 
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
-    preset.change(preset_values, preset, [controls[name] for name in PRESET_FIELDS], api_visibility="private")
+    preset.change(preset_values, [preset, data_state], [controls[name] for name in PRESET_FIELDS],
+                  api_visibility="private")
+    data_state.change(lambda chosen, state: preset_values(chosen, state, SUGGESTED_FIELDS), [preset, data_state],
+                      [controls[name] for name in SUGGESTED_FIELDS], api_visibility="private")
 
     def show_schedule(state, n_epochs, steps_floor, batch_size, frac, workers):
         """The epochs and optimizer steps this table will get, before Start."""

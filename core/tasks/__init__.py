@@ -8,6 +8,7 @@ from ..errors import ConfigError, DataError
 from .assistant import Assistant
 from .base import Task, TaskData
 from .classification import Classification
+from .image_classification import ImageClassification
 from .multi_label import MultiLabel
 from .preference import Preference
 from .pairs import PairClassification, PairRegression
@@ -16,8 +17,8 @@ from .token_classification import TokenClassification
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Classification(), Regression(), PairClassification(), PairRegression(), MultiLabel(), TokenClassification(),
-    Assistant(), Preference())}
-DETECTION_ORDER = ("token_classification", "preference", "assistant", "pair_regression", "pairs", "multi_label", "regression")
+    Assistant(), Preference(), ImageClassification())}
+DETECTION_ORDER = ("image_classification", "token_classification", "preference", "assistant", "pair_regression", "pairs", "multi_label", "regression")
 
 
 def get_task(name: str) -> Task:

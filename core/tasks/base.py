@@ -166,6 +166,23 @@ class Task:
     augmentations: ClassVar[tuple[str, ...]] = ("eda", "synonyms")  # core.augment methods that keep targets true
     builds_on_chat_runs: ClassVar[bool] = False  # its base model may be one of the user's chat runs (after SFT)
     classical_name: ClassVar[str] = ""  # the classical baseline (core.classical) every run is compared with; "" for none
+    suggested: ClassVar[dict] = {}  # settings this task trains better with than the app-wide defaults and presets
+    bf16_on_cpu: ClassVar[bool] = True  # precision "auto" may pick bf16 on a CPU that runs it fast
+    modality: ClassVar[str] = "text"  # what its inputs are ("text" or "image"): it trains base models of the same
+
+    def check_config(self, config: TrainConfig) -> None:
+        """Refuse settings that do not fit this task: an augmentation, a base model of another modality, LoRA
+        for a task whose models have no adapters."""
+        from ..models import REGISTRY
+
+        self.check_augmentation(config.augment)
+        spec = REGISTRY.get(config.base_model)
+        if spec is not None and spec.modality != self.modality:
+            raise ConfigError(f"Invalid setting: {spec.key} reads {spec.modality}s, but {self.view.title} needs a base "
+                              f"model that reads {self.modality}s.")
+        if config.lora and not self.peft_task:
+            raise ConfigError(f"Invalid setting: LoRA is not offered for {self.view.title}; train fully or as a "
+                              "linear probe.")
 
     def check_augmentation(self, method: str) -> None:
         """Refuse an augmentation (core.augment) that would not keep this task's targets true."""
@@ -265,11 +282,27 @@ class Task:
         names = data.label_names
         return dict(num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
 
+    def processor(self, base_model: str, state: dict):
+        """What turns inputs into model features for training: a private copy of the base model's tokenizer."""
+        from ..model_setup import training_tokenizer
+
+        return training_tokenizer(base_model)
+
+    def load_processor(self, folder):
+        """The tokenizer (or image processor) a run or export folder saved."""
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
     def check_tokenizer(self, tokenizer, base_model: str) -> None:
         """Refuse a base model whose tokenizer cannot serve the task."""
 
     def encode(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
         raise NotImplementedError
+
+    def encode_training(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
+        """The training split's encoding (images add random crops per batch); the same as ``encode`` for text."""
+        return self.encode(tokenizer, data, max_length, state)
 
     def loss(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The training loss of one batch (the model's own by default)."""
@@ -286,6 +319,23 @@ class Task:
     def encode_inputs(self, tokenizer, rows: dict[str, list[str]], max_length: int) -> dict:
         """Tokenizer features for prediction inputs (role -> texts)."""
         return {"input_ids": tokenize_truncated(tokenizer, rows["text"], max_length)}
+
+    def feature_batches(self, tokenizer, features: dict, batch_size: int):
+        """Yield (row indices, padded model inputs) over ``encode_inputs`` features, shortest rows first."""
+        ids = features["input_ids"]
+        model_keys = [k for k in ("input_ids", "token_type_ids") if k in features]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), batch_size):
+            indices = order[start:start + batch_size]
+            yield indices, tokenizer.pad({k: [features[k][i] for i in indices] for k in model_keys},
+                                         padding_side="right", return_tensors="pt")
+
+    def export_inputs(self, tokenizer) -> tuple[dict[str, torch.Tensor], dict[str, dict[int, str]]]:
+        """Sample model inputs to trace an ONNX graph with, and their dynamic axes."""
+        sample = tokenizer(["a short text", "a somewhat longer text to export"], ["b", "c"], padding=True,
+                           return_tensors="pt")
+        names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
+        return {k: sample[k] for k in names}, {k: {0: "batch", 1: "sequence"} for k in names}
 
     # -- evaluation ---------------------------------------------------------
     def evaluate(self, ctx) -> tuple[float, Scored]:
