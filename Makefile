@@ -14,7 +14,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test wordnet fuzz bench bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-preference bench-packing bench-parallel browser clean
+.PHONY: run test wordnet fuzz bench bench-images bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-preference bench-packing bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench: $(VENV)/.installed
 bench-tasks: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) -m bench.task_speed
+
+bench-images: $(VENV)/.installed
+	$(PY) -m bench.image_speed
 
 bench-lora: $(VENV)/.installed
 	$(PY) -m bench.lora_speed

@@ -97,7 +97,7 @@ class Predictor:
                              "`python -m core chat`.")
         if not isinstance(rows, dict):
             rows = {self.inputs[0]: list(rows)}
-        rows = {role: [str(t) for t in rows[role]] for role in self.inputs}
+        rows = {role: [t if isinstance(t, bytes) else str(t) for t in rows[role]] for role in self.inputs}  # bytes: images
         with self._lock, torch.inference_mode():
             return self._predict(rows, batch_size or getattr(self.model, "batch_size", 64))
 

@@ -177,6 +177,9 @@ def inspect(task: Task, data: TaskData, model: str | None = None, max_length: in
             val_fraction: float = 0.2, seed: int = 42, suggestion: ModelSuggestion | None = None) -> QualityReport:
     """Every check on a task's cleaned rows, for ``model`` at ``max_length`` and the run's split settings."""
     started = time.time()
+    if task.modality != "text":  # duplicates, near duplicates, leakage, lengths and language are checks of texts
+        return QualityReport(len(data), [imbalance_finding(task, data), label_spelling_finding(data)],
+                             time.time() - started)
     keys = row_keys(data)
     suggestion = suggestion or suggest_model(task, data)
     model = model or suggestion.model

@@ -2,7 +2,8 @@
 
     python -m core serve --run RUN [--format onnx-int8] [--host 127.0.0.1] [--port 8000] [--token T]
 
-POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "text_b": "..."}, ...]) returns
+POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "text_b": "..."}, ...]; image tasks:
+base64-encoded image files) returns
 {"predictions": [{"label": ..., "probabilities": {...}} | {"value": ...} | {"labels": [...]} | {"spans": [...]}]};
 GET /healthz says what the model is; /docs has the OpenAPI page. An assistant run is served OpenAI-compatible
 instead (core.chat_server: POST /v1/chat/completions, GET /v1/models).
@@ -89,6 +90,8 @@ def start_monitor(predictor: Predictor, folder: Path, options: MonitorOptions | 
     """The served model's monitor, or the reason there is none (the server runs either way)."""
     if options is None:
         return None, "The monitor is off (started with --no-monitor)."
+    if predictor.task.modality != "text":
+        return None, "The monitor is off: it watches text inputs, and this model reads images."
     from .monitoring.monitor import Monitor
 
     try:
@@ -109,6 +112,21 @@ class PredictRequest(BaseModel):
     inputs: list[str | dict[str, str]] = Field(
         description="texts, or objects with one text per input role (pair tasks: text_a, text_b)",
         examples=[["A gorgeous, moving film."]])
+
+
+def image_bytes(encoded: str) -> bytes:
+    """An image sent as base64 (optionally a data: URL); never a path on the server."""
+    import base64
+    import binascii
+
+    from .images.pixels import open_header
+
+    try:
+        data = base64.b64decode(encoded.split(",", 1)[1] if encoded.startswith("data:") else encoded, validate=True)
+    except (binascii.Error, IndexError) as exc:
+        raise ValueError(str(exc)) from exc
+    open_header(data).close()  # a DataError for what is not a readable image within the pixel limit
+    return data
 
 
 def plain(prediction) -> dict:
@@ -203,11 +221,20 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
             missing = [role for role in inputs if not isinstance(item.get(role), str)]
             if missing:
                 return error(422, f"Input {n} lacks {', '.join(missing)}; this model reads {', '.join(inputs)}.")
+            if predictor.task.modality == "image":
+                try:
+                    rows["image"].append(image_bytes(item["image"]))
+                except (ValueError, StudioError):  # checked alone, so a bad image never fails a shared batch
+                    return error(422, f"Input {n} is not a base64-encoded image (PNG, JPEG, WebP or BMP).")
+                continue
             if any(len(item[role]) > limits.max_chars for role in inputs):
                 return error(413, f"Input {n} is longer than {limits.max_chars:,} characters.")
             for role in inputs:
                 rows[role].append(item[role])
-        predictions = await batcher.predict(rows)
+        try:
+            predictions = await batcher.predict(rows)
+        except StudioError as exc:  # e.g. an image that cannot be decoded
+            return error(422, exc.message)
         responses = [plain(p) for p in predictions]
         if monitor:
             try:

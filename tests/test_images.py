@@ -226,3 +226,22 @@ def test_linear_probe_trains_only_the_head_and_resume_keeps_batch_norms(sample_c
     from core.models import REGISTRY
     pretrained = load_file(REGISTRY["efficientnet-lite0"].path() / "model.safetensors")
     assert torch.equal(state["efficientnet._bn0.running_mean"], pretrained["efficientnet._bn0.running_mean"])
+
+
+def test_served_model_takes_base64_images_and_refuses_paths(faces_run):
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from core.predict import Predictor
+    from core.serve import create_app
+
+    client = TestClient(create_app(faces_run))
+    images = pd.read_csv(faces_run / "validation_predictions.csv")["image"].tolist()[:3]
+    encoded = [base64.b64encode(Path(p).read_bytes()).decode() for p in images]
+    answer = client.post("/v1/predict", json={"inputs": encoded})
+    assert answer.status_code == 200, answer.text
+    expected = [p.label for p in Predictor(faces_run).predict({"image": images})]
+    assert [p["label"] for p in answer.json()["predictions"]] == expected
+    assert client.post("/v1/predict", json={"inputs": [images[0]]}).status_code == 422  # a server path: refused
+    assert "monitor is off" in client.get("/healthz").json()["monitor"]

@@ -213,6 +213,8 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
             setting("hidden_dropout", gr.Slider(0, 0.5, value=DEFAULTS.hidden_dropout, step=0.05,
                                                 label=t("hidden_dropout"), info=t("hidden_dropout_info"),
                                                 elem_id="hidden-dropout"))
+            setting("linear_probe", gr.Checkbox(DEFAULTS.linear_probe, label=t("linear_probe"),
+                                                info=t("linear_probe_info"), elem_id="linear-probe"))
             setting("keep_layers", gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
                                              info=t("keep_layers_info"), elem_id="keep-layers"))
             setting("processes", gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1,
@@ -272,8 +274,13 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
     preset.change(preset_values, [preset, data_state], [controls[name] for name in PRESET_FIELDS],
                   api_visibility="private")
-    data_state.change(lambda chosen, state: preset_values(chosen, state, SUGGESTED_FIELDS), [preset, data_state],
-                      [controls[name] for name in SUGGESTED_FIELDS], api_visibility="private")
+    def suggested_values(chosen: str, state: dict | None):
+        """New data: the controls a task may suggest go to that task's (or the preset's) values."""
+        values = preset_values(chosen, state, SUGGESTED_FIELDS)
+        return values[0] if len(values) == 1 else values  # one output takes a value, not a list
+
+    data_state.change(suggested_values, [preset, data_state], [controls[name] for name in SUGGESTED_FIELDS],
+                      api_visibility="private")
 
     def show_schedule(state, n_epochs, steps_floor, batch_size, frac, workers):
         """The epochs and optimizer steps this table will get, before Start."""

@@ -1,0 +1,111 @@
+"""Image classification: SFT Studio's engine vs transformers' Trainer (its image-classification example's way:
+a dataset of image files decoded and preprocessed per batch by the model's image processor), same data, model,
+head, side, steps, batch, learning rate and seed, in one process; and a linear probe vs full fine-tuning.
+
+    python -m bench.image_speed [--sample digits] [--steps 360] [--out bench/out/images.json]
+
+Both sides are scored on the engine's own held-out split with the task's metrics. images/s: Trainer's
+train_runtime; the engine's rate at its last step (before the final evaluation). The machine changes between
+sessions: compare the ratio, not the absolute numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Dataset
+from PIL import Image
+from transformers import AutoModelForImageClassification, Trainer, TrainingArguments, set_seed
+from transformers import logging as hf_logging
+
+from core import events as ev
+from core import service
+from core.data import read_table
+from core.metrics import classification_metrics
+from core.models import resolve_model_path
+from core.samples import sample_path
+from core.store import RunStore
+from core.tasks import get_task
+
+hf_logging.set_verbosity_error()
+
+
+def engine_run(path: Path, settings: dict) -> dict:
+    plan = service.plan_run(path, settings)
+    with tempfile.TemporaryDirectory() as runs:
+        job = service.make_job(plan, RunStore(runs))
+        started = time.time()
+        job.run()
+        events = job.events.since(0)
+        metrics = json.loads((job.run_dir / "metrics.json").read_text())
+    steps = [e for e in events if isinstance(e, ev.Step)]
+    return {"images_per_s": steps[-1].samples_per_s, "seconds": time.time() - started,
+            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "steps": steps[-1].step,
+            "classical_accuracy": metrics["classical"]["accuracy"]}
+
+
+def trainer_run(path: Path, settings: dict, side: int) -> dict:
+    """The Trainer recipe on the engine's split: images decoded and processed in the batch transform."""
+    plan = service.plan_run(path, settings)
+    config, task = plan.config, get_task("image_classification")
+    set_seed(config.seed)
+    train, val = task.split(plan.data, config.val_fraction, config.seed)
+    base = resolve_model_path(config.base_model)
+    processor = task.load_processor(base)
+    processor.size = {"height": side, "width": side}
+
+    def transform(batch):
+        images = [Image.open(p).convert("RGB") for p in batch["image"]]
+        return {"pixel_values": processor(images, return_tensors="pt")["pixel_values"], "labels": batch["label"]}
+
+    def dataset(subset):
+        return Dataset.from_dict({"image": subset.inputs["image"], "label": subset.targets}).with_transform(transform)
+
+    model = AutoModelForImageClassification.from_pretrained(base, num_labels=len(train.label_names),
+                                                            ignore_mismatched_sizes=True)
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(out, per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
+                                 max_steps=settings["max_steps"], warmup_ratio=config.warmup_ratio,
+                                 weight_decay=config.weight_decay, seed=config.seed, report_to=[], save_strategy="no",
+                                 logging_strategy="no", use_cpu=not torch.cuda.is_available(),
+                                 remove_unused_columns=False, dataloader_num_workers=0)
+        trainer = Trainer(model=model, args=args, train_dataset=dataset(train))
+        result = trainer.train()
+        logits = trainer.predict(dataset(val)).predictions
+    metrics = classification_metrics(val.targets, np.asarray(logits).argmax(-1).tolist(), val.label_names)
+    return {"images_per_s": result.metrics["train_samples_per_second"], "seconds": result.metrics["train_runtime"],
+            "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sample", default="digits")
+    parser.add_argument("--steps", type=int, default=360)
+    parser.add_argument("--out", default="bench/out/images.json")
+    args = parser.parse_args()
+    path = sample_path(args.sample)
+    frame = read_table(path)
+    settings = {"max_steps": args.steps, "precision": "fp32"}
+    side = get_task("image_classification").fit(get_task("image_classification").prepare(frame))["image_size"]
+    results = {"sample": args.sample, "images": len(frame), "side": side, "steps": args.steps,
+               "engine": engine_run(path, settings),
+               "trainer": trainer_run(path, settings, side),
+               "linear_probe": engine_run(path, {**settings, "linear_probe": True})}
+    results["speedup"] = results["engine"]["images_per_s"] / results["trainer"]["images_per_s"]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    for name in ("engine", "trainer", "linear_probe"):
+        r = results[name]
+        print(f"{name:13s} {r['images_per_s']:7.1f} images/s  accuracy {r['accuracy']:.4f}  macro-F1 "
+              f"{r['macro_f1']:.4f}  {r['seconds']:.0f} s")
+    print(f"classical (logistic regression on pixels): accuracy {results['engine']['classical_accuracy']:.4f}")
+    print(f"engine / Trainer images/s: {results['speedup']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
