@@ -56,7 +56,9 @@ class TrainConfig:
     preference_beta: float = 0.1  # DPO: how far from the starting model; ORPO: the odds-ratio term's weight
     mlflow: str = ""  # log the run to MLflow: "" off, "local" (runs/mlflow.db) or a tracking URI (core.mlflow_log)
 
-    def validate(self) -> "TrainConfig":
+    def validate(self, with_task: bool = True) -> "TrainConfig":
+        """Refuse out-of-range settings; ``with_task``: also what the task refuses (its augmentations, a base model
+        of another modality), left out while the task is still to be detected from the data."""
         checks = [
             (0 < self.learning_rate <= 1, "learning rate must be between 0 and 1"),
             (0 < self.head_lr_scale <= 1000, "the head's learning-rate scale must be between 0 and 1000"),
@@ -87,9 +89,10 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"Invalid setting: {message}.")
-        from .tasks import get_task
+        if with_task:
+            from .tasks import get_task
 
-        get_task(self.task).check_config(self)
+            get_task(self.task).check_config(self)
         return self
 
     def to_json(self) -> str:

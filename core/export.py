@@ -28,12 +28,12 @@ from .tasks import get_task
 from .tasks.base import Task
 from .verdict import judge
 
-HF_LOADER = ("from transformers import {cls}, AutoTokenizer\nmodel = {cls}.from_pretrained(\"{dir}\")\n"
-             "tokenizer = AutoTokenizer.from_pretrained(\"{dir}\")")
-ONNX_LOADER = ("import onnxruntime; from transformers import AutoTokenizer\n"
-               "tokenizer, session = AutoTokenizer.from_pretrained(\"{dir}\"), "
+HF_LOADER = ("from transformers import {cls}, {processor}\nmodel = {cls}.from_pretrained(\"{dir}\")\n"
+             "processor = {processor}.from_pretrained(\"{dir}\")")
+ONNX_LOADER = ("import onnxruntime; from transformers import {processor}\n"
+               "processor, session = {processor}.from_pretrained(\"{dir}\"), "
                "onnxruntime.InferenceSession(\"{dir}/model.onnx\")\n"
-               "logits = session.run([\"logits\"], dict(tokenizer(texts, padding=True, return_tensors=\"np\")))[0]")
+               "logits = session.run([\"logits\"], dict(processor({inputs}, return_tensors=\"np\")))[0]")
 GGUF_LOADER = ("# llama.cpp: llama-cli -m {dir}/{weights} -cnv\n"
                "# Ollama (the Modelfile beside it holds the chat template and stop tokens):\n"
                "#   cd {dir} && ollama create {dir} -f Modelfile && ollama run {dir}\n"
@@ -216,7 +216,12 @@ def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) ->
     shown = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in ("train_seconds", "samples_per_s", "epoch")}
     classical, verdict = metrics.get("classical") or {}, judge(task, metrics).text
     exporter = EXPORTERS[fmt]
-    loader = exporter.loader.format(cls=task.model_class.__name__, dir=name, weights=exporter.weights)
+    images = task.modality == "image"
+    loader = exporter.loader.format(cls=task.model_class.__name__, dir=name, weights=exporter.weights,
+                                    processor="AutoImageProcessor" if images else "AutoTokenizer",
+                                    inputs="images" if images else "texts, padding=True")
+    if images and fmt == "hf":  # the EfficientNet-Lite class lives in SFT Studio: importing it registers it
+        loader = "import core.images.efficientnet_lite  # registers the architecture with transformers\n" + loader
     card = f"""# {name}
 
 Fine-tuned with SFT Studio ({task.name}, exported as `{fmt}`).

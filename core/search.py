@@ -26,6 +26,7 @@ from .search_space import PARAMS, SearchSettings
 from .config import TrainConfig
 from .errors import ConfigError, StudioError
 from .language import models_reading, script_mix
+from .models import models_for
 from .schedule import Schedule, expected_train_rows, plan_schedule
 from .store import RunStore
 from .tasks import get_task
@@ -129,7 +130,8 @@ def create_study(data: str | Path, settings: dict, columns: dict, search: Search
     """Check the data and the search, then create the study in its storage (or refuse with a message)."""
     plan = service.plan_run(data, settings, columns, text_column=text_column, label_column=label_column)
     task = get_task(plan.config.task)
-    search = search.checked(tuple(models_reading(script_mix(task.texts(plan.data))[0])))
+    readers = models_reading(script_mix(task.texts(plan.data))[0]) if task.modality == "text" else models_for(task.modality)
+    search = search.checked(tuple(readers))
     schedule = plan_schedule(plan.config, expected_train_rows(plan.config, len(plan.data)))
     check_budget(schedule, search)
     name = search.study or f"{plan.data_name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -52,8 +52,7 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
     given = dict(settings or {})
     config = TrainConfig.from_dict({**asdict(base or TrainConfig()), **given})
     detected = "task" not in given and base is None
-    if not detected:
-        config.validate()  # before any reading
+    config.validate(with_task=not detected)  # before any reading
     frame = table if isinstance(table, pd.DataFrame) else read_table(table, limits)
     if detected:
         config = replace(config, task=detect_task(frame))

@@ -245,3 +245,34 @@ def test_served_model_takes_base64_images_and_refuses_paths(faces_run):
     assert [p["label"] for p in answer.json()["predictions"]] == expected
     assert client.post("/v1/predict", json={"inputs": [images[0]]}).status_code == 422  # a server path: refused
     assert "monitor is off" in client.get("/healthz").json()["monitor"]
+
+
+def test_a_zip_of_loose_images_is_predicted_to_a_csv(faces_run, tmp_path):
+    from core.predict import Predictor
+
+    images = pd.read_csv(faces_run / "validation_predictions.csv")["image"].tolist()[:3]
+    batch = zip_of(tmp_path / "new.zip", {f"{i}.png": Path(p).read_bytes() for i, p in enumerate(images)})
+    out = Predictor(faces_run).predict_file(batch, tmp_path / "out.csv")
+    written = pd.read_csv(tmp_path / "out.csv")
+    assert len(out) == len(written) == 3 and set(written["predicted_label"]) <= {"face", "not_face"}
+    assert {"prob_face", "prob_not_face", "confidence"} <= set(written.columns)
+
+
+def test_a_stopped_image_run_resumes_from_its_checkpoint(sample_cache, tmp_path):
+    from core import events as ev
+    from core import service
+    from core.engine import TrainingJob
+    from core.samples import sample_path
+    from core.store import RunStore
+
+    store = RunStore(tmp_path)
+    job = service.make_job(service.plan_run(sample_path("faces"), {"max_steps": 24, "eval_every_steps": 8}), store)
+    job.events.subscribe(lambda e: job.cancel() if isinstance(e, ev.Step) and e.step == 12 else None)
+    job.run()
+    assert job.folder.has_resume_checkpoint()
+    resumed = TrainingJob.resume(job.run_dir, store)
+    resumed.run()
+    steps = [e.step for e in resumed.events.since(0) if isinstance(e, ev.Step)]
+    assert steps[0] == 9 and steps[-1] == 24  # continued after the step-8 checkpoint, to the end
+    metrics = json.loads((job.run_dir / "metrics.json").read_text())
+    assert metrics["accuracy"] > metrics["baseline"]["accuracy"]

@@ -118,6 +118,15 @@ def test_few_distinct_scores_suggest_classes():
     assert "Classify texts" in " ".join(prepare_data("regression", frame).warnings)
 
 
+def test_short_texts_with_commas_are_not_taken_for_label_lists():
+    """Texts built from a few repeating phrases ("great value, would buy again") are the text column, not labels."""
+    phrases, endings = ["great value", "poor fit", "fast delivery"], ["would buy again", "never again", "as described"]
+    frame = pd.DataFrame({"review": [f"{phrases[i % 3]}, {endings[i // 3 % 3]}" for i in range(30)],
+                          "label": ["pos" if i % 3 != 1 else "neg" for i in range(30)]})
+    assert detect_task(frame) == "classification"
+    assert len(prepare_data("classification", frame)) == 30
+
+
 def test_a_pair_missing_its_second_text_is_reported():
     frame = toy_frames()["pairs"]
     frame.loc[[0, 5], "sentence2"] = ""
@@ -236,4 +245,4 @@ def test_every_sample_is_detected_as_its_task_and_prepares(sample_cache):
     for name, sample in SAMPLES.items():
         frame = read_table(sample_path(name))
         assert detect_task(frame) == sample.task, name
-        assert len(prepare_data(sample.task, frame)) >= 500, name
+        assert len(prepare_data(sample.task, frame)) >= (200 if sample.archive else 500), name  # images: zips

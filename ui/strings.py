@@ -11,8 +11,8 @@ def format_key(name: str) -> str:
 
 
 STRINGS = {
-    "title": ("## SFT Studio — fine-tune a transformer on your own texts, in the browser",
-              "## SFT Studio — 在浏览器中用你自己的文本微调 Transformer 模型"),
+    "title": ("## SFT Studio — fine-tune a pretrained model on your own texts or images, in the browser",
+              "## SFT Studio — 在浏览器中用你自己的文本或图片微调预训练模型"),
     "tab_data": ("1 · Data", "1 · 数据"),
     "tab_train": ("2 · Train", "2 · 训练"),
     "tab_evaluate": ("3 · Evaluate", "3 · 评估"),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import TEXT_NAME_HINTS, as_strings
+from ..data import TEXT_NAME_HINTS, as_strings, guess_text_column_or_none
 from ..errors import DataError
 from ..metrics import multi_label_metrics
 from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
@@ -91,7 +91,10 @@ class MultiLabel(Task):
         return found[0]
 
     def recognises(self, frame: pd.DataFrame) -> bool:
-        return (any(looks_multi_label(as_strings(frame[c])) for c in frame.columns)
+        """A column of label lists beside the text column (short texts with commas are not label lists), or 0/1
+        columns, one per label."""
+        text = guess_text_column_or_none(frame)
+        return (any(looks_multi_label(as_strings(frame[c])) for c in frame.columns if c != text)
                 or len(indicator_columns(frame)) >= 2)
 
     def prepare(self, frame: pd.DataFrame, columns: dict[str, str | None] | None = None) -> TaskData:
