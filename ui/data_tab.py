@@ -48,12 +48,12 @@ def role_dropdowns(task_name: str, columns: list[str], chosen: dict[str, str]) -
 
 
 def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | None = None, task: str | None = None):
-    """Outputs: data state, preview, the role dropdowns, balance chart, task, message."""
+    """Outputs: data state, preview, the role dropdowns, balance chart, task, image grid, message."""
     try:
         frame = read_table(path, ctx.limits)
     except StudioError as exc:
-        return (None, None, *role_dropdowns(task or DEFAULT_TASK, [], {}), None, gr.skip(), error_md(exc.message),
-                gr.update(value=None, visible=False))
+        return (None, None, *role_dropdowns(task or DEFAULT_TASK, [], {}), None, gr.skip(),
+                gr.update(value=None, visible=False), error_md(exc.message))
     task = task or detect_task(frame)
     spec = get_task(task)
     names = [str(c) for c in frame.columns]
@@ -61,8 +61,8 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     try:
         data = spec.prepare(frame, columns)
     except StudioError as exc:
-        return (None, preview, *role_dropdowns(task, names, columns or {}), None, task, error_md(exc.message),
-                gr.update(value=None, visible=False))
+        return (None, preview, *role_dropdowns(task, names, columns or {}), None, task,
+                gr.update(value=None, visible=False), error_md(exc.message))
     suggestion = suggest_model(spec, data)
     state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model,
              "rows": len(data)}
@@ -71,7 +71,7 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     balance = spec.balance(data)
     grid = image_grid(spec, data)
     return (state, preview, *role_dropdowns(task, names, data.columns), charts.class_balance(balance) if balance else None,
-            task, ok_md("<br>".join(lines)), gr.update(value=grid, visible=grid is not None))
+            task, gr.update(value=grid, visible=grid is not None), ok_md("<br>".join(lines)))
 
 
 SEVERITY_ICONS = {"ok": "✔", "info": "ℹ", "warning": "⚠"}
@@ -128,7 +128,7 @@ def build(ctx: AppContext) -> dict:
         balance = gr.Plot(label=t("balance"), elem_id="class-balance")
     gallery = gr.Gallery(label=t("image_grid"), columns=IMAGES_PER_CLASS, height="auto", visible=False,
                          elem_id="data-images")
-    outputs = [data_state, preview, *role_columns, balance, task, message, gallery]
+    outputs = [data_state, preview, *role_columns, balance, task, gallery, message]  # the message last (API)
     with gr.Row():
         check = gr.Button(t("check_quality"), elem_id="data-quality-run")
         fixes = [gr.Button(title, visible=False, size="sm", elem_id=f"fix-{name.replace('_', '-')}")
@@ -144,7 +144,7 @@ def build(ctx: AppContext) -> dict:
         try:
             path = sample_path(name)
         except StudioError as exc:
-            return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), error_md(exc.message), gr.skip())
+            return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), gr.skip(), error_md(exc.message))
         return analyse(ctx, str(path), path.name, task=SAMPLES[name].task)
 
     def on_feedback(run_dir: str):
