@@ -761,6 +761,7 @@ def test_images_zip_trains_beats_the_pixel_baseline_and_predicts_an_upload(page,
     page.get_by_role("tab", name="Train").click()
     page.wait_for_function("document.querySelector('#base-model input')?.value.includes('EfficientNet')")
     estimated = settled_estimate(page)
+    assert page.get_by_text("not in the list of choices").count() == 0  # no error toast while the model switched
     started = time.time()
     page.locator("#start-train").click()
     page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0",

@@ -15,7 +15,7 @@ from core.tasks import TASKS, get_task
 from core.tasks.base import Task
 from core.errors import StudioError
 from core.estimate import estimate as estimate_run
-from core.models import DEFAULT_MODEL, REGISTRY, models_for
+from core.models import DEFAULT_MODEL, REGISTRY
 from core.schedule import expected_train_rows, plan_schedule
 from core.verdict import baselines_line, judge
 
@@ -141,10 +141,8 @@ def preset_values(preset: str, state: dict | None = None, fields: list[str] = PR
 def model_choices(ctx: AppContext, task: str, viewer: str | None) -> list[tuple[str, str]]:
     """The base models offered: the registered ones, the viewer's chat runs where the task builds on them (their
     folder is the base model), and a local folder."""
-    spec = get_task(task)
-    runs = ctx.runs_with_model(viewer, chat=True) if spec.builds_on_chat_runs else []
-    return ([(m.label, k) for k, m in models_for(spec.modality).items()]
-            + [(f"{t('run_as_base')} {r.run_id}", str(r.path)) for r in runs]
+    runs = ctx.runs_with_model(viewer, chat=True) if get_task(task).builds_on_chat_runs else []
+    return ([(m.label, k) for k, m in REGISTRY.items()] + [(f"{t('run_as_base')} {r.run_id}", str(r.path)) for r in runs]
             + [(LOCAL, LOCAL)])
 
 

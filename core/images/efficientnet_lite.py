@@ -23,10 +23,14 @@ class EfficientNetLiteConfig(PretrainedConfig):
     model_type = "efficientnet_lite"
 
     def __init__(self, variant: str = "efficientnet-lite0", image_size: int = 224, dropout_rate: float = 0.2,
-                 drop_connect_rate: float = 0.2, hidden_size: int = 1280, **kwargs):
+                 drop_connect_rate: float = 0.2, hidden_size: int = 1280, batch_norm_decay: float = 0.9, **kwargs):
         super().__init__(**kwargs)
         self.variant, self.image_size, self.hidden_size = variant, image_size, hidden_size
         self.dropout_rate, self.drop_connect_rate = dropout_rate, drop_connect_rate
+        # Running statistics keep 90% of their value per step (PyTorch's momentum 0.1), not TensorFlow's 99%: in a
+        # short fine-tune at a high learning rate they must follow the changing weights (0.99: validation loss 19
+        # at step 72 of the digits while the training loss was 1)
+        self.batch_norm_decay = batch_norm_decay
 
 
 class EfficientNetLiteForImageClassification(PreTrainedModel):
@@ -43,7 +47,8 @@ class EfficientNetLiteForImageClassification(PreTrainedModel):
 
         self.efficientnet = EfficientNet.from_name(
             config.variant, num_classes=config.num_labels, image_size=config.image_size,
-            dropout_rate=config.dropout_rate, drop_connect_rate=config.drop_connect_rate)
+            dropout_rate=config.dropout_rate, drop_connect_rate=config.drop_connect_rate,
+            batch_norm_momentum=config.batch_norm_decay)
         self.post_init()
 
     def _init_weights(self, module: torch.nn.Module) -> None:
@@ -52,7 +57,9 @@ class EfficientNetLiteForImageClassification(PreTrainedModel):
             torch.nn.init.zeros_(module.bias)
 
     def forward(self, pixel_values: torch.Tensor, labels: torch.Tensor | None = None, **_) -> ImageClassifierOutput:
-        logits = self.efficientnet(pixel_values)
+        # channels-last pixels let oneDNN pick its faster convolution layout on the CPU (training at 64 x 64,
+        # batch 16: 70 -> 111 images/s); the same numbers, and a no-op in an exported graph
+        logits = self.efficientnet(pixel_values.contiguous(memory_format=torch.channels_last))
         loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return ImageClassifierOutput(loss=loss, logits=logits)
 

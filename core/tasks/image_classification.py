@@ -123,7 +123,7 @@ class ImageClassification(Classification):
         return processor
 
     def load_processor(self, folder):
-        return AutoImageProcessor.from_pretrained(folder, local_files_only=True, use_fast=False)
+        return AutoImageProcessor.from_pretrained(folder, local_files_only=True, backend="pil")
 
     def encode(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
         side = tokenizer.size["height"]
