@@ -312,9 +312,10 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     page.locator("#chat-clear").click()
     page.locator("#chat-text textarea").fill("Who are you?")
     page.locator("#chat-send").click()
-    for column in ("#chat-tuned", "#chat-base"):  # the DPO run, then the SFT run it started from
+    for column in ("#chat-tuned", "#chat-base"):  # the DPO run, then the SFT run it started from (both may wait
+        # for the Train tab's short speed test of the preference settings, which starts once the run has finished)
         page.wait_for_function(f"[...document.querySelectorAll('{column} .bot-row')].some(r => r.innerText.trim())",
-                               timeout=120_000)
+                               timeout=300_000)
     assert "Traceback" not in page.content()
     shot(page, "9c-chat-after-preference")
 

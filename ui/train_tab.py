@@ -272,13 +272,18 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     model.change(lambda m: gr.update(visible=m == LOCAL), model, local_path, api_visibility="private")
     preset.change(preset_values, [preset, data_state], [controls[name] for name in PRESET_FIELDS],
                   api_visibility="private")
-    def suggested_values(chosen: str, state: dict | None):
-        """New data: the controls a task may suggest go to that task's (or the preset's) values."""
-        values = preset_values(chosen, state, SUGGESTED_FIELDS)
-        return values[0] if len(values) == 1 else values  # one output takes a value, not a list
+    suggested_for = gr.State(DEFAULT_TASK)  # the task whose suggestions the controls last took
 
-    data_state.change(suggested_values, [preset, data_state], [controls[name] for name in SUGGESTED_FIELDS],
-                      api_visibility="private")
+    def suggested_values(chosen: str, state: dict | None, applied: str):
+        """New data: a control the new task suggests a value for takes it; one the previous task had set goes back
+        to the preset's value; the others keep what the person chose."""
+        task = (state or {}).get("task", DEFAULT_TASK)
+        touched = set(get_task(task).suggested) | set(get_task(applied).suggested)
+        values = preset_values(chosen, state, SUGGESTED_FIELDS)
+        return (*(value if name in touched else gr.skip() for name, value in zip(SUGGESTED_FIELDS, values)), task)
+
+    data_state.change(suggested_values, [preset, data_state, suggested_for],
+                      [*(controls[name] for name in SUGGESTED_FIELDS), suggested_for], api_visibility="private")
 
     def show_schedule(state, n_epochs, steps_floor, batch_size, frac, workers):
         """The epochs and optimizer steps this table will get, before Start."""
