@@ -131,7 +131,7 @@ def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFr
     if raw.startswith(b"PK\x03\x04") and is_image_archive(path):
         from .models import cache_root
 
-        return read_image_folder(unpacked_folder(path, cache_root()), lambda table: read_table(table, limits))
+        return read_image_folder(unpacked_folder(path, raw, cache_root()), lambda table: read_table(table, limits))
     if suffix in EXCEL_SUFFIXES or raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0"):
         frame = _read_excel(path)
     else:

@@ -257,7 +257,7 @@ class TrainingJob:
                 self.save_dataset(train_rows=len(train), val_rows=len(self.val))
             tokenizer.save_pretrained(self.run_dir)
 
-        self.events.publish(ev.Status("Reading the images" if task.modality == "image" else "Tokenising"))
+        self.events.publish(ev.Status(task.encoding_status))
         warnings = list(data.warnings) + split_warnings
         max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
         if max_length < cfg.max_length:

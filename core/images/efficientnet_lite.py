@@ -63,9 +63,6 @@ class EfficientNetLiteForImageClassification(PreTrainedModel):
         loss = torch.nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return ImageClassifierOutput(loss=loss, logits=logits)
 
-    def head(self) -> torch.nn.Linear:
-        return self.efficientnet._fc
-
 
 AutoConfig.register(EfficientNetLiteConfig.model_type, EfficientNetLiteConfig, exist_ok=True)
 AutoModelForImageClassification.register(EfficientNetLiteConfig, EfficientNetLiteForImageClassification, exist_ok=True)

@@ -18,9 +18,14 @@ MAX_PIXELS = 50_000_000  # larger images are refused (a decompression bomb can c
 SIZES = (64, 224)  # the automatic training side: the images' typical side, rounded up to a multiple of 32, in these bounds
 
 
+def shown_name(source) -> str:
+    """How messages name an image: its file name, or "the image" for bytes."""
+    return Path(source).name if isinstance(source, (str, Path)) else "the image"
+
+
 def open_header(source) -> Image.Image:
     """An image opened lazily (only its header read), or a DataError naming the file and what is wrong."""
-    name = Path(source).name if isinstance(source, (str, Path)) else "the image"
+    name = shown_name(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -44,7 +49,7 @@ def open_header(source) -> Image.Image:
 def rgb_square(source, size: int) -> np.ndarray:
     """The image as size x size x 3 uint8 (bicubic; transparency laid on white, greyscale repeated)."""
     image = open_header(source)
-    name = Path(source).name if isinstance(source, (str, Path)) else "the image"
+    name = shown_name(source)
     try:
         image.load()
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):

@@ -32,13 +32,10 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
-def unpacked_folder(path: Path, cache: Path) -> Path:
-    """Unpack an image zip once into ``cache``/images/<hash> (images and tables only, no path outside it)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(2**20), b""):
-            digest.update(chunk)
-    target = cache / "images" / digest.hexdigest()[:20]
+def unpacked_folder(path: Path, content: bytes, cache: Path) -> Path:
+    """Unpack an image zip (``content``: its bytes, already read) once into ``cache``/images/<hash> (images and
+    tables only, no path outside it)."""
+    target = cache / "images" / hashlib.sha256(content).hexdigest()[:20]
     if (target / ".complete").is_file():
         return target
     try:

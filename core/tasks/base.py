@@ -166,6 +166,7 @@ class Task:
     augmentations: ClassVar[tuple[str, ...]] = ("eda", "synonyms")  # core.augment methods that keep targets true
     builds_on_chat_runs: ClassVar[bool] = False  # its base model may be one of the user's chat runs (after SFT)
     classical_name: ClassVar[str] = ""  # the classical baseline (core.classical) every run is compared with; "" for none
+    encoding_status: ClassVar[str] = "Tokenising"  # the progress line while the rows are encoded
     suggested: ClassVar[dict] = {}  # settings this task trains better with than the app-wide defaults and presets
     bf16_on_cpu: ClassVar[bool] = True  # precision "auto" may pick bf16 on a CPU that runs it fast
     modality: ClassVar[str] = "text"  # what its inputs are ("text" or "image"): it trains base models of the same

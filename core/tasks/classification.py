@@ -133,12 +133,16 @@ class Classification(Task):
         return {"name": "majority class", "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}
 
     def classical_baseline(self, train, val, state) -> dict:
-        from sklearn.linear_model import LogisticRegression
-
         x_train, x_val = self.classical_features(train, val)
-        model = LogisticRegression(C=CLASSICAL_C, max_iter=1000).fit(x_train, train.targets)
+        model = self.classical_model().fit(x_train, train.targets)
         metrics = classification_metrics(val.targets, model.predict(x_val).tolist(), val.label_names).to_dict()
         return {k: v for k, v in metrics.items() if k not in ("per_class", "confusion")}
+
+    def classical_model(self):
+        """The scikit-learn classifier of the classical baseline, fitted on ``classical_features``."""
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(C=CLASSICAL_C, max_iter=1000)
 
     def format(self, outputs, features, model_config) -> list[Prediction]:
         names = label_names_of(model_config)
