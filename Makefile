@@ -35,7 +35,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
-# English synonyms for data augmentation read Debian's WordNet 3.0 (core/augment.py).
+# English synonyms for data augmentation read Debian's WordNet 3.0 (core/train/augment.py).
 wordnet:
 	@test -f /usr/share/wordnet/index.sense || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wordnet-base wordnet-sense-index; \

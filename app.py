@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.data import DataLimits
-from core.store import RunStore
+from core.data.tables import DataLimits
+from core.runs.store import RunStore
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -16,12 +16,12 @@ from pathlib import Path
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from core.classical import fit_classical
-from core.predict import Predictor
-from core.samples import build_sample
-from core.service import plan_run, train
-from core.store import RunStore
+from core.data.samples import build_sample
+from core.deploy.predict import Predictor
+from core.runs.store import RunStore
 from core.tasks import get_task, prepare_data
+from core.tasks.classical import fit_classical
+from core.train.service import plan_run, train
 
 TEST_PER_CLASS = 40
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from bench.browser_app import launch_chromium, open_advanced, running_app
-from core.samples import build_sample
+from core.data.samples import build_sample
 
 SENTENCE = "这是一个非常好的产品，我非常喜欢它。"
 

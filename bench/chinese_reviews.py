@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.config import TrainConfig
-from core.data import read_table
-from core.samples import build_sample
+from core.data.samples import build_sample
+from core.data.tables import read_table
+from core.runs.config import TrainConfig
 from core.tasks import get_task
 
 E5, MINILM = "multilingual-e5-small", "all-MiniLM-L6-v2"
@@ -59,8 +59,8 @@ def checkpoint_costs() -> dict:
     from safetensors.torch import save_file
     from transformers import AutoModelForSequenceClassification
 
-    from core.model_setup import freeze_token_embeddings, trainable_state
-    from core.models import resolve_model_path
+    from core.models.registry import resolve_model_path
+    from core.train.model_setup import freeze_token_embeddings, trainable_state
 
     model = AutoModelForSequenceClassification.from_pretrained(resolve_model_path(E5), num_labels=2)
     freeze_token_embeddings(model)

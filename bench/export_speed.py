@@ -24,15 +24,16 @@ import numpy as np
 import torch
 
 from bench.browser_app import free_port
-from core.config import TrainConfig
-from core import service
-from core.export import export_run
-from core.language import suggest_model
-from core.predict import Predictor, weights_file
-from core.samples import sample_path
-from core.data import read_table
-from core.store import RunStore
+from core.data.samples import sample_path
+from core.data.tables import read_table
+from core.deploy.export import export_run
+from core.deploy.predict import Predictor
+from core.models.language import suggest_model
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
+from core.runs.weights import weights_file
 from core.tasks import get_task
+from core.train import service
 
 
 def train(sample: str, runs: Path):

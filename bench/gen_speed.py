@@ -23,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from core.config import TrainConfig
-from core.devices import pick_device, resolve_precision
-from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
-from core.quality import deduplicate
-from core.samples import _package_dir, build_sample
+from core.common.devices import pick_device, resolve_precision
+from core.data.samples import _package_dir, build_sample
+from core.insight.quality import deduplicate
+from core.models.registry import DEFAULT_CHAT_MODEL, resolve_model_path
+from core.runs.config import TrainConfig
 from core.tasks import get_task, prepare_data
 from core.tasks.assistant import encode_pair
 
@@ -82,9 +82,9 @@ def split(data, config: TrainConfig):
 
 
 def run_studio(data, config: TrainConfig) -> dict:
-    from core import events as ev
-    from core import service
-    from core.store import RunStore
+    from core.runs import events as ev
+    from core.runs.store import RunStore
+    from core.train import service
 
     job, last = service.train(service.RunPlan(config, data, "gen"), RunStore(tempfile.mkdtemp(prefix="bench-gen-")))
     assert isinstance(last, ev.Finished), last
@@ -98,8 +98,8 @@ def run_trl(train, config: TrainConfig, precision: str) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from core.model_setup import training_tokenizer
-    from core.lora import block_linear_names
+    from core.models.lora import block_linear_names
+    from core.models.registry import training_tokenizer
 
     tokenizer = training_tokenizer(MODEL)
     model = AutoModelForCausalLM.from_pretrained(resolve_model_path(MODEL), dtype=torch.float32)

@@ -23,14 +23,14 @@ from PIL import Image
 from transformers import AutoModelForImageClassification, Trainer, TrainingArguments, set_seed
 from transformers import logging as hf_logging
 
-from core import events as ev
-from core import service
-from core.data import read_table
-from core.metrics import classification_metrics
-from core.models import resolve_model_path
-from core.samples import sample_path
-from core.store import RunStore
+from core.data.samples import sample_path
+from core.data.tables import read_table
+from core.models.registry import resolve_model_path
+from core.runs import events as ev
+from core.runs.store import RunStore
 from core.tasks import get_task
+from core.tasks.metrics import classification_metrics
+from core.train import service
 
 hf_logging.set_verbosity_error()
 

@@ -12,13 +12,13 @@ import json
 import tempfile
 from pathlib import Path
 
-from core import events as ev
-from core.config import TrainConfig
+from core.data.samples import build_sample
+from core.models.registry import DEFAULT_CHAT_MODEL
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
-from core import service
-from core.models import DEFAULT_CHAT_MODEL
-from core.samples import build_sample
-from core.store import RunStore
+from core.train import service
 
 MODEL = DEFAULT_CHAT_MODEL
 

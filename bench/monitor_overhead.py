@@ -17,15 +17,15 @@ import tempfile
 from pathlib import Path
 
 from bench.export_speed import serve_and_load
-from core.data import read_table
-from core.monitoring.drift import compare
-from core.monitoring.observe import observe
-from core.monitoring.reference import Reference
-from core.predict import Predictor
-from core.run_folder import RunFolder
-from core.samples import SAMPLES, sample_path
-from core.service import plan_run, train
-from core.store import RunStore
+from core.data.samples import SAMPLES, sample_path
+from core.data.tables import read_table
+from core.deploy.monitoring.drift import compare
+from core.deploy.monitoring.observe import observe
+from core.deploy.monitoring.reference import Reference
+from core.deploy.predict import Predictor
+from core.runs.run_folder import RunFolder
+from core.runs.store import RunStore
+from core.train.service import plan_run, train
 
 WINDOW, WINDOWS = 100, 50
 

@@ -15,11 +15,11 @@ import time
 import torch
 from transformers import AutoModelForCausalLM
 
-from core.devices import autocast, resolve_precision
-from core.model_setup import length_grouped_batches, training_tokenizer
-from core.lora import apply_lora
-from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
+from core.common.devices import autocast, resolve_precision
+from core.models.lora import apply_lora
+from core.models.registry import DEFAULT_CHAT_MODEL, resolve_model_path, training_tokenizer
 from core.tasks import get_task
+from core.train.model_setup import length_grouped_batches
 
 from .gen_speed import MAX_LENGTH, config_for, load_data, split
 

@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from core import events as ev
-from core.config import TrainConfig
-from core import service
-from core.launch import max_processes
-from core.samples import build_sample
-from core.store import RunStore
+from core.data.samples import build_sample
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
+from core.train import service
+from core.train.parallel.launch import max_processes
 
 
 def run(data, processes: int, seed: int, global_batch: int, epochs: float) -> dict:

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.config import TrainConfig
-from core.devices import autocast, pick_device, resolve_precision
-from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
-from core.quality import deduplicate
-from core.samples import build_sample
+from core.common.devices import autocast, pick_device, resolve_precision
+from core.data.samples import build_sample
+from core.insight.quality import deduplicate
+from core.models.registry import DEFAULT_CHAT_MODEL, resolve_model_path
+from core.runs.config import TrainConfig
 from core.tasks import get_task, prepare_data
 from core.tasks.preference import response_logps
 
@@ -73,9 +73,9 @@ def score(model, tokenizer, val, config: TrainConfig, precision: str) -> dict:
 
 
 def run_studio(data, config: TrainConfig) -> dict:
-    from core import events as ev
-    from core import service
-    from core.store import RunStore
+    from core.runs import events as ev
+    from core.runs.store import RunStore
+    from core.train import service
 
     job, last = service.train(service.RunPlan(config, data, "pref"), RunStore(tempfile.mkdtemp(prefix="bench-pref-")))
     assert isinstance(last, ev.Finished), last
@@ -91,7 +91,7 @@ def run_trl(train, config: TrainConfig, precision: str) -> dict:
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    from core.model_setup import training_tokenizer
+    from core.models.registry import training_tokenizer
 
     tokenizer = training_tokenizer(MODEL)
     model = AutoModelForCausalLM.from_pretrained(resolve_model_path(MODEL), dtype=torch.float32)

@@ -6,7 +6,7 @@ prediction speed against the full model, in one run.
 Each row: the same data, split and settings (the app's defaults, 1 epoch); held-out accuracy and macro-F1 of
 the best checkpoint; training seconds; prediction over the validation rows through ``Predictor`` (PyTorch,
 the app's path) in rows/s, one-text p50 latency; and the ONNX int8 export scored on the same rows
-(``core.export.check_export``: accuracy, size, rows/s).
+(``core.deploy.export.check_export``: accuracy, size, rows/s).
 """
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.config import TrainConfig
-from core import service
-from core.export import check_export
-from core.language import suggest_model
-from core.predict import Predictor
-from core.samples import build_sample
-from core.store import RunStore
+from core.data.samples import build_sample
+from core.deploy.export import check_export
+from core.deploy.predict import Predictor
+from core.models.language import suggest_model
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import get_task
+from core.train import service
 
 
 def main() -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from core import quality
-from core.language import suggest_model
-from core.samples import SAMPLES
+from core.data.samples import SAMPLES
+from core.insight import quality
+from core.models.language import suggest_model
 from core.tasks import get_task
 
 

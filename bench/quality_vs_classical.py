@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.samples import SAMPLES, sample_path
+from core.data.samples import SAMPLES, sample_path
 from core.tasks import get_task
 
 

@@ -13,9 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from core import search, search_space
-from core.samples import SAMPLES, sample_path
-from core.store import RunStore
+from core.data.samples import SAMPLES, sample_path
+from core.runs.store import RunStore
+from core.search import space as search_space
+from core.search import study as search
 
 
 def run(sample: str, trials: int, minutes: float, runs: Path) -> dict:

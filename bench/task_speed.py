@@ -17,18 +17,22 @@ import time
 from pathlib import Path
 
 from datasets import Dataset
-from transformers import (DataCollatorForTokenClassification, DataCollatorWithPadding, Trainer, TrainingArguments,
-                          set_seed)
+from transformers import (
+    DataCollatorForTokenClassification,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 from transformers import logging as hf_logging
 
-from core import events as ev
-from core.config import TrainConfig
-from core import service
-from core.model_setup import training_tokenizer
-from core.models import DEFAULT_MODEL, resolve_model_path
-from core.samples import build_sample
-from core.store import RunStore
+from core.data.samples import build_sample
+from core.models.registry import DEFAULT_MODEL, resolve_model_path, training_tokenizer
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import get_task, prepare_data
+from core.train import service
 
 hf_logging.set_verbosity_error()
 

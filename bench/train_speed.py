@@ -26,20 +26,25 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import (AutoModelForSequenceClassification, DataCollatorWithPadding, Trainer, TrainingArguments,
-                          set_seed)
+from transformers import (
+    AutoModelForSequenceClassification,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
 from transformers import logging as hf_logging
 
-from core import events as ev
-from core.config import TrainConfig
+from core.common.devices import cpu_has_fast_bf16
+from core.data.samples import build_sample
+from core.deploy.predict import Predictor
+from core.models.registry import DEFAULT_MODEL, load_tokenizer, resolve_model_path
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import get_task, prepare_data
-from core.devices import cpu_has_fast_bf16
-from core import service
-from core.metrics import classification_metrics
-from core.models import DEFAULT_MODEL, load_tokenizer, resolve_model_path
-from core.predict import Predictor
-from core.samples import build_sample
-from core.store import RunStore
+from core.tasks.metrics import classification_metrics
+from core.train import service
 
 hf_logging.set_verbosity_error()
 

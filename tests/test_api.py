@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+
 import pytest
 
 
@@ -32,7 +33,6 @@ def test_train_then_predict_endpoints(client, tiny_model_dir, toy_csv):
 
 def test_pair_task_through_train_with_column_roles(client, tiny_model_dir, tmp_path):
     from gradio_client import handle_file
-
     from test_tasks import toy_frames
 
     path = tmp_path / "pairs.csv"

@@ -7,16 +7,16 @@ import time
 
 import pytest
 
-from core import events as ev
-from core.engine import TrainingJob
+from core.common.errors import DataError
+from core.data.tables import read_table
+from core.deploy.chat import ChatModel
+from core.models.registry import DEFAULT_CHAT_MODEL, load_tokenizer
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
 from core.tasks.assistant import encode_pair
-from core.chat import ChatModel
-from core.config import TrainConfig
-from core.data import read_table
-from core.errors import DataError
-from core.models import DEFAULT_CHAT_MODEL, load_tokenizer
-from core.store import RunStore
+from core.train.engine import TrainingJob
 
 SMOLLM = DEFAULT_CHAT_MODEL
 
@@ -78,7 +78,7 @@ def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
     # export writes a causal LM (it used to write a sequence classifier with a random head for assistant runs)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from core.export import export_run
+    from core.deploy.export import export_run
 
     exported = export_run(job.run_dir, tmp_path / "exported")
     plain, tokenizer = AutoModelForCausalLM.from_pretrained(exported), AutoTokenizer.from_pretrained(exported)
@@ -95,8 +95,8 @@ def test_gguf_q8_0_export_loads_back_and_generates_like_the_model(smollm_dir, ti
     import torch
     from transformers import AutoModelForCausalLM
 
-    from core.export import export_run
-    from core.gguf_export import GGUF_FILE, write_gguf
+    from core.deploy.export import export_run
+    from core.deploy.gguf_export import GGUF_FILE, write_gguf
 
     model = AutoModelForCausalLM.from_pretrained(smollm_dir, dtype=torch.float32).eval()
     tokenizer = load_tokenizer(str(smollm_dir))
@@ -127,7 +127,7 @@ def test_gguf_q8_0_export_loads_back_and_generates_like_the_model(smollm_dir, ti
 
 
 def render_chatml(messages: list[dict], system: str) -> str:
-    """What core.ollama's CHATML_TEMPLATE renders in Ollama for ``messages`` with the Modelfile's SYSTEM (Ollama puts
+    """What core.deploy.ollama's CHATML_TEMPLATE renders in Ollama for ``messages`` with the Modelfile's SYSTEM (Ollama puts
     a conversation's own system message in .System), written out by hand."""
     system = next((m["content"] for m in messages if m["role"] == "system"), system)
     turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages if m["role"] != "system")
@@ -135,7 +135,7 @@ def render_chatml(messages: list[dict], system: str) -> str:
 
 
 def test_ollama_template_renders_conversations_as_the_models_own_chat_template(smollm_dir):
-    from core.ollama import CHATML_TEMPLATE, default_system, modelfile
+    from core.deploy.ollama import CHATML_TEMPLATE, default_system, modelfile
 
     tokenizer = load_tokenizer(str(smollm_dir))
     system = default_system(tokenizer)
@@ -178,7 +178,7 @@ def test_openai_client_streams_a_chat_completion_from_a_served_run(tiny_llama_di
     import uvicorn
 
     from bench.browser_app import free_port
-    from core.serve import create_app
+    from core.deploy.serve import create_app
 
     config = TrainConfig(task="assistant", base_model=str(tiny_llama_dir), epochs=1, batch_size=8, max_length=48,
                          precision="fp32")

@@ -9,14 +9,14 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from core.augment import augment, eda, synonyms
-from core.config import TrainConfig
-from core.engine import TrainingJob
-from core.errors import ConfigError
-from core.run_folder import RunFolder
-from core.samples import build_sample
-from core.store import RunStore
-from core.tasks import get_task, prepare_data
+from core.common.errors import ConfigError
+from core.data.samples import build_sample
+from core.runs.config import TrainConfig
+from core.runs.run_folder import RunFolder
+from core.runs.store import RunStore
+from core.tasks import check_config, get_task, prepare_data
+from core.train.augment import augment, eda, synonyms
+from core.train.engine import TrainingJob
 
 
 def test_text_augmenters_change_a_few_words_in_english_and_chinese(sample_cache):
@@ -75,6 +75,6 @@ def test_training_augments_the_training_split_only(tiny_model_dir, toy_csv, tmp_
 
 def test_a_method_that_does_not_fit_the_task_is_refused():
     with pytest.raises(ConfigError, match="'entities' augmentation does not fit"):
-        TrainConfig(augment="entities").validate()
+        check_config(TrainConfig(augment="entities"))
     with pytest.raises(ConfigError, match="offered: entities"):
-        TrainConfig(task="token_classification", augment="eda").validate()
+        check_config(TrainConfig(task="token_classification", augment="eda"))

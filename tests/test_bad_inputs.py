@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.data import read_table
+from core.common.errors import DataError
+from core.data.tables import read_table
 from core.tasks import prepare_data
-from core.errors import DataError
 
 CORPUS = Path(__file__).parent / "fixtures" / "bad"
 EXPECTED: dict[str, str | None] = json.loads((CORPUS / "EXPECTED.json").read_text(encoding="utf-8"))
@@ -72,7 +72,7 @@ def test_no_header_gets_generic_column_names():
 
 
 def test_run_folder_name_cannot_escape_the_runs_root(tmp_path):
-    from core.store import RunStore
+    from core.runs.store import RunStore
 
     store = RunStore(tmp_path / "runs")
     path = store.create("../../etc/passwd")

@@ -7,9 +7,9 @@ import time
 
 import pandas as pd
 import pytest
+from conftest import ARTIFACTS, training_processes
 
 from bench.browser_app import launch_chromium, open_advanced
-from conftest import ARTIFACTS, training_processes
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +76,7 @@ def shot(page, name):
 
 
 def test_upload_train_evaluate_predict(page, sample_cache):
-    from core.samples import sample_path
+    from core.data.samples import sample_path
 
     wait_for_sample(page)
     page.get_by_role("tab", name="Runs").click()  # a first visit: three steps where the runs table would be
@@ -124,7 +124,7 @@ def test_upload_train_evaluate_predict(page, sample_cache):
     shot(page, "4-evaluate")
 
     page.get_by_role("tab", name="Predict").click()
-    from core.data import read_table
+    from core.data.tables import read_table
 
     examples = page.locator("#predict-examples tbody tr")  # the run's own validation articles
     examples.first.wait_for(timeout=30_000)
@@ -185,7 +185,7 @@ def test_bad_upload_shows_a_message_and_app_keeps_serving(page, tmp_path):
 def test_chinese_reviews_preselect_multilingual_e5_which_learns_them(page, sample_cache):
     """Chinese upload -> the Data tab names and the Train tab pre-selects multilingual-e5-small -> trained with the
     Fast preset it beats the majority class by more than 0.2 -> Predict calls a glowing review positive."""
-    from core.samples import sample_path
+    from core.data.samples import sample_path
 
     wait_for_sample(page)
     page.locator("#data-upload input[type=file]").set_input_files(str(sample_path("chinese_reviews")))
@@ -251,7 +251,7 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
         field = page.locator(f"{selector} input[type=number]").first
         field.fill(value)
         field.press("Enter")
-    from core.models import DEFAULT_CHAT_MODEL, resolve_model_path
+    from core.models.registry import DEFAULT_CHAT_MODEL, resolve_model_path
 
     resolve_model_path(DEFAULT_CHAT_MODEL)  # converted once into the shared cache, so the figure below is a user's usual start
     started = time.time()
@@ -279,8 +279,8 @@ def test_assistant_lora_then_chat_then_preference_tuning(page, sample_cache, tmp
     assert "Traceback" not in page.content()
     shot(page, "9-chat")
 
-    from core.data import read_table
-    from core.samples import sample_path
+    from core.data.samples import sample_path
+    from core.data.tables import read_table
 
     table = tmp_path / "preferences.csv"
     read_table(sample_path("chatterbot_preferences")).head(24).to_csv(table, index=False)
@@ -376,7 +376,7 @@ def classical_on_page(page, task: str) -> float:
 def test_each_new_task_from_the_browser(page, task, tmp_path, sample_cache):
     """Upload a table of the task, see the task detected, train the real default model with a live curve until
     it beats the baseline by the task's margin, evaluate, predict. (The one real run per task.)"""
-    from core.samples import build_sample
+    from core.data.samples import build_sample
     from core.tasks import get_task
 
     sample, rows, preset, lr, text, second, answer, margin = NEW_TASKS[task]
@@ -453,7 +453,7 @@ def shingle_set(text: str) -> set[str]:
 
 def distinct_tweets(n: int) -> pd.DataFrame:
     """n real tweets, none a near copy of another (checked pair by pair, independently of the app)."""
-    from core.samples import sample_path
+    from core.data.samples import sample_path
 
     frame = pd.read_csv(sample_path("tweet_sentiment"), dtype=str).head(3 * n)
     kept, sets = [], []
@@ -531,7 +531,7 @@ def test_evaluate_draws_roc_pr_calibration_and_saves_a_threshold(page, app, two_
     from safetensors.numpy import load_file
     from sklearn.metrics import roc_auc_score
 
-    from core.predict import Predictor
+    from core.deploy.predict import Predictor
 
     run_id = two_binary_runs[-1]
     page.get_by_role("tab", name="Evaluate").click()
@@ -584,12 +584,12 @@ def test_two_cpu_processes_from_the_browser_match_one_process(page, app, tmp_pat
     learn in the other tests): live curve, re-attached after a reload, the same accuracy and validation loss as
     one process with the same global batch (fp32, no dropout); a second run, one of its processes killed, shows as
     interrupted, resumes from the Runs tab and stops on Stop."""
-    from core import events as ev
-    from core.config import TrainConfig
-    from core.engine import TrainingJob
-    from core.samples import build_sample
-    from core.store import RunStore
+    from core.data.samples import build_sample
+    from core.runs import events as ev
+    from core.runs.config import TrainConfig
+    from core.runs.store import RunStore
     from core.tasks import prepare_data
+    from core.train.engine import TrainingJob
 
     frame = build_sample("tweet_sentiment", rows_per_class=400, seed=3)  # 1200 real tweets, 3 classes
     path, longer = tmp_path / "tweets120.csv", tmp_path / "tweets1200.csv"
@@ -697,15 +697,15 @@ def test_monitor_tab_shows_a_shifted_stream_as_drifted_and_an_unshifted_one_as_f
     and Chinese reviews; the Monitor tab calls the first fine and the second drifted."""
     import random
 
-    from core.config import TrainConfig
-    from core.engine import TrainingJob
-    from core.monitoring.monitor import Monitor
-    from core.predict import Predictor
-    from core.run_folder import RunFolder
-    from core.samples import build_sample
-    from core.serve import plain
-    from core.store import RunStore
+    from core.data.samples import build_sample
+    from core.deploy.monitoring.monitor import Monitor
+    from core.deploy.predict import Predictor
+    from core.deploy.serve import plain
+    from core.runs.config import TrainConfig
+    from core.runs.run_folder import RunFolder
+    from core.runs.store import RunStore
     from core.tasks import prepare_data
+    from core.train.engine import TrainingJob
 
     config = TrainConfig(base_model=str(tiny_model_dir), epochs=1, batch_size=16, max_length=48, learning_rate=1e-3,
                          precision="fp32")

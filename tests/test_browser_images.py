@@ -6,7 +6,6 @@ import re
 import time
 
 import pytest
-
 from test_browser import browser, check_estimate, classical_on_page, page, settled_estimate, shot, wait_for_sample  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -18,7 +17,7 @@ def test_images_zip_trains_beats_the_pixel_baseline_and_predicts_an_upload(page,
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    from core.samples import sample_path
+    from core.data.samples import sample_path
 
     wait_for_sample(page)
     page.locator("#data-upload input[type=file]").set_input_files(str(sample_path("digits")))

@@ -6,9 +6,9 @@ import re
 
 import pandas as pd
 import pytest
+from test_browser import browser, page, shot, wait_for_sample  # noqa: F401 (fixtures)
 
 from bench.browser_app import open_advanced
-from test_browser import browser, page, shot, wait_for_sample  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -26,7 +26,7 @@ def trials_on_page(page) -> pd.DataFrame:
 
 
 def test_search_fills_live_prunes_and_the_best_beats_the_page_settings(page, sample_cache, tmp_path):
-    from core.samples import sample_path
+    from core.data.samples import sample_path
 
     news = pd.read_csv(sample_path("bbc_news"))
     small = news.groupby("label", group_keys=False).head(24)  # 120 rows, 24 per class

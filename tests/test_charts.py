@@ -1,5 +1,5 @@
 """The live training curve stays cheap to draw however long the run."""
-from core import events as ev
+from core.runs import events as ev
 from ui.charts import MAX_CURVE_POINTS, bucket_means, training_curve
 
 

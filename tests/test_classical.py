@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.classical import fit_classical
-from core.config import PRESETS, TrainConfig
-from core.quality import deduplicate
-from core.samples import SAMPLES, build_sample
-from core.schedule import MAX_AUTO_EPOCHS, MIN_AUTO_EPOCHS, plan_schedule
+from core.data.samples import SAMPLES, build_sample
+from core.insight.quality import deduplicate
+from core.insight.verdict import judge
+from core.runs.config import PRESETS, TrainConfig
 from core.tasks import get_task, prepare_data
 from core.tasks.base import TaskData
-from core.verdict import judge
+from core.tasks.classical import fit_classical
+from core.train.schedule import MAX_AUTO_EPOCHS, MIN_AUTO_EPOCHS, plan_schedule
 
 # (sample, rows): one real sample per task family, a few hundred rows so the suite stays quick.
 SAMPLE_ROWS = [("tweet_sentiment", 100), ("sentiment_scores", 500), ("sts_b", 500), ("sts_b_paraphrase", 500),

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from test_tasks import toy_frames
 
 # task, --col flags, predict inputs

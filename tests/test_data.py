@@ -6,10 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from core.data import DataLimits, read_table
-from core.language import unknown_token_rate
+from core.common.errors import DataError
+from core.data.tables import DataLimits, read_table
+from core.models.language import unknown_token_rate
 from core.tasks import get_task, prepare_data
-from core.errors import DataError
 
 CHINESE_ROWS = [("这是一个非常好的产品，我非常喜欢它。", "正面"), ("质量太差了，完全不能用。", "负面"),
                 ("服务很好，下次还会再来。", "正面"), ("非常失望，浪费钱。", "负面")] * 3
@@ -98,7 +98,7 @@ def test_split_is_stratified_and_seeded():
 def test_unknown_token_rate_flags_chinese_for_english_model():
     from transformers import AutoTokenizer
 
-    from core.models import DEFAULT_MODEL, REGISTRY
+    from core.models.registry import DEFAULT_MODEL, REGISTRY
 
     tok = AutoTokenizer.from_pretrained(REGISTRY[DEFAULT_MODEL].path())
     assert unknown_token_rate(tok, ["this is a very good product"]) == 0

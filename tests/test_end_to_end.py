@@ -7,14 +7,14 @@ import sys
 import pandas as pd
 import pytest
 
-from core import events as ev
-from core.config import TrainConfig
-from core.data import read_table
+from core.data.samples import build_sample, sample_path
+from core.data.tables import read_table
+from core.deploy.predict import Predictor
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
-from core.engine import TrainingJob
-from core.predict import Predictor
-from core.samples import build_sample, sample_path
-from core.store import RunStore
+from core.train.engine import TrainingJob
 
 
 @pytest.fixture(scope="module")

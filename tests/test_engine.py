@@ -7,17 +7,17 @@ import threading
 import pytest
 import torch
 
-from core import events as ev
-from core.config import TrainConfig
-from core.data import read_table
+from core.common.errors import ConfigError
+from core.data.tables import read_table
+from core.data.tokens import tokenize_truncated
+from core.deploy.predict import Predictor
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
-from core.engine import TrainingJob
-from core.model_setup import freeze_token_embeddings, length_grouped_batches, training_overrides
-from core.tokens import tokenize_truncated
-from core.dropout import FastDropout, use_fast_dropout
-from core.errors import ConfigError
-from core.predict import Predictor
-from core.store import RunStore
+from core.train.dropout import FastDropout, use_fast_dropout
+from core.train.engine import TrainingJob
+from core.train.model_setup import freeze_token_embeddings, length_grouped_batches, training_overrides
 
 
 def tiny_config(model_dir, **overrides) -> TrainConfig:
@@ -195,8 +195,8 @@ def test_length_grouped_batches_cover_every_row_once():
 
 @pytest.mark.parametrize("model", ["all-MiniLM-L6-v2", "SmolLM2-135M-Instruct"])
 def test_fast_tokenising_equals_tokenising_whole_texts(model, sample_cache):
-    from core.models import load_tokenizer
-    from core.samples import build_sample
+    from core.data.samples import build_sample
+    from core.models.registry import load_tokenizer
 
     texts = build_sample("bbc_news", rows_per_class=20).text.tolist() + [
         "https://example.com/" + "x" * 3000,  # one 'word' far longer than the cut

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from core import service
-from core.estimate import SPEED_FILE, SpeedBook, duration, estimate
-from core.store import RunStore
+from core.runs.store import RunStore
+from core.train import service
+from core.train.estimate import SPEED_FILE, SpeedBook, duration, estimate
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 
-from core.config import TrainConfig
-from core.examples import as_text, example_inputs
-from core.quality import deduplicate
-from core.run_folder import RunFolder
+from core.deploy.examples import as_text, example_inputs
+from core.insight.quality import deduplicate
+from core.runs.config import TrainConfig
+from core.runs.run_folder import RunFolder
 from core.tasks import get_task, prepare_data
 
 

@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from core import events as ev
-from core.config import TrainConfig
-from core.engine import TrainingJob
-from core.run_folder import RunFolder
-from core.store import RunStore
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.run_folder import RunFolder
+from core.runs.store import RunStore
 from core.tasks import prepare_data
+from core.train.engine import TrainingJob
 
 
 def test_tensorboard_holds_every_step_and_evaluation_of_the_run(tiny_model_dir, toy_csv, tmp_path):
@@ -63,7 +63,7 @@ def test_a_bad_mlflow_store_fails_the_run_with_a_message(tiny_model_dir, toy_csv
 
 
 def test_a_database_uri_keeps_artifacts_beside_the_runs_not_in_the_working_folder(tmp_path):
-    from core.mlflow_log import tracking_uri
+    from core.runs.mlflow_log import tracking_uri
 
     uri, artifacts = tracking_uri(f"sqlite:///{tmp_path}/other.db", tmp_path / "runs")
     assert uri == f"sqlite:///{tmp_path}/other.db" and artifacts == (tmp_path / "runs" / "mlartifacts").as_uri()

@@ -10,18 +10,18 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from test_tasks import toy_frames
 from transformers import AutoTokenizer
 
 from bench.browser_app import free_port
-from core.config import TrainConfig
-from core.engine import TrainingJob
-from core.errors import DataError
-from core.export import check_export, export_run
-from core.predict import Predictor
-from core.serve import ServeLimits, create_app
-from core.store import RunStore
+from core.common.errors import DataError
+from core.deploy.export import check_export, export_run
+from core.deploy.predict import Predictor
+from core.deploy.serve import ServeLimits, create_app
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import get_task, prepare_data
-from test_tasks import toy_frames
+from core.train.engine import TrainingJob
 
 ENCODER_TASKS = list(toy_frames())
 

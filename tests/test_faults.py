@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from core import events as ev
-from core.config import TrainConfig
-from core.data import read_table
+from core.common.errors import ConfigError
+from core.data.tables import read_table
+from core.deploy.predict import Predictor
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
-from core.engine import TrainingJob
-from core.evaluation import EvalContext
-from core.errors import ConfigError
-from core.predict import Predictor
-from core.store import RunStore
+from core.train.engine import TrainingJob
+from core.train.evaluation import EvalContext
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.data import read_table
-from core.errors import StudioError
+from core.common.errors import StudioError
+from core.data.tables import read_table
 from core.tasks import TASKS, detect_task, prepare_data
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from core.data import read_table
-from core.errors import ConfigError, DataError
+from core.common.errors import ConfigError, DataError
+from core.data.tables import read_table
 from core.tasks import detect_task, get_task
 
 TASK = get_task("image_classification")
@@ -61,8 +61,8 @@ def test_converted_backbone_knows_imagenet(sample_cache):
     from skimage import data as skdata
     from transformers import AutoModelForImageClassification
 
-    from core.images.pixels import pixel_tensor
-    from core.models import REGISTRY
+    from core.data.pixels import pixel_tensor
+    from core.models.registry import REGISTRY
     from core.tasks.image_classification import normaliser
 
     path = REGISTRY["efficientnet-lite0"].path()
@@ -122,7 +122,7 @@ def test_bad_images_are_left_out_with_a_reason(tmp_path, sample_cache):
     messages = []
     for name in ("empty.png", "text.jpg", "bomb.png"):
         with pytest.raises(DataError) as caught:
-            from core.images.pixels import open_header
+            from core.data.pixels import open_header
             open_header(next(p for p in read_table(tmp_path / "bad.zip")["image"] if p.endswith(name)))
         messages.append(caught.value.message)
     assert "empty file" in messages[0] and "cannot be read" in messages[1] and "50 million" in messages[2]
@@ -149,22 +149,23 @@ def test_zip_bomb_is_refused_before_unpacking(tmp_path, sample_cache):
 
 
 def test_text_models_and_lora_are_refused_for_images():
-    from core.config import TrainConfig
+    from core.runs.config import TrainConfig
+    from core.tasks import check_config
 
     with pytest.raises(ConfigError, match="reads texts"):
-        TrainConfig(task="image_classification").validate()
+        check_config(TrainConfig(task="image_classification"))
     with pytest.raises(ConfigError, match="LoRA is not offered"):
-        TrainConfig(task="image_classification", base_model="efficientnet-lite0", lora=True).validate()
+        check_config(TrainConfig(task="image_classification", base_model="efficientnet-lite0", lora=True))
     with pytest.raises(ConfigError, match="reads images"):
-        TrainConfig(task="classification", base_model="efficientnet-lite0").validate()
+        check_config(TrainConfig(task="classification", base_model="efficientnet-lite0"))
 
 
 @pytest.fixture(scope="module")
 def faces_run(tmp_path_factory, sample_cache):
     """The LFW faces sample fine-tuned briefly (60 steps at 64 x 64, with random crops)."""
-    from core import service
-    from core.samples import sample_path
-    from core.store import RunStore
+    from core.data.samples import sample_path
+    from core.runs.store import RunStore
+    from core.train import service
 
     plan = service.plan_run(sample_path("faces"), {"max_steps": 60, "augment": "crops"})
     job = service.make_job(plan, RunStore(tmp_path_factory.mktemp("image-runs")))
@@ -186,8 +187,8 @@ def test_prediction_and_onnx_export_agree_with_plain_onnxruntime(faces_run, tmp_
     import onnxruntime
     from transformers import AutoImageProcessor
 
-    from core.export import export_run
-    from core.predict import Predictor
+    from core.deploy.export import export_run
+    from core.deploy.predict import Predictor
 
     frame = pd.read_csv(faces_run / "validation_predictions.csv")
     images = frame["image"].tolist()
@@ -207,10 +208,10 @@ def test_prediction_and_onnx_export_agree_with_plain_onnxruntime(faces_run, tmp_
 def test_linear_probe_trains_only_the_head_and_resume_keeps_batch_norms(sample_cache, tmp_path):
     import torch
 
-    from core import service
-    from core.model_setup import trainable_state
-    from core.samples import sample_path
-    from core.store import RunStore
+    from core.data.samples import sample_path
+    from core.runs.store import RunStore
+    from core.train import service
+    from core.train.model_setup import trainable_state
 
     plan = service.plan_run(sample_path("faces"), {"max_steps": 20, "linear_probe": True})
     job = service.make_job(plan, RunStore(tmp_path))
@@ -223,7 +224,7 @@ def test_linear_probe_trains_only_the_head_and_resume_keeps_batch_norms(sample_c
     assert any(name.endswith("running_mean") for name in state)
     from safetensors.torch import load_file
 
-    from core.models import REGISTRY
+    from core.models.registry import REGISTRY
     pretrained = load_file(REGISTRY["efficientnet-lite0"].path() / "model.safetensors")
     assert torch.equal(state["efficientnet._bn0.running_mean"], pretrained["efficientnet._bn0.running_mean"])
 
@@ -233,8 +234,8 @@ def test_served_model_takes_base64_images_and_refuses_paths(faces_run):
 
     from fastapi.testclient import TestClient
 
-    from core.predict import Predictor
-    from core.serve import create_app
+    from core.deploy.predict import Predictor
+    from core.deploy.serve import create_app
 
     client = TestClient(create_app(faces_run))
     images = pd.read_csv(faces_run / "validation_predictions.csv")["image"].tolist()[:3]
@@ -248,7 +249,7 @@ def test_served_model_takes_base64_images_and_refuses_paths(faces_run):
 
 
 def test_a_zip_of_loose_images_is_predicted_to_a_csv(faces_run, tmp_path):
-    from core.predict import Predictor
+    from core.deploy.predict import Predictor
 
     images = pd.read_csv(faces_run / "validation_predictions.csv")["image"].tolist()[:3]
     batch = zip_of(tmp_path / "new.zip", {f"{i}.png": Path(p).read_bytes() for i, p in enumerate(images)})
@@ -259,11 +260,11 @@ def test_a_zip_of_loose_images_is_predicted_to_a_csv(faces_run, tmp_path):
 
 
 def test_a_stopped_image_run_resumes_from_its_checkpoint(sample_cache, tmp_path):
-    from core import events as ev
-    from core import service
-    from core.engine import TrainingJob
-    from core.samples import sample_path
-    from core.store import RunStore
+    from core.data.samples import sample_path
+    from core.runs import events as ev
+    from core.runs.store import RunStore
+    from core.train import service
+    from core.train.engine import TrainingJob
 
     store = RunStore(tmp_path)
     job = service.make_job(service.plan_run(sample_path("faces"), {"max_steps": 24, "eval_every_steps": 8}), store)

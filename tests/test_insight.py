@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from core import compare, insight
-from core.quality import apply_fix, deduplicate, inspect
+from core.insight import compare
+from core.insight import outputs as insight
+from core.insight.quality import apply_fix, deduplicate, inspect
 from core.tasks import get_task
 from core.tasks.base import TaskData
 
@@ -162,7 +163,7 @@ def test_threshold_metrics_and_saving(tmp_path):
 
 
 def test_compare_reads_histories_and_lists_differing_settings(tmp_path):
-    from core.store import RunStore
+    from core.runs.store import RunStore
 
     store = RunStore(tmp_path)
     for name, lr in (("one", 1e-4), ("two", 3e-4)):
@@ -187,10 +188,10 @@ def test_compare_reads_histories_and_lists_differing_settings(tmp_path):
 
 @pytest.mark.parametrize("dedupe", [True, False])
 def test_training_drops_exact_copies_before_the_split(dedupe, toy_csv, tiny_model_dir, tmp_path):
-    from core import events as ev
-    from core.config import TrainConfig
-    from core.engine import TrainingJob
-    from core.store import RunStore
+    from core.runs import events as ev
+    from core.runs.config import TrainConfig
+    from core.runs.store import RunStore
+    from core.train.engine import TrainingJob
 
     task = get_task("classification")
     frame = pd.read_csv(toy_csv)

@@ -4,16 +4,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core import events as ev
-from core.config import TrainConfig
-from core.data import read_table
+from core.data.tables import read_table
+from core.deploy.export import export_run
+from core.deploy.predict import Predictor
+from core.models.language import unknown_token_warning
+from core.models.registry import REGISTRY
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
-from core.language import unknown_token_warning
-from core.engine import TrainingJob
-from core.models import REGISTRY
-from core.export import export_run
-from core.predict import Predictor
-from core.store import RunStore
+from core.train.engine import TrainingJob
 
 SENTENCES = ["this product is great and I love it", "this product is awful and I hate it"]
 
@@ -50,7 +50,7 @@ def test_lora_run_saves_an_adapter_that_loads_merged_and_unmerged(tiny_model_dir
 def test_top_layer_lora_keeps_autograd_out_of_the_lower_layers(tiny_model_dir):
     from transformers import AutoModelForSequenceClassification
 
-    from core.lora import apply_lora
+    from core.models.lora import apply_lora
 
     base = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
     model = apply_lora(base, TrainConfig(lora=True, lora_rank=4, lora_layers=1), "SEQ_CLS")
@@ -79,7 +79,7 @@ def test_smollm2_converts_once_and_trains_a_chinese_classifier_with_lora(sample_
     mtime = (path / "model.safetensors").stat().st_mtime
     assert spec.path() == path and (path / "model.safetensors").stat().st_mtime == mtime  # reused, not redone
 
-    from core.samples import sample_path
+    from core.data.samples import sample_path
 
     frame = read_table(sample_path("chinese_reviews")).head(64)
     config = TrainConfig(base_model="SmolLM2-135M-Instruct", max_steps=4, batch_size=8, max_length=48,

@@ -11,19 +11,19 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from core import cli
-from core.config import TrainConfig
-from core.engine import TrainingJob
-from core.monitoring.drift import compare
-from core.monitoring.observe import observe
-from core.monitoring.reference import Reference
-from core.monitoring.report import open_log
-from core.predict import Predictor
-from core.run_folder import RunFolder
-from core.samples import build_sample
-from core.serve import MonitorOptions, create_app
-from core.store import RunStore
+from core.cli import main as cli
+from core.data.samples import build_sample
+from core.deploy.monitoring.drift import compare
+from core.deploy.monitoring.observe import observe
+from core.deploy.monitoring.reference import Reference
+from core.deploy.monitoring.report import open_log
+from core.deploy.predict import Predictor
+from core.deploy.serve import MonitorOptions, create_app
+from core.runs.config import TrainConfig
+from core.runs.run_folder import RunFolder
+from core.runs.store import RunStore
 from core.tasks import prepare_data
+from core.train.engine import TrainingJob
 
 
 @pytest.fixture(scope="module")

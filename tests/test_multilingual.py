@@ -6,13 +6,13 @@ import pandas as pd
 import pytest
 from safetensors import safe_open
 
-from core.config import TrainConfig
-from core.data import read_table
-from core.engine import TrainingJob
-from core.language import script_mix, suggest_model
-from core.models import REGISTRY
-from core.store import RunStore
+from core.data.tables import read_table
+from core.models.language import script_mix, suggest_model
+from core.models.registry import REGISTRY
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import get_task, prepare_data
+from core.train.engine import TrainingJob
 
 E5 = "multilingual-e5-small"
 SENTENCES = ["这是一个非常好的产品", "物流很慢，包装也破了！客服态度还可以。", "The weather is lovely today.",

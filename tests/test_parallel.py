@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import training_processes
 
-from core import events as ev
-from core.config import TrainConfig
-from core.data import read_table
-from core.engine import TrainingJob
-from core.store import RunStore
+from core.data.tables import read_table
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import prepare_data
+from core.train.engine import TrainingJob
 
 
 def history(run_dir: Path, kind: str) -> list[dict]:

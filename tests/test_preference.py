@@ -9,17 +9,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import events as ev
-from core.chat import ChatModel
-from core.config import TrainConfig
-from core.data import read_table
-from core.engine import TrainingJob
-from core.errors import ConfigError, DataError
-from core.models import load_tokenizer
-from core.samples import sample_path
-from core.store import RunStore
+from core.common.errors import ConfigError, DataError
+from core.data.samples import sample_path
+from core.data.tables import read_table
+from core.deploy.chat import ChatModel
+from core.models.registry import load_tokenizer
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import detect_task, get_task, prepare_data
 from core.tasks.preference import score_pairs
+from core.train.engine import TrainingJob
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_preference_tuning_continues_a_lora_assistant_run(tiny_llama_dir, qa_csv
 
 
 def test_chat_feedback_becomes_a_preference_table(tmp_path):
-    from core.chat_feedback import feedback_table, record_preference
+    from core.deploy.chat_feedback import feedback_table, record_preference
 
     with pytest.raises(DataError, match="the same"):
         record_preference(tmp_path, "Hi", "Hello!", "Hello!")

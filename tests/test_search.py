@@ -12,9 +12,10 @@ from pathlib import Path
 import optuna
 import pytest
 
-from core import search, search_space
-from core.errors import ConfigError
-from core.store import RunStore
+from core.common.errors import ConfigError
+from core.runs.store import RunStore
+from core.search import space as search_space
+from core.search import study as search
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ def small_bert(tmp_path_factory):
     """A 2-layer BERT of 256 hidden units with MiniLM's tokenizer (about 40 MB of weights: a kept model shows)."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from core.models import DEFAULT_MODEL, REGISTRY
+    from core.models.registry import DEFAULT_MODEL, REGISTRY
 
     out = tmp_path_factory.mktemp("small-bert")
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):

@@ -9,15 +9,15 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from core import events as ev
-from core.config import TrainConfig
-from core.engine import TrainingJob
-from core.errors import DataError
-from core.export import export_run
-from core.predict import Predictor
-from core.store import RunStore
+from core.common.errors import DataError
+from core.deploy.export import export_run
+from core.deploy.predict import Predictor
+from core.runs import events as ev
+from core.runs.config import TrainConfig
+from core.runs.store import RunStore
 from core.tasks import TASKS, detect_task, get_task, prepare_data
 from core.tasks.token_classification import to_iob2
+from core.train.engine import TrainingJob
 
 WORDS = ["good", "bad", "great", "awful", "fine", "poor"]
 
@@ -203,7 +203,7 @@ def test_ner_bad_input_messages(tokens, tags, message):
 
 
 def test_ner_reads_conll_with_docstart_and_warns_about_cut_entities(tmp_path, tiny_model_dir):
-    from core.data import read_table
+    from core.data.tables import read_table
 
     lines = ["-DOCSTART- -X- O O", ""] + [f"w{i} NN O" for i in range(40)] + ["Paris NNP B-LOC", ""] + \
             ["John NNP B-PER", "left VB O", ""]
@@ -239,8 +239,8 @@ def test_ner_spans_have_character_offsets():
 
 
 def test_every_sample_is_detected_as_its_task_and_prepares(sample_cache):
-    from core.data import read_table
-    from core.samples import SAMPLES, sample_path
+    from core.data.samples import SAMPLES, sample_path
+    from core.data.tables import read_table
 
     for name, sample in SAMPLES.items():
         frame = read_table(sample_path(name))

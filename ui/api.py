@@ -7,9 +7,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from core import events as ev
-from core import search, search_space, service
-from core.errors import StudioError
+from core.common.errors import StudioError
+from core.runs import events as ev
+from core.search import space as search_space
+from core.search import study as search
+from core.train import service
 
 from .context import AppContext
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.errors import StudioError
-from core.models import cache_root
+from core.common.errors import StudioError
+from core.models.registry import cache_root
 
 from . import api, chat_tab, data_tab, evaluate_tab, monitor_tab, predict_tab, runs_tab, search_panel, train_tab
 from .context import AppContext, error_md, viewer_of

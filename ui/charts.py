@@ -6,8 +6,8 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import events as ev
-from core.config import DEFAULT_TASK
+from core.runs import events as ev
+from core.runs.config import DEFAULT_TASK
 from core.tasks import get_task
 
 

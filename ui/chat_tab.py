@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core.chat import load_chat_model
-from core.chat_feedback import record_preference
-from core.run_folder import RunFolder
-from core.errors import StudioError
+from core.common.errors import StudioError
+from core.deploy.chat import load_chat_model
+from core.deploy.chat_feedback import record_preference
+from core.runs.run_folder import RunFolder
 
 from .context import AppContext, error_md, ok_md, run_picker, viewer_of
 from .strings import t

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.data import DataLimits, read_table
-from core.estimate import SpeedBook
-from core.jobqueue import JobQueue
-from core.search import SearchRun
-from core.store import RunInfo, RunStore
+from core.data.tables import DataLimits, read_table
+from core.runs.store import RunInfo, RunStore
+from core.search.study import SearchRun
 from core.tasks import get_task
 from core.tasks.base import TaskData
+from core.train.estimate import SpeedBook
+from core.train.jobqueue import JobQueue
 
 
 @dataclass

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.config import DEFAULT_TASK, TrainConfig
-from core.data import read_table
-from core.errors import StudioError
-from core.language import suggest_model
-from core.quality import FIX_TITLES, QualityReport, apply_fix, inspect
-from core.atomic import write_csv_atomic
-from core.chat_feedback import feedback_table
-from core.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
+from core.common.atomic import write_csv_atomic
+from core.common.errors import StudioError
+from core.data.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
+from core.data.tables import read_table
+from core.deploy.chat_feedback import feedback_table
+from core.insight.quality import FIX_TITLES, QualityReport, apply_fix, inspect
+from core.models.language import suggest_model
+from core.runs.config import DEFAULT_TASK, TrainConfig
 from core.tasks import TASKS, detect_task, get_task
 
 from . import charts

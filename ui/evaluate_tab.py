@@ -6,17 +6,16 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from core import insight
-from core.errors import StudioError
-from core.export import EXPORTERS, check_export
-from core.run_folder import RunFolder
+from core.common.errors import StudioError
+from core.deploy.export import EXPORTERS, check_export
+from core.insight import outputs as insight
+from core.insight.verdict import judge
+from core.runs.run_folder import RunFolder
 from core.tasks import get_task
-from core.verdict import judge
 
 from . import charts
 from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
 from .strings import format_key, t
-
 
 EMPTY_INSIGHT = (None, None, None, None)
 HIDDEN_THRESHOLD = (gr.update(visible=False), "", gr.update(visible=False))

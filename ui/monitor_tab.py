@@ -8,10 +8,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.errors import StudioError
-from core.monitoring.drift import ALPHA, PSI_DRIFT
-from core.monitoring.report import open_log
-from core.run_folder import RunFolder
+from core.common.errors import StudioError
+from core.deploy.monitoring.drift import ALPHA, PSI_DRIFT
+from core.deploy.monitoring.report import open_log
+from core.runs.run_folder import RunFolder
 
 from . import charts
 from .context import AppContext, error_md, ok_md, viewer_of

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from core.errors import StudioError
-from core.examples import example_inputs
-from core.predict import load_predictor
+from core.common.errors import StudioError
+from core.deploy.examples import example_inputs
+from core.deploy.predict import load_predictor
 from core.tasks import get_task
 from core.tasks.base import Prediction
 
 from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
 from .strings import t
+
 
 def _score(p: Prediction, sentence: str) -> tuple:
     return None, ok_md(f"Predicted score: <b id='predict-value'>{p.value:.4f}</b>"), None

@@ -10,13 +10,13 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from core import compare
-from core.engine import TrainingJob
-from core.errors import StudioError
-from core.export import FORMATS, export_run
-from core.run_folder import INTERRUPTED
-from core.store import RunInfo
+from core.common.errors import StudioError
+from core.deploy.export import FORMATS, export_run
+from core.insight import compare
+from core.runs.run_folder import INTERRUPTED
+from core.runs.store import RunInfo
 from core.tasks import get_task
+from core.train.engine import TrainingJob
 
 from . import charts
 from .context import AppContext, error_md, first_steps, ok_md, viewer_of
@@ -118,7 +118,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
                 compare.config_table(runs, differences_only))
 
     def export(run_id: str, fmt: str = "run", browser_id: str | None = None, request: gr.Request = None):
-        """Zip a run folder, or an export of it (any of core.export.FORMATS), for download."""
+        """Zip a run folder, or an export of it (any of core.deploy.export.FORMATS), for download."""
         try:
             viewer = viewer_of(request, browser_id)
             if fmt == "run":

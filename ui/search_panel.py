@@ -7,9 +7,10 @@ import itertools
 
 import gradio as gr
 
-from core import search, search_space
-from core.errors import StudioError
-from core.models import REGISTRY
+from core.common.errors import StudioError
+from core.models.registry import REGISTRY
+from core.search import space as search_space
+from core.search import study as search
 
 from . import charts
 from .context import AppContext, error_md, ok_md, viewer_of

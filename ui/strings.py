@@ -2,8 +2,9 @@
 formats bring their own titles (in their modules), so adding one needs no line here."""
 import gradio as gr
 
-from core.export import EXPORTERS
+from core.deploy.export import EXPORTERS
 from core.tasks import TASKS
+
 
 def format_key(name: str) -> str:
     """The string key of an export format's title, e.g. format_onnx_int8."""

@@ -7,17 +7,17 @@ import time
 
 import gradio as gr
 
-from core import events as ev
-from core.config import AUGMENTATIONS, DEFAULT_TASK, PRECISIONS, PREFERENCE_LOSSES, PRESETS, TrainConfig
-from core import service
-from core.launch import describe_devices, max_processes
-from core.tasks import TASKS, get_task
+from core.common.errors import StudioError
+from core.insight.verdict import baselines_line, judge
+from core.models.registry import DEFAULT_MODEL, REGISTRY
+from core.runs import events as ev
+from core.runs.config import AUGMENTATIONS, DEFAULT_TASK, PRECISIONS, PREFERENCE_LOSSES, PRESETS, TrainConfig
+from core.tasks import TASKS, check_config, get_task
 from core.tasks.base import Task
-from core.errors import StudioError
-from core.estimate import estimate as estimate_run
-from core.models import DEFAULT_MODEL, REGISTRY
-from core.schedule import expected_train_rows, plan_schedule
-from core.verdict import baselines_line, judge
+from core.train import service
+from core.train.estimate import estimate as estimate_run
+from core.train.parallel.launch import describe_devices, max_processes
+from core.train.schedule import expected_train_rows, plan_schedule
 
 from . import charts
 from .context import AppContext, error_md, ok_md, viewer_of
@@ -304,7 +304,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         if not state or not state.get("rows"):
             return "", idle
         try:
-            config = TrainConfig.from_dict(page_settings(state, model_key, path, names, values)).validate()
+            config = check_config(TrainConfig.from_dict(page_settings(state, model_key, path, names, values)))
             data = ctx.table(state)
         except (StudioError, OSError, TypeError, ValueError):
             return "", idle

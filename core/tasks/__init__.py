@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..config import DEFAULT_TASK
-from ..errors import ConfigError, DataError
+from ..common.errors import ConfigError, DataError
+from ..runs.config import DEFAULT_TASK, TrainConfig
 from .assistant import Assistant
 from .base import Task, TaskData
 from .classification import Classification
 from .image_classification import ImageClassification
 from .multi_label import MultiLabel
-from .preference import Preference
 from .pairs import PairClassification, PairRegression
+from .preference import Preference
 from .regression import Regression
 from .token_classification import TokenClassification
 
@@ -25,6 +25,12 @@ def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ConfigError(f"Unknown task '{name}'. Tasks: {', '.join(TASKS)}.")
     return TASKS[name]
+
+
+def check_config(config: TrainConfig) -> TrainConfig:
+    """The settings' own ranges, then what their task refuses (its augmentations, a base model of another modality)."""
+    get_task(config.task).check_config(config.validate())
+    return config
 
 
 def prepare_data(task: str, frame: pd.DataFrame, columns: dict[str, str | None] | None = None) -> TaskData:

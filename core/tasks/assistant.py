@@ -7,8 +7,8 @@ import pandas as pd
 import torch
 from transformers import AutoModelForCausalLM
 
-from ..data import name_hint
-from ..errors import DataError
+from ..common.errors import DataError
+from ..data.tables import name_hint
 from .base import Encoded, Role, Scored, Task, TaskData, TaskView
 
 PROMPT_HINTS = ("prompt", "question", "instruction", "input", "query", "问题", "指令")

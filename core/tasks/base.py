@@ -14,10 +14,11 @@ import torch
 from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification
 
-from ..config import TrainConfig
-from ..data import as_strings, guess_text_column, name_hint
-from ..errors import ConfigError, DataError
-from ..tokens import tokenize_truncated
+from ..common.errors import ConfigError, DataError
+from ..data.tables import as_strings, guess_text_column, name_hint
+from ..data.tokens import tokenize_truncated
+from ..models.registry import training_tokenizer
+from ..runs.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,9 @@ class Task:
     per_token: ClassVar[bool] = False  # one output per token (the engine keeps each row's token logits)
     peft_task: ClassVar[str] = "SEQ_CLS"
     generative: ClassVar[bool] = False  # a causal LM that writes text (chat, GGUF export), not an encoder with a head
-    augmentations: ClassVar[tuple[str, ...]] = ("eda", "synonyms")  # core.augment methods that keep targets true
+    augmentations: ClassVar[tuple[str, ...]] = ("eda", "synonyms")  # core.train.augment methods that keep targets true
     builds_on_chat_runs: ClassVar[bool] = False  # its base model may be one of the user's chat runs (after SFT)
-    classical_name: ClassVar[str] = ""  # the classical baseline (core.classical) every run is compared with; "" for none
+    classical_name: ClassVar[str] = ""  # the classical baseline (core.tasks.classical) every run is compared with; "" for none
     encoding_status: ClassVar[str] = "Tokenising"  # the progress line while the rows are encoded
     suggested: ClassVar[dict] = {}  # settings this task trains better with than the app-wide defaults and presets
     bf16_on_cpu: ClassVar[bool] = True  # precision "auto" may pick bf16 on a CPU that runs it fast
@@ -174,7 +175,7 @@ class Task:
     def check_config(self, config: TrainConfig) -> None:
         """Refuse settings that do not fit this task: an augmentation, a base model of another modality, LoRA
         for a task whose models have no adapters."""
-        from ..models import REGISTRY
+        from ..models.registry import REGISTRY
 
         self.check_augmentation(config.augment)
         spec = REGISTRY.get(config.base_model)
@@ -186,7 +187,7 @@ class Task:
                               "linear probe.")
 
     def check_augmentation(self, method: str) -> None:
-        """Refuse an augmentation (core.augment) that would not keep this task's targets true."""
+        """Refuse an augmentation (core.train.augment) that would not keep this task's targets true."""
         if method != "off" and method not in self.augmentations:
             offered = ", ".join(self.augmentations) or "none"
             raise ConfigError(f"Invalid setting: '{method}' augmentation does not fit {self.view.title} "
@@ -285,8 +286,6 @@ class Task:
 
     def processor(self, base_model: str, state: dict):
         """What turns inputs into model features for training: a private copy of the base model's tokenizer."""
-        from ..model_setup import training_tokenizer
-
         return training_tokenizer(base_model)
 
     def load_processor(self, folder):
@@ -310,7 +309,7 @@ class Task:
         return model(**batch).loss
 
     def before_training(self, ctx, train: Encoded) -> None:
-        """Work on the starting model before the first step (``ctx``: a ``core.evaluation.EvalContext``), e.g.
+        """Work on the starting model before the first step (``ctx``: a ``core.train.evaluation.EvalContext``), e.g.
         reference scores a loss compares with."""
 
     def encoding_warnings(self, encoded: Encoded, data: TaskData) -> list[str]:
@@ -340,7 +339,7 @@ class Task:
 
     # -- evaluation ---------------------------------------------------------
     def evaluate(self, ctx) -> tuple[float, Scored]:
-        """Validation loss and scores; ``ctx`` (a ``core.evaluation.EvalContext``) runs the model over the
+        """Validation loss and scores; ``ctx`` (a ``core.train.evaluation.EvalContext``) runs the model over the
         held-out rows."""
         loss, outputs = ctx.forward_validation()
         return loss, self.score(outputs, ctx.val, ctx.val_encoded, ctx.task_state)
@@ -354,12 +353,12 @@ class Task:
 
     def classical_baseline(self, train: TaskData, val: TaskData, state: dict) -> dict:
         """Metrics of the classical model named ``classical_name``, fitted on ``train`` and scored on ``val``
-        with the task's own metrics (``core.classical.fit_classical`` times it and catches what cannot fit)."""
+        with the task's own metrics (``core.tasks.classical.fit_classical`` times it and catches what cannot fit)."""
         raise NotImplementedError
 
     def classical_features(self, train: TaskData, val: TaskData):
         """TF-IDF matrices of the training and validation rows, fitted on the training texts."""
-        from ..classical import TextFeatures
+        from .classical import TextFeatures
 
         features = TextFeatures.fit(self.texts(train))
         return self.classical_matrix(features, train), self.classical_matrix(features, val)

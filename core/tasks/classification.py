@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ..data import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, name_hint
-from ..errors import DataError
-from ..metrics import classification_metrics
+from ..common.errors import DataError
+from ..data.tables import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, name_hint
 from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
+from .metrics import classification_metrics
 
 CLASS_CARDS = (("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("macro_precision", "precision"),
                ("macro_recall", "recall"))

@@ -1,4 +1,4 @@
-"""Image classification: an image column (file paths; see core.images.reading for folders and zips) and a label
+"""Image classification: an image column (file paths; see core.data.images for folders and zips) and a label
 column; a pretrained image backbone with a new softmax head. Everything after the logits (metrics, predictions,
 thresholds, baselines' shape) is the text classifier's."""
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pandas as pd
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification, BatchFeature
 
-from ..data import LABEL_NAME_HINTS, as_strings, name_hint
-from ..errors import DataError
-from ..images import efficientnet_lite
-from ..images.pixels import Normaliser, open_header, pixel_tensor, training_side
-from ..images.reading import IMAGE_SUFFIXES
+from ..common.errors import DataError
+from ..data.images import IMAGE_SUFFIXES
+from ..data.pixels import Normaliser, open_header, pixel_tensor, training_side
+from ..data.tables import LABEL_NAME_HINTS, as_strings, name_hint
+from ..models import efficientnet_lite
 from .base import Encoded, Role, TaskData, TaskView
 from .classification import CLASS_CARDS, Classification, class_index, guess_label_column, normalise_label
 
@@ -113,7 +113,7 @@ class ImageClassification(Classification):
     def processor(self, base_model: str, state: dict):
         """The base model's image processor at the training side (a fixed-size backbone keeps its own: the
         state then records that)."""
-        from ..models import resolve_model_path
+        from ..models.registry import resolve_model_path
 
         path = resolve_model_path(base_model)
         processor = self.load_processor(path)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import TEXT_NAME_HINTS, as_strings, guess_text_column_or_none
-from ..errors import DataError
-from ..metrics import multi_label_metrics
+from ..common.errors import DataError
+from ..data.tables import TEXT_NAME_HINTS, as_strings, guess_text_column_or_none
 from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
+from .metrics import multi_label_metrics
 
 LABELS_HINTS = ("labels", "tags", "genres", "genre", "categories", "topics", "keywords", "label", "标签", "类别")
 SEPARATORS = ("|", ";", ",")

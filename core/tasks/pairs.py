@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..data import as_strings, name_hint
+from ..data.tables import as_strings, name_hint
 from .base import Role, TaskView
 from .classification import CLASS_CARDS, Classification
 from .regression import REGRESSION_CARDS, Regression, looks_like_scores
@@ -35,7 +35,7 @@ class PairInputs:
         return {key: encoded[key] for key in ("input_ids", "token_type_ids") if key in encoded}
 
     def classical_matrix(self, features, data):
-        from ..classical import pair_features
+        from .classical import pair_features
 
         return pair_features(features, data.inputs["text_a"], data.inputs["text_b"])
 

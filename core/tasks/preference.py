@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..config import TrainConfig
-from ..errors import DataError
+from ..common.errors import DataError
+from ..runs.config import TrainConfig
 from .assistant import PROMPT_HINTS, Assistant, encode_pair, response_logits
 from .base import Encoded, Role, Scored, TaskData, TaskView
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, guess_text_column_or_none, name_hint
-from ..errors import DataError
-from ..metrics import regression_metrics
+from ..common.errors import DataError
+from ..data.tables import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, guess_text_column_or_none, name_hint
 from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings, shown_first
+from .metrics import regression_metrics
 
 SCORE_HINTS = ("score", "rating", "value", "target", "label", "y", "stars", "intensity", "sentiment", "similarity",
                "分数", "评分", "得分")

@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 from transformers import AutoModelForTokenClassification
 
-from ..data import name_hint
-from ..errors import DataError
-from ..metrics import entity_metrics
+from ..common.errors import DataError
+from ..data.tables import name_hint
 from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView
 from .classification import softmax
+from .metrics import entity_metrics
 
 TOKEN_HINTS = ("tokens", "words", "token", "word", "chars", "characters", "sentence", "text", "词", "字")
 TAG_HINTS = ("tags", "ner_tags", "ner", "tag", "labels", "label", "entities", "标签")
@@ -245,7 +245,7 @@ class TokenClassification(Task):
         return {"name": "most frequent tag per word", **{k: v for k, v in metrics.items() if k != "per_class"}}
 
     def classical_baseline(self, train, val, state) -> dict:
-        from ..classical import crf_tags
+        from .classical import crf_tags
 
         names = train.label_names
         predicted = crf_tags(train.inputs["tokens"], [[names[i] for i in row] for row in train.targets],

@@ -1,0 +1,1 @@
+"""Shared by every layer: typed errors, atomic file writes, devices and precision."""

@@ -1,0 +1,1 @@
+"""Reading users' data: tables, image folders and zips, pixels, truncating tokenisation, the sample datasets."""

@@ -1,0 +1,135 @@
+"""What the monitor says about a request log: traffic, latency, each drift check and a verdict, and the score on
+the predictions that got feedback; also the training table that feedback makes and the Prometheus metrics."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from ...common.errors import DataError
+from ...runs.run_folder import RunFolder
+from .drift import MIN_WINDOW, compare, verdict
+from .log import database_url, observation_of, read_meta, read_window
+from .observe import outcome_counts
+from .reference import Reference
+
+WINDOW = 500  # the report's default window: the newest predictions
+
+
+@dataclass(frozen=True)
+class FeedbackScore:
+    labelled: int
+    metric: str  # accuracy / RMSE / exact match
+    value: float | None
+
+
+def truth_matches(output: str, prediction: dict, truth) -> float:
+    """1 if the prediction equals the given answer, else 0 (label sets compare as sets)."""
+    if output == "labels":
+        return float(set(prediction.get("labels", [])) == set(truth))
+    return float(prediction.get("label") == truth)
+
+
+def feedback_score(rows: list[dict], output: str) -> FeedbackScore:
+    labelled = [r for r in rows if r["truth"] is not None]
+    if output == "number":
+        errors = [(r["prediction"]["value"] - float(r["truth"])) ** 2 for r in labelled]
+        return FeedbackScore(len(labelled), "RMSE", math.sqrt(np.mean(errors)) if errors else None)
+    hits = [truth_matches(output, r["prediction"], r["truth"]) for r in labelled]
+    return FeedbackScore(len(labelled), "exact match" if output == "labels" else "accuracy",
+                         float(np.mean(hits)) if hits else None)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def shares(counts: dict[str, float]) -> dict[str, float]:
+    total = sum(counts.values()) or 1
+    return {name: round(count / total, 4) for name, count in counts.items()}
+
+
+def report(engine, reference: Reference, last: int | None = WINDOW, since: float | None = None) -> dict:
+    """The monitor's JSON for the newest ``last`` predictions (or those after ``since``)."""
+    return summarise(read_window(engine, last, since), reference)
+
+
+def summarise(rows: list[dict], reference: Reference) -> dict:
+    """The monitor's JSON for logged ``rows`` (oldest first)."""
+    observations = [observation_of(r) for r in rows]
+    checks = compare(reference, observations) if len(rows) >= MIN_WINDOW else []
+    latencies = [r["latency_ms"] for r in rows]
+    return {
+        "window": len(rows),
+        "from": rows[0]["time"] if rows else None,
+        "to": rows[-1]["time"] if rows else None,
+        "verdict": verdict(checks, len(rows)),
+        "drifted": any(c.drifted for c in checks),
+        "checks": [{**asdict(c), "severity": c.severity} for c in checks],
+        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
+        "outcome_mix": {"validation": shares(reference.outcome), "window": shares(outcome_counts(observations))},
+        "feedback": asdict(feedback_score(rows, reference.output)),
+        "reference": {"rows": reference.rows, "metric": reference.metric},
+    }
+
+
+def training_table(engine, run_dir: Path, inputs: list[str]) -> tuple[pd.DataFrame, int]:
+    """The run's cleaned rows plus every logged input that got feedback, with the feedback as its target, in the
+    run's own column layout (the Data tab reads it back). Returns the table and how many rows feedback added."""
+    original = RunFolder(run_dir).dataset()
+    target = next(c for c in original.columns if c not in inputs)
+    added = []
+    for row in read_window(engine):
+        if row["truth"] is None or not row["input"]:
+            continue
+        truth = row["truth"]
+        value = json.dumps(truth, ensure_ascii=False) if isinstance(truth, list) else repr(truth) if isinstance(
+            truth, float) else str(truth)
+        added.append({**{c: row["input"].get(c, "") for c in inputs}, target: value})
+    return pd.concat([original, pd.DataFrame(added, columns=original.columns)], ignore_index=True), len(added)
+
+
+@dataclass
+class LogView:
+    """A request log opened for reading: its database, what it was written for, and that model's reference."""
+
+    engine: sa.Engine
+    meta: dict
+    reference: Reference
+
+    def report(self, last: int | None = WINDOW) -> dict:
+        return report(self.engine, self.reference, last)
+
+    def look(self, last: int | None = WINDOW) -> tuple[dict, pd.DataFrame]:
+        """The report and the predictions behind it as a table (time, latency_ms, outcome, value, ...), read once."""
+        rows = read_window(self.engine, last)
+        frame = pd.DataFrame(rows, columns=["time", "latency_ms", "outcome", "value", "confidence", "truth"])
+        frame["time"] = pd.to_datetime(frame["time"], unit="s")
+        return summarise(rows, self.reference), frame
+
+    def training_table(self) -> tuple[pd.DataFrame, int]:
+        if not self.meta.get("inputs_logged"):
+            raise DataError("This log has no inputs: serve with --log-inputs to turn feedback into training rows.")
+        return training_table(self.engine, Path(self.meta["run"]), self.meta["inputs"])
+
+
+def open_log(database: str | Path) -> LogView:
+    """Open a request log written by ``python -m core serve`` (a SQLAlchemy URL or a SQLite file)."""
+    url = database_url(database)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise DataError(f"There is no request log at {url.removeprefix('sqlite:///')}.")
+    engine = sa.create_engine(url)
+    try:
+        meta = read_meta(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise DataError(f"{database} is not a request log of SFT Studio "
+                        f"({str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0][:200]}).") from None
+    reference = Reference.load(Path(meta.get("folder", "")))
+    if reference is None:
+        raise DataError(f"The model this log was written for ({meta.get('folder', '?')}) has no monitor reference.")
+    return LogView(engine, meta, reference)

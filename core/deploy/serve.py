@@ -1,0 +1,274 @@
+"""A prediction server for one run or export: FastAPI, micro-batched, optional bearer token, size limits.
+
+    python -m core serve --run RUN [--format onnx-int8] [--host 127.0.0.1] [--port 8000] [--token T]
+
+POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "text_b": "..."}, ...]; image tasks:
+base64-encoded image files) returns
+{"predictions": [{"label": ..., "probabilities": {...}} | {"value": ...} | {"labels": [...]} | {"spans": [...]}]};
+GET /healthz says what the model is; /docs has the OpenAPI page. An assistant run is served OpenAI-compatible
+instead (core.deploy.chat_server: POST /v1/chat/completions, GET /v1/models).
+
+With the monitor on (the default), each prediction carries an ``id`` and is logged (core.deploy.monitoring);
+POST /v1/feedback {"id": ..., "label": ...} records the true answer, GET /v1/monitor reports drift against the
+validation rows and the score on feedback, and GET /metrics gives the same to Prometheus.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from ..common.errors import StudioError
+from ..runs.config import TrainConfig
+from ..runs.run_folder import RunFolder
+from ..tasks import get_task
+from .predict import Predictor
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    max_inputs: int = 256  # rows per request
+    max_chars: int = 20_000  # characters per text
+    max_body_bytes: int = 2 * 2**20
+    max_batch: int = 16  # rows gathered across concurrent requests into one predict call
+    wait_ms: float = 3.0  # how long the first request of a batch waits for others
+    max_new_tokens: int = 512  # assistants: the longest answer a request may ask for
+
+
+class MicroBatcher:
+    """Gathers the rows of concurrent requests into one model call (up to max_batch rows or wait_ms)."""
+
+    def __init__(self, predictor: Predictor, limits: ServeLimits):
+        self.predictor, self.limits = predictor, limits
+        self.queue: asyncio.Queue | None = None
+
+    async def predict(self, rows: dict[str, list[str]]) -> list:
+        if self.queue is None:
+            self.queue = asyncio.Queue()
+            asyncio.get_running_loop().create_task(self._worker())
+        done = asyncio.get_running_loop().create_future()
+        await self.queue.put((rows, done))
+        return await done
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            pending = [await self.queue.get()]
+            deadline = loop.time() + self.limits.wait_ms / 1000
+            while sum(len(next(iter(r.values()))) for r, _ in pending) < self.limits.max_batch:
+                try:
+                    pending.append(await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time())))
+                except asyncio.TimeoutError:
+                    break
+            merged = {role: [t for rows, _ in pending for t in rows[role]] for role in pending[0][0]}
+            try:
+                predictions = await loop.run_in_executor(None, self.predictor.predict, merged)
+            except Exception as exc:  # one bad batch must not stop the server
+                for _, done in pending:
+                    done.set_exception(exc)
+                continue
+            start = 0
+            for rows, done in pending:
+                count = len(next(iter(rows.values())))
+                done.set_result(predictions[start:start + count])
+                start += count
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    database: str | None = None  # SQLAlchemy URL or file; default: monitor.db beside the served model
+    log_inputs: bool = False  # keep each input's text (needed to turn feedback into training rows)
+    run_dir: Path | None = None  # the run whose validation rows are the reference (default: the served folder)
+    max_rows: int = 100_000
+
+
+def start_monitor(predictor: Predictor, folder: Path, options: MonitorOptions | None):
+    """The served model's monitor, or the reason there is none (the server runs either way)."""
+    if options is None:
+        return None, "The monitor is off (started with --no-monitor)."
+    if predictor.task.modality != "text":
+        return None, "The monitor is off: it watches text inputs, and this model reads images."
+    from .monitoring.monitor import Monitor
+
+    try:
+        return Monitor(predictor, folder, options.database, options.run_dir, options.log_inputs,
+                       options.max_rows), ""
+    except StudioError as exc:
+        return None, f"The monitor is off: {exc.message}"
+    except Exception as exc:  # e.g. a database that cannot be opened: predictions must still be served
+        return None, f"The monitor is off: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+
+
+class FeedbackRequest(BaseModel):
+    id: str = Field(description="the id a prediction response carried")
+    label: str | float | list[str] = Field(description="the true answer: a label, a score or a list of labels")
+
+
+class PredictRequest(BaseModel):
+    inputs: list[str | dict[str, str]] = Field(
+        description="texts, or objects with one text per input role (pair tasks: text_a, text_b)",
+        examples=[["A gorgeous, moving film."]])
+
+
+def image_bytes(encoded: str) -> bytes:
+    """An image sent as base64 (optionally a data: URL); never a path on the server."""
+    import base64
+    import binascii
+
+    from ..data.pixels import open_header
+
+    try:
+        data = base64.b64decode(encoded.split(",", 1)[1] if encoded.startswith("data:") else encoded, validate=True)
+    except (binascii.Error, IndexError) as exc:
+        raise ValueError(str(exc)) from exc
+    open_header(data).close()  # a DataError for what is not a readable image within the pixel limit
+    return data
+
+
+def plain(prediction) -> dict:
+    """A prediction as JSON: only the fields its task fills."""
+    return {key: value for key, value in asdict(prediction).items() if value not in (None, [], {})}
+
+
+def guarded_app(title: str, description: str, token: str | None, limits: ServeLimits, error, example: str):
+    """A FastAPI app whose /v1/ routes need the token (if any), with size limits and 4xx messages from ``error``."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+
+    app = FastAPI(title=title, version="1", description=description)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if token and request.url.path.startswith("/v1/") and not hmac.compare_digest(
+                request.headers.get("authorization", ""), f"Bearer {token}"):
+            return error(401, "Send the server's token as 'Authorization: Bearer <token>'.")
+        size = request.headers.get("content-length")
+        if size and size.isdigit() and int(size) > limits.max_body_bytes:
+            return error(413, f"The request is larger than {limits.max_body_bytes:,} bytes.")
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:])
+        return error(422, f"Bad request body{f' at {where}' if where else ''}: {first.get('msg', 'invalid')}. "
+                          f"Send JSON like {example}.")
+
+    return app
+
+
+def serves_assistant(folder: Path) -> bool:
+    config = Path(folder) / RunFolder.CONFIG
+    return config.is_file() and get_task(TrainConfig.load(config).task).generative
+
+
+def create_chat_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits()):
+    """An assistant run behind OpenAI-compatible routes (core.deploy.chat_server)."""
+    from .chat_server import add_chat_routes, openai_error
+
+    name = Path(folder).name
+    app = guarded_app("SFT Studio chat server", f"The assistant {name}, OpenAI-compatible: POST /v1/chat/completions "
+                      "(stream: true for server-sent events), GET /v1/models.", token, limits, openai_error,
+                      '{"messages": [{"role": "user", "content": "Hello"}]}')
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "task": "assistant", "model": name}
+
+    add_chat_routes(app, Path(folder), limits)
+    return app
+
+
+def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits(),
+               monitor_options: MonitorOptions | None = MonitorOptions()):
+    """The prediction server for ``folder``; an assistant run gets the OpenAI-compatible chat server instead."""
+    from fastapi.responses import JSONResponse, Response
+
+    if serves_assistant(Path(folder)):
+        return create_chat_app(folder, token, limits)
+    predictor = Predictor(folder)
+    monitor, monitor_off = start_monitor(predictor, Path(folder), monitor_options)
+    inputs = predictor.inputs
+    batcher = MicroBatcher(predictor, limits)
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    app = guarded_app("SFT Studio prediction server",
+                      f"{predictor.task.name} model from {Path(folder).name}; inputs: {', '.join(inputs)}.",
+                      token, limits, error, '{"inputs": ["a text", ...]}')
+    app.state.monitor = monitor
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "task": predictor.task.name, "inputs": list(inputs),
+                "labels": predictor.label_names, "model": Path(folder).name, "monitor": monitor_off or "on"}
+
+    @app.post("/v1/predict")
+    async def predict(body: PredictRequest):
+        started = time.perf_counter()
+        if not body.inputs:
+            return error(422, "Send at least one input.")
+        if len(body.inputs) > limits.max_inputs:
+            return error(413, f"At most {limits.max_inputs} inputs per request (got {len(body.inputs)}).")
+        rows: dict[str, list[str]] = {role: [] for role in inputs}
+        for n, item in enumerate(body.inputs):
+            item = {inputs[0]: item} if isinstance(item, str) else item
+            missing = [role for role in inputs if not isinstance(item.get(role), str)]
+            if missing:
+                return error(422, f"Input {n} lacks {', '.join(missing)}; this model reads {', '.join(inputs)}.")
+            if predictor.task.modality == "image":
+                try:
+                    rows["image"].append(image_bytes(item["image"]))
+                except (ValueError, StudioError):  # checked alone, so a bad image never fails a shared batch
+                    return error(422, f"Input {n} is not a base64-encoded image (PNG, JPEG, WebP or BMP).")
+                continue
+            if any(len(item[role]) > limits.max_chars for role in inputs):
+                return error(413, f"Input {n} is longer than {limits.max_chars:,} characters.")
+            for role in inputs:
+                rows[role].append(item[role])
+        try:
+            predictions = await batcher.predict(rows)
+        except StudioError as exc:  # e.g. an image that cannot be decoded
+            return error(422, exc.message)
+        responses = [plain(p) for p in predictions]
+        if monitor:
+            try:
+                ids = monitor.record(rows, predictions, responses, (time.perf_counter() - started) * 1000)
+                responses = [{**r, "id": i} for r, i in zip(responses, ids)]
+            except Exception:  # the monitor never fails a prediction
+                pass
+        return {"predictions": responses}
+
+    @app.post("/v1/feedback", status_code=202)
+    def feedback(body: FeedbackRequest):
+        if not monitor:
+            return error(503, monitor_off)
+        try:
+            monitor.feedback(body.id, body.label)
+        except StudioError as exc:
+            return error(422, exc.message)
+        return {"accepted": body.id}
+
+    @app.get("/v1/monitor")
+    def monitor_report(last: int = 500, since_s: float | None = None):
+        if not monitor:
+            return error(503, monitor_off)
+        try:
+            return monitor.report(max(1, last), time.time() - since_s if since_s else None)
+        except Exception as exc:  # the database may be locked or gone
+            return error(503, f"Could not read the request log: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+
+    @app.get("/metrics")
+    def metrics():
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        if not monitor:
+            return Response(f"# {monitor_off}\n", media_type=CONTENT_TYPE_LATEST)
+        return Response(monitor.metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,1 @@
+"""Hyperparameter search on Optuna: the searchable space and the study."""

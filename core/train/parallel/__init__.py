@@ -1,0 +1,1 @@
+"""Data-parallel training: peers (one process or N started by accelerate), and the launcher of worker processes (core.train.worker)."""
