@@ -14,7 +14,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test wordnet fuzz bench bench-images bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-preference bench-packing bench-parallel browser clean
+.PHONY: run test test-fast bench-estimate wordnet fuzz bench bench-images bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-preference bench-packing bench-parallel browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ wordnet:
 
 test: $(VENV)/.installed browser wordnet
 	$(PY) -m pytest -q
+
+# The lane to run while working: everything but the browser and slow (real fine-tune) tests, a few minutes.
+test-fast: $(VENV)/.installed wordnet
+	$(PY) -m pytest -q -m "not slow and not browser"
 
 fuzz: $(VENV)/.installed
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
@@ -104,3 +108,6 @@ bench-monitor: $(VENV)/.installed
 
 bench-augment: $(VENV)/.installed wordnet
 	$(PY) -m bench.augment_gain
+
+bench-estimate: $(VENV)/.installed
+	$(PY) -m bench.estimate_accuracy

@@ -24,8 +24,8 @@ import pandas as pd
 import torch
 
 from core.common.devices import pick_device, resolve_precision
+from core.data.dedup import deduplicate
 from core.data.samples import _package_dir, build_sample
-from core.insight.quality import deduplicate
 from core.models.registry import DEFAULT_CHAT_MODEL, resolve_model_path
 from core.runs.config import TrainConfig
 from core.tasks import get_task, prepare_data

@@ -33,8 +33,8 @@ WINDOW, WINDOWS = 100, 50
 def alarm_rates(run_dir: Path, others: list[str]) -> dict:
     predictor = Predictor(run_dir)
     rows = {"text": RunFolder(run_dir).predictions()["text"].tolist()}
-    observed = observe(predictor.tokenizer, predictor.task.view.output, rows, predictor.predict(rows))
-    reference, rng = Reference.of(predictor.task.view.output, observed), random.Random(0)
+    observed = observe(predictor.tokenizer, predictor.task.output, rows, predictor.predict(rows))
+    reference, rng = Reference.of(predictor.task.output, observed), random.Random(0)
     windows = [compare(reference, [rng.choice(observed) for _ in range(WINDOW)]) for _ in range(WINDOWS)]
     found = {"validation windows": {"windows": WINDOWS, "checks": sum(map(len, windows)),
                                     "windows alarmed": sum(any(c.drifted for c in w) for w in windows)}}
@@ -43,7 +43,7 @@ def alarm_rates(run_dir: Path, others: list[str]) -> dict:
         alarmed, drifted = 0, set()
         for _ in range(10):
             chosen = {"text": rng.sample(texts, WINDOW)}
-            checks = compare(reference, observe(predictor.tokenizer, predictor.task.view.output, chosen,
+            checks = compare(reference, observe(predictor.tokenizer, predictor.task.output, chosen,
                                                 predictor.predict(chosen)))
             alarmed += any(c.drifted for c in checks)
             drifted |= {c.name for c in checks if c.drifted}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from core.data.dedup import row_keys
 from core.data.samples import SAMPLES
 from core.insight import quality
 from core.models.language import suggest_model
@@ -31,8 +32,8 @@ def main() -> None:
     for attempt in range(args.repeat):
         report = quality.inspect(task, data, suggestion=suggestion)
         print(f"report {attempt + 1}: {report.seconds:.2f} s")
-    keys = quality.row_keys(data)
-    for name, stage in (("row keys", lambda: quality.row_keys(data)), ("near pairs (MinHash LSH)",
+    keys = row_keys(data)
+    for name, stage in (("row keys", lambda: row_keys(data)), ("near pairs (MinHash LSH)",
                         lambda: quality.near_pairs(sorted(set(keys)))),
                         ("lengths", lambda: quality.truncation_finding(task, data, suggestion.model, 128))):
         started = time.time()

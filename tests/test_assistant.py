@@ -88,6 +88,7 @@ def test_tiny_llama_learns_the_responses(tiny_llama_dir, qa_csv, tmp_path):
     assert tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True) == answer
 
 
+@pytest.mark.slow
 def test_gguf_q8_0_export_loads_back_and_generates_like_the_model(smollm_dir, tiny_llama_dir, qa_csv, tmp_path):
     """The real SmolLM2 written as GGUF q8_0, loaded back by transformers' GGUF loader: the same greedy answers
     (and the same vocabulary and chat template in the file); an assistant run exports through export_run."""

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from core.data.dedup import deduplicate
 from core.data.samples import SAMPLES, build_sample
-from core.insight.quality import deduplicate
 from core.insight.verdict import judge
 from core.runs.config import PRESETS, TrainConfig
 from core.tasks import get_task, prepare_data
-from core.tasks.base import TaskData
 from core.tasks.classical import fit_classical
+from core.tasks.types import TaskData
 from core.train.schedule import MAX_AUTO_EPOCHS, MIN_AUTO_EPOCHS, plan_schedule
 
 # (sample, rows): one real sample per task family, a few hundred rows so the suite stays quick.

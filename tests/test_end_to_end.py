@@ -105,6 +105,7 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_train_predict_and_list(tmp_path, tiny_model_dir, toy_csv):
     runs = tmp_path / "runs"
     result = run_cli("train", "--data", str(toy_csv), "--base-model", str(tiny_model_dir), "--epochs", "1",
@@ -119,6 +120,7 @@ def test_cli_train_predict_and_list(tmp_path, tiny_model_dir, toy_csv):
     assert run_dir.name in listing.stdout and "finished" in listing.stdout
 
 
+@pytest.mark.slow
 def test_cli_column_roles_for_sentence_pairs(tmp_path, tiny_model_dir):
     from test_tasks import toy_frames
 

@@ -75,3 +75,27 @@ def test_durations_read_plainly():
     assert duration(42) == "40 s"
     assert duration(7 * 60 + 10) == "7 min"
     assert duration(80 * 60) == "1 h 20 min"
+
+
+def test_the_short_test_yields_to_a_person_waiting_for_an_answer(plan, tmp_path):
+    """A chat answer, a prediction or an evaluation stops the short speed test at once; it measures again only
+    once nobody waits (two trainings at once would slow the person's answer and mistime the machine)."""
+    from core.common.foreground import person_waiting
+
+    book = SpeedBook(tmp_path / "runs")
+    config = replace(plan.config, batch_size=4)
+    book.measure_later(config, plan.data)
+    deadline = time.time() + 120
+    while not book._jobs and time.time() < deadline:
+        time.sleep(0.05)
+    assert book._jobs, "the short test never started"
+    with person_waiting():
+        while book.measuring(config) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not book.measuring(config) and book.failure(config) is None and book.get(config) is None
+        book.measure_later(config, plan.data)  # the page's timer asks again while the person still waits
+        time.sleep(3)
+        assert not book._jobs  # waits, does not train
+    while book.measuring(config) and time.time() < deadline:
+        time.sleep(0.1)
+    assert book.get(config) is not None  # measured once nobody waited

@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 
+from core.data.dedup import deduplicate
 from core.deploy.examples import as_text, example_inputs
-from core.insight.quality import deduplicate
 from core.runs.config import TrainConfig
 from core.runs.run_folder import RunFolder
 from core.tasks import get_task, prepare_data

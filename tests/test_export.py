@@ -60,8 +60,8 @@ def test_onnx_export_loads_in_plain_onnxruntime_and_gives_the_apps_answers(task,
     assert (exported / "model.onnx").is_file() and "## Load it" in (exported / "README.md").read_text()
     app, from_export = Predictor(runs[task]), Predictor(exported)
     rows = sample_rows(task, app)
-    expected = [app.task.columns_of(p) for p in app.predict(rows)]
-    assert all(same(a, app.task.columns_of(b)) for a, b in zip(expected, from_export.predict(rows), strict=True))
+    expected = [app.task.output.columns(p) for p in app.predict(rows)]
+    assert all(same(a, app.task.output.columns(b)) for a, b in zip(expected, from_export.predict(rows), strict=True))
     spec = get_task(task)  # the export alone, read as its model card says
     features = spec.encode_inputs(AutoTokenizer.from_pretrained(exported), rows, 32)
     session = onnxruntime.InferenceSession(str(exported / "model.onnx"))
@@ -71,7 +71,7 @@ def test_onnx_export_loads_in_plain_onnxruntime_and_gives_the_apps_answers(task,
             for i in session.get_inputs()}
     logits = session.run(["logits"], feed)[0][0]
     again = spec.format([logits], {k: v[:1] for k, v in features.items()}, from_export.model.config)[0]
-    assert same(spec.columns_of(again), expected[0])
+    assert same(spec.output.columns(again), expected[0])
 
 
 def test_int8_export_is_a_quarter_of_the_size_and_agrees(runs, tmp_path):

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from core.data.dedup import deduplicate
 from core.insight import compare
 from core.insight import outputs as insight
-from core.insight.quality import apply_fix, deduplicate, inspect
+from core.insight.quality import apply_fix, inspect
 from core.tasks import get_task
-from core.tasks.base import TaskData
+from core.tasks.types import TaskData
 
 SENTENCES = [
     "the delivery arrived two days late and the box was crushed on one side",

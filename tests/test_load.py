@@ -10,6 +10,8 @@ import statistics
 import threading
 import time
 
+import pytest
+
 CLIENTS = int(os.environ.get("LOAD_CLIENTS", "20"))
 SECONDS = float(os.environ.get("LOAD_SECONDS", "5"))
 
@@ -19,6 +21,7 @@ def tiny_config(model_dir, **extra) -> str:
                        "precision": "fp32", **extra})
 
 
+@pytest.mark.slow
 def test_concurrent_predictions_during_training(app, tiny_model_dir, toy_csv):
     from gradio_client import Client, handle_file
 

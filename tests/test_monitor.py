@@ -43,11 +43,12 @@ def other_texts(sample: str, n: int) -> list[str]:
     return frame[[c for c in frame.columns if frame[c].astype(str).str.len().mean() > 20][0]].astype(str).tolist()[:n]
 
 
+@pytest.mark.slow
 def test_validation_traffic_raises_no_alarm_and_other_samples_do(served_run):
     predictor = Predictor(served_run)
     rows = {"text": RunFolder(served_run).predictions()["text"].tolist()}
-    observed = observe(predictor.tokenizer, "label", rows, predictor.predict(rows))
-    reference = Reference.of("label", observed)
+    observed = observe(predictor.tokenizer, predictor.task.output, rows, predictor.predict(rows))
+    reference = Reference.of(predictor.task.output, observed)
     rng = random.Random(0)
     windows = [[rng.choice(observed) for _ in range(100)] for _ in range(40)]
     alarms = [c.name for window in windows for c in compare(reference, window) if c.drifted]
@@ -56,7 +57,7 @@ def test_validation_traffic_raises_no_alarm_and_other_samples_do(served_run):
 
     for sample in ("bbc_news", "chinese_reviews"):  # other topics and lengths; another language
         texts = {"text": other_texts(sample, 100)}
-        checks = compare(reference, observe(predictor.tokenizer, "label", texts, predictor.predict(texts)))
+        checks = compare(reference, observe(predictor.tokenizer, predictor.task.output, texts, predictor.predict(texts)))
         assert any(c.drifted for c in checks), (sample, checks)
         if sample == "chinese_reviews":
             assert next(c for c in checks if c.feature == "unknown_rate").drifted or \

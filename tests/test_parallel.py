@@ -36,6 +36,7 @@ def deterministic(model: str, **overrides) -> TrainConfig:
     return TrainConfig(**{**base, **overrides})
 
 
+@pytest.mark.slow
 def test_two_processes_from_the_cli_match_one_process_with_the_same_global_batch(tiny_model_dir, toy_csv, tmp_path):
     one = TrainingJob(deterministic(str(tiny_model_dir)), prepare_data("classification", read_table(toy_csv)),
                       RunStore(tmp_path / "one"), data_name="toy")
@@ -79,6 +80,7 @@ def test_stop_ends_every_process_and_keeps_a_model(tiny_model_dir, toy_csv, tmp_
     assert not training_processes(job.run_dir)
 
 
+@pytest.mark.slow
 def test_sigkill_of_one_process_leaves_it_interrupted_and_resume_matches_one_process(tiny_model_dir, toy_csv, tmp_path):
     data = prepare_data("classification", read_table(toy_csv))
     reference = TrainingJob(deterministic(str(tiny_model_dir)), data, RunStore(tmp_path / "ref"), data_name="toy")

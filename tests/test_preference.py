@@ -92,6 +92,7 @@ def train(config: TrainConfig, data, tmp_path, name="prefs") -> tuple[TrainingJo
     return job, events
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["dpo", "orpo"])
 def test_tiny_llama_learns_to_prefer_the_chosen_answers(tiny_llama_dir, shouted, tmp_path, loss):
     config = TrainConfig(task="preference", base_model=str(tiny_llama_dir), epochs=4, batch_size=8, max_length=64,
@@ -110,6 +111,7 @@ def test_tiny_llama_learns_to_prefer_the_chosen_answers(tiny_llama_dir, shouted,
     assert isinstance(ChatModel(job.run_dir).reply([{"role": "user", "content": "Hello"}], max_new_tokens=4), str)
 
 
+@pytest.mark.slow
 def test_preference_tuning_continues_a_lora_assistant_run(tiny_llama_dir, qa_csv, shouted, tmp_path):
     """SFT with LoRA, then DPO with LoRA on top of that run: the chain loads back as one chat model."""
     sft = TrainConfig(task="assistant", base_model=str(tiny_llama_dir), max_steps=6, batch_size=8, max_length=64,

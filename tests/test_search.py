@@ -32,6 +32,8 @@ def test_bad_search_settings_get_a_message():
         search_space.SearchSettings(space={"learning_rate": (1e-3, 1e-5)}).checked()
     with pytest.raises(ConfigError, match="cannot be searched"):
         search_space.SearchSettings(space={"colour": ()}).checked()
+    with pytest.raises(ConfigError, match="warmup ratio must be between 0 and 0.5"):  # its declared bounds
+        search_space.SearchSettings(space={"warmup_ratio": (0.0, 0.9)}).checked()
     with pytest.raises(ConfigError, match="at least one trial"):
         search_space.SearchSettings(trials=0).checked()
     assert search_space.parse_space("lr,epochs", ["epochs=1:3", "batch_size=8|16"]) == {

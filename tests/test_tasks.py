@@ -16,6 +16,7 @@ from core.runs import events as ev
 from core.runs.config import TrainConfig
 from core.runs.store import RunStore
 from core.tasks import TASKS, detect_task, get_task, prepare_data
+from core.tasks.outputs import OUTPUTS
 from core.tasks.token_classification import to_iob2
 from core.train.engine import TrainingJob
 
@@ -51,7 +52,7 @@ def test_the_data_tab_recognises_each_task(task):
 def test_every_registered_task_describes_itself_for_the_ui():
     for name, task in TASKS.items():
         assert task.name == name and task.roles and task.view.cards and task.primary_metric
-        assert task.view.output in {"label", "labels", "number", "spans", "chat"}
+        assert task.output is OUTPUTS[task.output.name]
 
 
 @pytest.mark.parametrize("task", [t for t in toy_frames() if t != "classification"])
@@ -78,7 +79,7 @@ def test_each_task_trains_predicts_exports_and_resumes(task, tiny_model_dir, tmp
     rows = {role: frame[data.columns[role]].head(3).tolist() for role in predictor.inputs if role in data.columns}
     rows = rows or {"text": ["John met Mary in Paris", "Mary left", "Paris"]}
     predictions = predictor.predict(rows)
-    assert len(predictions) == 3 and all(predictor.task.columns_of(p) for p in predictions)
+    assert len(predictions) == 3 and all(predictor.task.output.columns(p) for p in predictions)
 
     exported = export_run(job.run_dir, tmp_path / "exported")
     plain = spec.model_class.from_pretrained(exported, use_safetensors=True).eval()
@@ -89,7 +90,7 @@ def test_each_task_trains_predicts_exports_and_resumes(task, tiny_model_dir, tmp
                        **({"token_type_ids": torch.tensor(features["token_type_ids"][:1])}
                           if "token_type_ids" in features else {})).logits[0].numpy()
     again = spec.format([logits], {k: v[:1] for k, v in features.items()}, plain.config)[0]
-    assert spec.columns_of(again) == spec.columns_of(predictions[0])  # the folder alone gives the app's answer
+    assert spec.output.columns(again) == spec.output.columns(predictions[0])  # the folder alone gives the app's answer
 
     resumed = TrainingJob.resume(job.run_dir)
     assert len(resumed.data) == len(data) and resumed.data.label_names == data.label_names

@@ -26,8 +26,9 @@ def build(ctx: AppContext) -> None:
         trigger = gr.Button()
 
     def train(path: str, text_column: str, label_column: str, config: str, request: gr.Request) -> dict:
-        """Train on a table with a JSON TrainConfig (partial is fine; "columns": {role: column} picks columns);
-        waits in the queue, returns metrics."""
+        """Train on a table with a JSON object of settings: any of the declared TrainConfig names
+        (core.runs.config.SETTINGS; another name is refused with the known ones), plus "columns": {role: column}
+        to pick columns; waits in the queue, returns metrics."""
         try:
             if not path:
                 raise StudioError("Upload a data file.")

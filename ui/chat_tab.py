@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.common.errors import StudioError
+from core.common.foreground import person_waiting
 from core.deploy.chat import load_chat_model
 from core.deploy.chat_feedback import record_preference
 from core.runs.run_folder import RunFolder
@@ -65,14 +66,15 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             yield tuned_history, base_history, error_md(exc.message), gr.skip()
             return
         yield tuned_history, base_history, "", ""
-        for history, source in [(tuned_history, model)] + ([(base_history, None)] if with_base else []):
-            source = source or load_chat_model(base_model)
-            messages = [{"role": m["role"], "content": text_of(m["content"])} for m in history
-                        if m["role"] in ("user", "assistant")] + [{"role": "user", "content": prompt}]
-            history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": ""}]
-            for answer in source.stream(messages, float(temp), int(max_tokens)):
-                history[-1]["content"] = answer
-                yield tuned_history, base_history, gr.skip(), gr.skip()  # a message given meanwhile stays until the end
+        with person_waiting():  # a short speed test in the background stops until the answers are written
+            for history, source in [(tuned_history, model)] + ([(base_history, None)] if with_base else []):
+                source = source or load_chat_model(base_model)
+                messages = [{"role": m["role"], "content": text_of(m["content"])} for m in history
+                            if m["role"] in ("user", "assistant")] + [{"role": "user", "content": prompt}]
+                history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": ""}]
+                for answer in source.stream(messages, float(temp), int(max_tokens)):
+                    history[-1]["content"] = answer
+                    yield tuned_history, base_history, gr.skip(), gr.skip()  # a message given meanwhile stays
         yield tuned_history, base_history, "", ""
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):

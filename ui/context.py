@@ -10,7 +10,7 @@ from core.data.tables import DataLimits, read_table
 from core.runs.store import RunInfo, RunStore
 from core.search.study import SearchRun
 from core.tasks import get_task
-from core.tasks.base import TaskData
+from core.tasks.types import TaskData
 from core.train.estimate import SpeedBook
 from core.train.jobqueue import JobQueue
 

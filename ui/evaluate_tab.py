@@ -7,6 +7,7 @@ import gradio as gr
 import pandas as pd
 
 from core.common.errors import StudioError
+from core.common.foreground import person_waiting
 from core.deploy.export import EXPORTERS, check_export
 from core.insight import outputs as insight
 from core.insight.verdict import judge
@@ -83,6 +84,7 @@ def mistake_gallery(worst: pd.DataFrame | None) -> list[tuple[str, str]]:
             for _, row in worst.head(MISTAKES_SHOWN).iterrows() if Path(str(row["image"])).is_file()]
 
 
+@person_waiting()
 def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
     """Outputs: summary, per-class table, chart, worst validation rows, ROC, PR, reliability, label issues."""
     if not run_id:

@@ -84,7 +84,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             found, frame = view.look(int(last or 500))
         except StudioError as exc:
             return error_md(exc.message), "", None, None
-        if view.reference.output == "number":
+        if not view.reference.kind.outcome_name:  # a score: its distribution, not a mix of categories
             figure = charts.monitor_scores(view.reference.numbers.get("value", []), frame["value"].dropna().tolist())
         else:
             figure = charts.monitor_mix(found["outcome_mix"]["validation"], found["outcome_mix"]["window"])

@@ -8,10 +8,11 @@ from pathlib import Path
 import gradio as gr
 
 from core.common.errors import StudioError
+from core.common.foreground import person_waiting
 from core.deploy.examples import example_inputs
 from core.deploy.predict import load_predictor
 from core.tasks import get_task
-from core.tasks.base import Prediction
+from core.tasks.types import Prediction
 
 from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
 from .strings import t
@@ -32,7 +33,7 @@ def _labels(p: Prediction, sentence: str) -> tuple:
     return p.probabilities, ok_md(f"Labels: <b>{html.escape(chosen)}</b>"), None
 
 
-# One prediction as (probabilities for the label chart, a note, highlighted entities), per TaskView.output
+# One prediction as (probabilities for the label chart, a note, highlighted entities), per output kind's name
 RENDERERS = {"label": lambda p, sentence: (p.probabilities, "", None), "number": _score, "spans": _spans,
              "labels": _labels}
 
@@ -89,6 +90,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         batch_in = gr.File(label=t("batch_in"), type="filepath", elem_id="batch-in")
         batch_out = gr.File(label=t("batch_out"), elem_id="batch-out")
 
+    @person_waiting()
     def predict(sentence: str, run_id: str | None, browser_id: str | None = None, second: str = "",
                 request: gr.Request = None):
         """Predict one input with the chosen run (default: the newest); pairs also take the second text."""
@@ -102,8 +104,9 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             p = predictor.predict(dict(zip(inputs, ([sentence], [second or ""]))))[0]
         except StudioError as exc:
             return None, error_md(exc.message), None
-        return RENDERERS[predictor.task.view.output](p, sentence)
+        return RENDERERS[predictor.task.output.name](p, sentence)
 
+    @person_waiting()
     def predict_image(path: str | None, run_id: str | None, browser_id: str | None = None,
                       request: gr.Request = None):
         """Classify one image file with the chosen run (default: the newest)."""
@@ -116,7 +119,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             p = predictor.predict({"image": [path]})[0]
         except StudioError as exc:
             return None, error_md(exc.message), None
-        return RENDERERS[predictor.task.view.output](p, path)
+        return RENDERERS[predictor.task.output.name](p, path)
 
     def show(sentence: str, run_id: str | None, browser_id: str | None = None, second: str = "",
              picture: str | None = None, request: gr.Request = None):
@@ -128,6 +131,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return (gr.update(value=probabilities, visible=entities is None), note,
                 gr.update(value=entities, visible=entities is not None))
 
+    @person_waiting()
     def predict_file(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Predict every row of an uploaded table; returns a CSV with prediction columns."""
         if not path:

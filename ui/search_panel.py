@@ -15,7 +15,7 @@ from core.search import study as search
 from . import charts
 from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
-from .train_tab import LOCAL, TO_CONTROL, page_settings
+from .train_settings import LOCAL, page_settings, to_control
 
 _ids = itertools.count(1)
 
@@ -137,7 +137,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState, train: d
         if best is None:
             return (gr.skip(),) * (len(names) + 2) + (error_md("No trial has completed yet."),)
         chosen = {**run.record.settings, **best.params}
-        updates = [gr.update(value=TO_CONTROL.get(n, lambda v: v)(chosen[n])) if n in chosen else gr.skip()
+        updates = [gr.update(value=to_control(n, chosen[n])) if n in chosen else gr.skip()
                    for n in names]
         note = ok_md(f"Trial {best.number}'s settings are in the Train tab ({html.escape(search_space.shown_params(best.params))}); "
                      f"its model is the run <code>{best.run_id}</code> (Evaluate, Predict, Runs).")

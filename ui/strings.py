@@ -1,8 +1,9 @@
-"""Every UI label in one table, English and Chinese; Gradio picks by the browser's language. Tasks and export
-formats bring their own titles (in their modules), so adding one needs no line here."""
+"""Every UI label in one table, English and Chinese; Gradio picks by the browser's language. Tasks, export formats
+and training settings bring their own titles (in their modules and declarations), so adding one needs no line here."""
 import gradio as gr
 
 from core.deploy.export import EXPORTERS
+from core.runs.config import SETTINGS
 from core.tasks import TASKS
 
 
@@ -28,14 +29,8 @@ STRINGS = {
     "monitor_mix": ("Predictions now vs on the validation rows", "当前预测与验证集预测的分布"),
     "monitor_make_table": ("Make a training table (run's rows + feedback)", "生成训练表（原始数据 + 反馈）"),
     "monitor_table_file": ("Training table", "训练表"),
-    "task": ("Task", "任务"),
     "check_quality": ("Check data quality", "检查数据质量"),
-    "keep_layers": ("Keep bottom layers (prune)", "保留底部层数（剪枝）"),
-    "keep_layers_info": ("0 keeps all; fewer layers predict faster (see bench/RESULTS.md)", "0 表示全部保留；层数越少预测越快"),
     "resume": ("Resume (interrupted run)", "继续训练（中断的运行）"),
-    "processes": ("Training processes (data-parallel)", "训练进程数（数据并行）"),
-    "processes_info": ("One per GPU, or CPU processes sharing the cores; batch size is per process, so the global "
-                       "batch is batch size x processes", "每块 GPU 一个进程，或共享 CPU 核心的进程；批大小按进程计，全局批大小 = 批大小 × 进程数"),
     "export_check_format": ("Export to evaluate", "要评估的导出格式"),
     "export_check": ("Evaluate the export on the validation rows", "在验证集上评估导出模型"),
     "compare_title": ("Compare runs", "比较运行"),
@@ -53,13 +48,6 @@ STRINGS = {
     "threshold_info": ("Two-class runs: predict the second class from this probability", "二分类：第二类的概率达到该值即预测为第二类"),
     "save_threshold": ("Save threshold with the run", "保存阈值到该运行"),
     "label_issues": ("Suspected label errors (confident learning on validation rows)", "疑似标注错误（基于验证集的置信学习）"),
-    "group_by_length": ("Group batches by length", "按长度分组批次"),
-    "group_by_length_info": ("Less padding, faster; off: each batch mixes lengths (slightly lower loss per example "
-                             "seen)", "减少填充、更快；关闭则每批混合长度（同样样本数下损失略低）"),
-    "deduplicate": ("Deduplicate before splitting", "划分前去重"),
-    "deduplicate_info": ("Drop exact copies so none leaks into validation", "删除完全重复的行，避免泄漏到验证集"),
-    "task_info": ("Picked from the data when you upload it; change it if the guess is wrong",
-                  "上传数据时自动识别；识别错了可以更改"),
     "chat_run": ("Fine-tuned assistant", "微调后的助手"),
     "chat_tuned": ("Fine-tuned model", "微调后的模型"),
     "chat_base": ("Base model (same prompt)", "基础模型（相同提示）"),
@@ -86,13 +74,8 @@ STRINGS = {
     "mistake_images": ("Most confident mistakes: true → predicted (confidence)", "最有把握的错误：真实 → 预测（置信度）"),
     "image_grid": ("Images of each class (count)", "各类别的图片（数量）"),
     "balance": ("Rows per class, label, entity type or score range", "各类别、标签、实体类型或分数区间的行数"),
-    "base_model": ("Base model", "基础模型"),
     "local_path": ("Local model folder (Hugging Face format)", "本地模型文件夹（Hugging Face 格式）"),
     "preset": ("Preset", "预设"),
-    "lr": ("Learning rate (log10)", "学习率（log10）"),
-    "epochs": ("Epochs (0: from the table's size)", "训练轮数（0：按数据量决定）"),
-    "epochs_info": ("0 trains small tables for at least the minimum steps (3 to 20 epochs)",
-                    "0：小数据至少训练最少步数（3 到 20 轮）"),
     "advanced": ("Advanced", "高级"),
     "first_steps": ("**No runs yet: three steps to your first model**\n\n1. **Data**: upload a table with a text and a "
                     "label column, or keep the sample.\n2. **Train**: press *Start training*; the time it will take is "
@@ -101,33 +84,11 @@ STRINGS = {
                     "**还没有运行：三步得到第一个模型**\n\n1. **数据**：上传包含文本列和标签列的表格，或使用示例数据。\n"
                     "2. **训练**：点击“开始训练”；按钮旁会显示预计用时。\n3. **预测**：输入文本并按回车（评估页显示模型错在哪里；"
                     "历史运行页保存每次运行）。"),
-    "base_model_info": ("The pretrained model to fine-tune; picked for your data's language when you upload it",
-                        "要微调的预训练模型；上传数据时按语言自动选择"),
     "preset_info": ("Fast: one pass to try things out · Balanced: enough steps for your table (below) · "
                     "Accurate: twice the steps, longer texts", "Fast：训练一轮试试 · Balanced：按数据量安排足够的步数（见下方） · "
                     "Accurate：步数加倍、文本更长"),
     "advanced_info": ("Every setting has a sensible default for your table; open this to change one",
                       "每个设置都有适合你的数据的默认值；需要修改时再展开"),
-    "lr_info": ("How big each update is (-4 means 1e-4); lower it if the loss jumps around, raise it if it barely moves",
-                "每次更新的幅度（-4 表示 1e-4）；损失大幅波动就调低，几乎不降就调高"),
-    "batch_size_info": ("Rows per optimizer step; larger is smoother but needs more memory",
-                        "每个优化步使用的行数；越大越平稳，但需要更多内存"),
-    "max_length_info": ("Longer texts are cut to this many tokens; longer is slower", "超过这么多词元的文本会被截断；越长越慢"),
-    "warmup_info": ("Share of the steps over which the learning rate rises from 0; keeps the first steps gentle",
-                    "学习率从 0 逐渐升高所占的步数比例；让最初几步更平稳"),
-    "weight_decay_info": ("Pulls weights gently towards 0 against overfitting; rarely worth changing",
-                          "把权重轻微拉向 0 以防过拟合；一般不用改"),
-    "val_fraction_info": ("Rows held out to score the model, never trained on", "留出用于评分、从不参与训练的行的比例"),
-    "seed_info": ("Same seed and settings: the same split and the same run", "相同种子和设置：相同的划分与结果"),
-    "precision_info": ("auto uses bf16 where the hardware runs it fast, else fp32", "auto：硬件支持时用 bf16，否则用 fp32"),
-    "hidden_dropout_info": ("Randomly zeroes hidden values while training, against overfitting",
-                            "训练时随机置零部分隐藏值，防止过拟合"),
-    "lora_on_info": ("Trains far fewer weights: faster and smaller runs, mostly for large models",
-                     "只训练很少的权重：更快、更小，主要用于大模型"),
-    "lora_rank_info": ("Size of each adapter; higher learns more and is slower", "每个适配器的大小；越大学得越多、越慢"),
-    "lora_alpha_info": ("Scales the adapters' updates; usually twice the rank", "适配器更新的缩放；通常是秩的两倍"),
-    "lora_dropout_info": ("Dropout on the adapters' input; 0 is faster", "适配器输入上的 Dropout；0 更快"),
-    "augment_copies_info": ("How many new rows each training row gives", "每个训练行生成几个新行"),
     "search": ("Search settings (Optuna): let trials find the settings", "搜索超参数（Optuna）：让多次试验找出最佳设置"),
     "search_params": ("Settings to search", "要搜索的设置"),
     "search_ranges": ("Ranges", "搜索范围"),
@@ -144,60 +105,7 @@ STRINGS = {
     "search_importance": ("Which settings matter", "各设置的重要性"),
     "search_parallel": ("Settings vs result", "设置与结果"),
     "search_slice": ("Each setting vs result", "每个设置与结果"),
-    "eval_every_steps": ("Evaluate every N steps", "每 N 步评估一次"),
-    "eval_every_steps_info": ("0: about 5 evaluations per run, at least one per epoch", "0：每次训练约 5 次评估，每轮至少一次"),
-    "early_stopping_patience": ("Early-stopping patience", "早停耐心值"),
-    "early_stopping_patience_info": ("Evaluations without a gain before the run stops; 0 never stops early",
-                                     "主要指标连续多少次评估没有提升就停止；0 表示不早停"),
-    "max_grad_norm": ("Gradient clipping (max norm)", "梯度裁剪（最大范数）"),
-    "max_grad_norm_info": ("Gradients are scaled down to this norm at each step", "每一步把梯度缩放到不超过这个范数"),
-    "max_steps": ("Max optimizer steps", "最多优化步数"),
-    "max_steps_info": ("0: from the epochs; above 0 ends the run after that many steps", "0：由训练轮数决定；大于 0 时训练到这么多步就结束"),
-    "head_lr_scale": ("Head learning-rate multiple", "输出层学习率倍数"),
-    "head_lr_scale_info": ("The newly initialised head learns at this multiple of the learning rate",
-                           "新初始化的输出层以学习率的这个倍数训练"),
-    "augment": ("Augment the training split", "增强训练集"),
-    "augment_info": ("New rows made from the training rows (never the validation rows); measured in bench/RESULTS.md",
-                     "由训练行生成新行（不动验证集）；效果见 bench/RESULTS.md"),
-    "augment_off": ("off", "关闭"),
-    "augment_eda": ("swap / drop words (EDA)", "随机交换 / 删除词（EDA）"),
-    "augment_synonyms": ("synonyms (WordNet, Cilin)", "同义词替换（WordNet、同义词词林）"),
-    "augment_entities": ("swap entities of a type (NER)", "同类实体替换（NER）"),
-    "augment_oversample": ("oversample rare classes", "少数类过采样"),
-    "augment_crops": ("images: random crops in every batch", "图片：每批随机裁剪"),
-    "augment_crops_flips": ("images: random crops and mirror images", "图片：随机裁剪和镜像翻转"),
-    "linear_probe": ("Linear probe (train only the new output layer)", "线性探测（只训练新的输出层）"),
-    "linear_probe_info": ("Much faster; the pretrained body stays frozen. A quick baseline, usually less accurate",
-                          "快得多；预训练主体保持冻结。是快速的基线，通常准确率较低"),
-    "augment_copies": ("New rows per training row", "每行生成的新行数"),
-    "preference_loss": ("Preference loss (prompt / chosen / rejected tables)", "偏好损失（提示 / 更好 / 更差 表格）"),
-    "preference_loss_info": ("DPO compares with the starting model; ORPO needs none and also learns the chosen answers",
-                             "DPO 与初始模型比较；ORPO 无需参考模型，并同时学习更好的回答"),
-    "preference_dpo": ("DPO", "DPO"),
-    "preference_orpo": ("ORPO", "ORPO"),
     "run_as_base": ("your chat run", "你的对话运行"),
-    "mlflow": ("Log to MLflow", "记录到 MLflow"),
-    "mlflow_info": ("Empty: off · local: runs/mlflow.db · or a tracking URI (sqlite:///…, http://…)",
-                    "留空：关闭 · local：runs/mlflow.db · 或跟踪地址（sqlite:///…、http://…）"),
-    "preference_beta": ("Preference beta", "偏好 beta"),
-    "preference_beta_info": ("DPO: higher stays closer to the starting model; ORPO: weight of the preference term",
-                             "DPO：越大越接近初始模型；ORPO：偏好项的权重"),
-    "min_steps": ("Minimum optimizer steps", "最少优化步数"),
-    "min_steps_info": ("With epochs 0: a small table repeats until this many steps", "训练轮数为 0 时：小数据重复训练直到这么多步"),
-    "batch_size": ("Batch size", "批大小"),
-    "max_length": ("Max length (tokens)", "最大长度（词元）"),
-    "warmup": ("Warmup ratio", "预热比例"),
-    "weight_decay": ("Weight decay", "权重衰减"),
-    "val_fraction": ("Validation fraction", "验证集比例"),
-    "seed": ("Seed", "随机种子"),
-    "precision": ("Precision", "精度"),
-    "freeze_embeddings": ("Freeze word embeddings", "冻结词嵌入"),
-    "freeze_embeddings_info": ("Faster full fine-tuning; the vocabulary's vectors stay as pretrained",
-                               "全量微调更快；词表向量保持预训练值"),
-    "attention_dropout": ("Attention dropout", "注意力 Dropout"),
-    "attention_dropout_info": ("0 trains faster: no random mask over every attention head",
-                               "0 训练更快：无需为每个注意力头生成随机掩码"),
-    "hidden_dropout": ("Hidden dropout", "隐藏层 Dropout"),
     "start": ("Start training", "开始训练"),
     "stop": ("Stop", "停止"),
     "curve": ("Loss and the task's main metric", "损失与任务主要指标"),
@@ -221,17 +129,15 @@ STRINGS = {
     "confirm_delete": ("Yes, delete this run", "确认删除此运行"),
     "delete": ("Delete", "删除"),
     "share": ("Share / unshare", "共享 / 取消共享"),
-    "lora": ("LoRA (train small adapters instead of every weight)", "LoRA（只训练小型适配器）"),
-    "lora_on": ("Use LoRA", "使用 LoRA"),
-    "lora_rank": ("Rank", "秩"),
-    "lora_alpha": ("Alpha", "Alpha"),
-    "lora_dropout": ("Dropout", "Dropout"),
-    "lora_layers": ("Top layers with adapters", "加适配器的顶部层数"),
-    "lora_layers_info": ("0 = every layer; fewer layers train faster (no backward pass below them)",
-                         "0 = 所有层；层数越少训练越快（其下各层不做反向传播）"),
+    "lora_section": ("LoRA (train small adapters instead of every weight)", "LoRA（只训练小型适配器）"),
 }
 
 STRINGS |= {f"task_{name}": (task.view.title, task.view.title_zh) for name, task in TASKS.items()}
 STRINGS |= {format_key(name): exporter.titles for name, exporter in EXPORTERS.items()}
-I18N = gr.I18n(en={k: v[0] for k, v in STRINGS.items()}, zh={k: v[1] for k, v in STRINGS.items()})
+SETTING_STRINGS = {  # a setting's label under its name, its help under name_info, a choice's title under name=choice
+    key: text for name, declared in SETTINGS.items() for key, text in (
+        (name, declared.label), (f"{name}_info", declared.info),
+        *((f"{name}={choice}", title) for choice, title in zip(declared.choices, declared.choice_labels)))}
+ALL_STRINGS = STRINGS | SETTING_STRINGS
+I18N = gr.I18n(en={k: v[0] for k, v in ALL_STRINGS.items()}, zh={k: v[1] for k, v in ALL_STRINGS.items()})
 t = I18N

@@ -2,29 +2,36 @@
 from __future__ import annotations
 
 import html
-import math
 import time
 
 import gradio as gr
 
 from core.common.errors import StudioError
-from core.insight.verdict import baselines_line, judge
+from core.insight.verdict import judge
 from core.models.registry import DEFAULT_MODEL, REGISTRY
 from core.runs import events as ev
-from core.runs.config import AUGMENTATIONS, DEFAULT_TASK, PRECISIONS, PREFERENCE_LOSSES, PRESETS, TrainConfig
-from core.tasks import TASKS, check_config, get_task
+from core.runs.config import DEFAULT_TASK, PRESETS, TrainConfig
+from core.tasks import check_config, get_task
 from core.tasks.base import Task
 from core.train import service
 from core.train.estimate import estimate as estimate_run
 from core.train.parallel.launch import describe_devices, max_processes
+from core.train.render import event_line
 from core.train.schedule import expected_train_rows, plan_schedule
 
 from . import charts
 from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
+from .train_settings import (
+    LOCAL,
+    PRESET_FIELDS,
+    SPEED_FIELDS,
+    SUGGESTED_FIELDS,
+    build_section,
+    page_settings,
+    preset_values,
+)
 
-LOCAL = "local folder…"
-DEFAULTS = TrainConfig()
 CURVE_REFRESH_S = 5.0  # redrawing the plot costs the browser CPU that training needs; text updates stay live
 
 
@@ -64,7 +71,7 @@ def baselines_html(events: list[ev.Event]) -> str:
         return ""
     task = get_task(started.task)
     fitted = next((e for e in reversed(events) if isinstance(e, ev.Baselines)), None)
-    line = (baselines_line(task, fitted.trivial, fitted.classical) if fitted
+    line = ((event_line(task, fitted) or "") if fitted  # the same line the command line prints
             else f"fitting the classical baseline ({task.classical_name})…" if task.classical_name else "")
     schedule = f"<div class='sft-note'>{html.escape(started.schedule)}</div>" if started.schedule else ""
     return (f"<div class='sft-note' id='train-baselines'>{html.escape(line)}</div>" if line else "") + schedule
@@ -112,32 +119,6 @@ def outcome_html(events: list[ev.Event]) -> str:
     return ""
 
 
-# Controls whose value is not the setting itself: the learning-rate slider moves in powers of ten.
-TO_SETTING = {"learning_rate": lambda exponent: round(10 ** exponent, 8)}
-TO_CONTROL = {"learning_rate": lambda rate: round(math.log10(rate), 4)}
-PRESET_FIELDS = list(dict.fromkeys(name for preset in PRESETS.values() for name in preset))
-SUGGESTED_FIELDS = list(dict.fromkeys(name for task in TASKS.values() for name in task.suggested))  # set per task
-
-
-def settings_from(names: list[str], values: list) -> dict:
-    """The controls' values by TrainConfig field name, as settings."""
-    return {name: TO_SETTING.get(name, lambda v: v)(value) for name, value in zip(names, values)}
-
-
-def page_settings(state: dict, model_key: str, path: str | None, names: list[str], values: list) -> dict:
-    """The run the page describes: the Data tab's task, the chosen base model and every control by name."""
-    base = (path or "").strip() if model_key == LOCAL else model_key
-    return {**settings_from(names, values), "task": state.get("task", DEFAULT_TASK), "base_model": base}
-
-
-def preset_values(preset: str, state: dict | None = None, fields: list[str] = PRESET_FIELDS) -> list:
-    """The controls' values for a preset (fields it does not set go back to their defaults), with the suggestions
-    of the loaded data's task (e.g. the learning rate images train with)."""
-    suggested = get_task((state or {}).get("task", DEFAULT_TASK)).suggested
-    return [TO_CONTROL.get(name, lambda v: v)(suggested.get(name, PRESETS[preset].get(name, getattr(DEFAULTS, name))))
-            for name in fields]
-
-
 def model_choices(ctx: AppContext, task: str, viewer: str | None) -> list[tuple[str, str]]:
     """The base models offered: the registered ones, the viewer's chat runs where the task builds on them (their
     folder is the base model), and a local folder."""
@@ -161,11 +142,6 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     job_id = gr.BrowserState(None, storage_key="sft_studio_job")
     seen = gr.State({})
     controls: dict[str, gr.components.Component] = {}  # TrainConfig field -> its control; read by name
-
-    def setting(name: str, component):
-        controls[name] = component
-        return component
-
     with gr.Row():
         model = gr.Dropdown(model_choices(ctx, DEFAULT_TASK, None), value=DEFAULT_MODEL, label=t("base_model"),
                             info=t("base_model_info"), elem_id="base-model", scale=2)
@@ -173,90 +149,13 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         preset = gr.Radio(list(PRESETS), value="Balanced", label=t("preset"), info=t("preset_info"), elem_id="preset",
                           scale=3)
     schedule = gr.HTML(elem_id="train-schedule")
+    build_section("basic", controls)
     with gr.Accordion(t("advanced"), open=False, elem_id="train-advanced") as advanced:
         gr.Markdown(t("advanced_info"), elem_id="advanced-info")
         gr.Markdown(f"<small>{describe_devices()}</small>", elem_id="devices")
-        with gr.Row():
-            setting("learning_rate", gr.Slider(-6, -2, value=TO_CONTROL["learning_rate"](DEFAULTS.learning_rate),
-                                               step=0.01, label=t("lr"), info=t("lr_info"), elem_id="lr"))
-            setting("epochs", gr.Slider(0, 20, value=DEFAULTS.epochs, step=0.1, label=t("epochs"),
-                                        info=t("epochs_info"), elem_id="epochs"))
-            setting("min_steps", gr.Number(DEFAULTS.min_steps, precision=0, minimum=0, label=t("min_steps"),
-                                           info=t("min_steps_info"), elem_id="min-steps"))
-            setting("batch_size", gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("batch_size"),
-                                            info=t("batch_size_info"), elem_id="batch-size"))
-            setting("max_length", gr.Slider(16, 512, value=DEFAULTS.max_length, step=8, label=t("max_length"),
-                                            info=t("max_length_info"), elem_id="max-length"))
-        with gr.Row():
-            setting("warmup_ratio", gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label=t("warmup"),
-                                              info=t("warmup_info"), elem_id="warmup"))
-            setting("weight_decay", gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("weight_decay"),
-                                              info=t("weight_decay_info"), elem_id="decay"))
-            setting("val_fraction", gr.Slider(0.05, 0.5, value=DEFAULTS.val_fraction, step=0.05,
-                                              label=t("val_fraction"), info=t("val_fraction_info"), elem_id="val-frac"))
-            setting("seed", gr.Number(DEFAULTS.seed, precision=0, label=t("seed"), info=t("seed_info"), elem_id="seed"))
-            setting("precision", gr.Radio(list(PRECISIONS), value=DEFAULTS.precision, label=t("precision"),
-                                          info=t("precision_info"), elem_id="precision"))
-        with gr.Row():
-            setting("deduplicate", gr.Checkbox(DEFAULTS.deduplicate, label=t("deduplicate"),
-                                               info=t("deduplicate_info"), elem_id="deduplicate"))
-            setting("group_by_length", gr.Checkbox(DEFAULTS.group_by_length, label=t("group_by_length"),
-                                                   info=t("group_by_length_info"), elem_id="group-by-length"))
-            setting("freeze_embeddings", gr.Checkbox(DEFAULTS.freeze_embeddings, label=t("freeze_embeddings"),
-                                                     info=t("freeze_embeddings_info"), elem_id="freeze-embeddings"))
-        with gr.Row():
-            setting("attention_dropout", gr.Slider(0, 0.5, value=DEFAULTS.attention_dropout, step=0.05,
-                                                   label=t("attention_dropout"), info=t("attention_dropout_info"),
-                                                   elem_id="attention-dropout"))
-            setting("hidden_dropout", gr.Slider(0, 0.5, value=DEFAULTS.hidden_dropout, step=0.05,
-                                                label=t("hidden_dropout"), info=t("hidden_dropout_info"),
-                                                elem_id="hidden-dropout"))
-            setting("linear_probe", gr.Checkbox(DEFAULTS.linear_probe, label=t("linear_probe"),
-                                                info=t("linear_probe_info"), elem_id="linear-probe"))
-            setting("keep_layers", gr.Slider(0, 48, value=DEFAULTS.keep_layers, step=1, label=t("keep_layers"),
-                                             info=t("keep_layers_info"), elem_id="keep-layers"))
-            setting("processes", gr.Slider(1, max(2, max_processes()), value=DEFAULTS.processes, step=1,
-                                           label=t("processes"), info=t("processes_info"), elem_id="processes"))
-        with gr.Row():
-            setting("eval_every_steps", gr.Number(DEFAULTS.eval_every_steps, precision=0, minimum=0,
-                                                  label=t("eval_every_steps"), info=t("eval_every_steps_info"),
-                                                  elem_id="eval-every-steps"))
-            setting("early_stopping_patience", gr.Number(DEFAULTS.early_stopping_patience, precision=0, minimum=0,
-                                                         label=t("early_stopping_patience"),
-                                                         info=t("early_stopping_patience_info"),
-                                                         elem_id="early-stopping-patience"))
-            setting("max_grad_norm", gr.Number(DEFAULTS.max_grad_norm, minimum=0, label=t("max_grad_norm"),
-                                               info=t("max_grad_norm_info"), elem_id="max-grad-norm"))
-            setting("max_steps", gr.Number(DEFAULTS.max_steps, precision=0, minimum=0, label=t("max_steps"),
-                                           info=t("max_steps_info"), elem_id="max-steps"))
-            setting("head_lr_scale", gr.Number(DEFAULTS.head_lr_scale, minimum=0, label=t("head_lr_scale"),
-                                               info=t("head_lr_scale_info"), elem_id="head-lr-scale"))
-        with gr.Row():
-            setting("augment", gr.Dropdown([(t(f"augment_{m}"), m) for m in AUGMENTATIONS], value=DEFAULTS.augment,
-                                           label=t("augment"), info=t("augment_info"), elem_id="augment"))
-            setting("augment_copies", gr.Number(DEFAULTS.augment_copies, precision=0, minimum=1, maximum=10,
-                                                label=t("augment_copies"), info=t("augment_copies_info"),
-                                                elem_id="augment-copies"))
-            setting("preference_loss", gr.Dropdown([(t(f"preference_{m}"), m) for m in PREFERENCE_LOSSES],
-                                                   value=DEFAULTS.preference_loss, label=t("preference_loss"),
-                                                   info=t("preference_loss_info"), elem_id="preference-loss"))
-            setting("preference_beta", gr.Number(DEFAULTS.preference_beta, minimum=0, maximum=10,
-                                                 label=t("preference_beta"), info=t("preference_beta_info"),
-                                                 elem_id="preference-beta"))
-            setting("mlflow", gr.Textbox(DEFAULTS.mlflow, label=t("mlflow"), info=t("mlflow_info"),
-                                         placeholder="local", elem_id="mlflow"))
-        with gr.Accordion(t("lora"), open=False):
-            with gr.Row():
-                setting("lora", gr.Checkbox(DEFAULTS.lora, label=t("lora_on"), info=t("lora_on_info"), elem_id="lora"))
-                setting("lora_rank", gr.Slider(1, 64, value=DEFAULTS.lora_rank, step=1, label=t("lora_rank"),
-                                               info=t("lora_rank_info"), elem_id="lora-rank"))
-                setting("lora_alpha", gr.Slider(1, 128, value=DEFAULTS.lora_alpha, step=1, label=t("lora_alpha"),
-                                                info=t("lora_alpha_info"), elem_id="lora-alpha"))
-                setting("lora_dropout", gr.Slider(0, 0.5, value=DEFAULTS.lora_dropout, step=0.01,
-                                                  label=t("lora_dropout"), info=t("lora_dropout_info"),
-                                                  elem_id="lora-dropout"))
-                setting("lora_layers", gr.Slider(0, 48, value=DEFAULTS.lora_layers, step=1, label=t("lora_layers"),
-                                                 info=t("lora_layers_info"), elem_id="lora-layers"))
+        build_section("advanced", controls, {"processes": max(2, max_processes())})
+        with gr.Accordion(t("lora_section"), open=False):
+            build_section("lora", controls)
     names = list(controls)
     with gr.Row(equal_height=True):
         start = gr.Button(t("start"), variant="primary", elem_id="start-train", scale=1)
@@ -298,13 +197,14 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         return f"<div class='sft-note'>{html.escape(plan.describe())}</div>"
 
     def show_estimate(state, model_key, path, *values):
-        """About how long the run will take here and the memory it needs; measures this machine's speed first
-        (a short run in the background, once per model and task; the timer asks again until it is known)."""
+        """About how long the run will take here and the memory it needs, from the settings that change it (the
+        others keep their defaults); measures this machine's speed first (a short run in the background, once per
+        model and task; the timer asks again until it is known)."""
         idle = gr.Timer(active=False)
         if not state or not state.get("rows"):
             return "", idle
         try:
-            config = check_config(TrainConfig.from_dict(page_settings(state, model_key, path, names, values)))
+            config = check_config(TrainConfig.from_dict(page_settings(state, model_key, path, SPEED_FIELDS, values)))
             data = ctx.table(state)
         except (StudioError, OSError, TypeError, ValueError):
             return "", idle
@@ -324,7 +224,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         return (f"<div class='sft-note' id='estimate-text' data-seconds='{said.seconds:.0f}'>Estimated: "
                 f"{html.escape(said.describe())}</div>"), idle
 
-    estimate_inputs = [data_state, model, local_path, *controls.values()]
+    estimate_inputs = [data_state, model, local_path, *(controls[name] for name in SPEED_FIELDS)]
     gr.on([c.change for c in estimate_inputs] + [estimate_timer.tick], show_estimate, estimate_inputs,
           [estimate, estimate_timer], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..common.errors import StudioError
-from ..insight.quality import deduplicate
+from ..data.dedup import deduplicate
 from ..models.language import CJK
 from ..runs.run_folder import RunFolder
 from ..tasks import get_task

@@ -15,7 +15,7 @@ from ..runs.config import TrainConfig
 from ..runs.run_folder import RunFolder
 from ..runs.weights import load_run_model, weights_file
 from ..tasks import get_task
-from ..tasks.base import Prediction
+from ..tasks.types import Prediction
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -93,7 +93,7 @@ class Predictor:
         rows = {role: frame[columns[role]].fillna("").astype(str).tolist() for role in self.inputs}
         predictions = self.predict(rows)
         return pd.concat([frame.reset_index(drop=True),
-                          pd.DataFrame([self.task.columns_of(p) for p in predictions])], axis=1)
+                          pd.DataFrame([self.task.output.columns(p) for p in predictions])], axis=1)
 
     def predict_file(self, in_path: str | Path, out_path: str | Path, columns: dict[str, str] | None = None,
                      limits: DataLimits = DataLimits()) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Data-quality report: duplicates, conflicting labels, train/validation leakage, class imbalance, short and
 truncated texts, label spellings and language, each with a count, examples and a safe fix where there is one.
 
-Rows are compared by their *key*: every text the model reads, Unicode-normalised, case-folded and with
-whitespace collapsed. Near duplicates are found with MinHash LSH (``datasketch``) on character 5-grams and
+Rows are compared by their *key* (``core.data.dedup``): every text the model reads, Unicode-normalised, case-folded
+and with whitespace collapsed. Near duplicates are found with MinHash LSH (``datasketch``) on character 5-grams and
 confirmed by their exact Jaccard similarity.
 """
 from __future__ import annotations
@@ -10,15 +10,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..data.dedup import deduplicate, exact_copies, input_roles, keep_rows, normalise, row_keys, target_key
 from ..models.language import HIGH_UNK_RATE, ModelSuggestion, suggest_model
 from ..models.registry import load_tokenizer
-from ..tasks.base import Task, TaskData
+from ..tasks.base import Task
+from ..tasks.types import TaskData
 
 NEAR_THRESHOLD = 0.8  # Jaccard similarity of character 5-grams above which two texts are near duplicates
 NUM_PERM = 64
@@ -65,28 +66,7 @@ class QualityReport:
         return asdict(self)
 
 
-# -- row keys -------------------------------------------------------------------
-def normalise(text) -> str:
-    """NFKC, case-folded, whitespace collapsed; a list of words is joined with spaces."""
-    if isinstance(text, list):
-        text = " ".join(map(str, text))
-    return " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
-
-
-def input_roles(data: TaskData) -> list[str]:
-    return [role for role in data.inputs if not role.startswith("_")]
-
-
-def row_keys(data: TaskData) -> list[str]:
-    """What the model reads of each row, normalised; pairs keep their two texts apart."""
-    columns = [data.inputs[role] for role in input_roles(data)]
-    return ["\x1f".join(map(normalise, values)) for values in zip(*columns)]
-
-
-def target_key(target):
-    return tuple(target) if isinstance(target, list) else target
-
-
+# -- rows as shown ---------------------------------------------------------------
 def shown_target(data: TaskData, target) -> str:
     if data.label_names:
         return "|".join(data.label_names[i] for i in target) if isinstance(target, list) else data.label_names[target]
@@ -100,16 +80,6 @@ def shown_text(data: TaskData, i: int, limit: int = 160) -> str:
 
 
 # -- duplicates -----------------------------------------------------------------
-def exact_copies(keys: list[str], targets: list) -> list[int]:
-    """Rows repeating an earlier row's key and target (the first of each stays)."""
-    seen, copies = set(), []
-    for i, pair in enumerate(zip(keys, map(target_key, targets))):
-        if pair in seen:
-            copies.append(i)
-        seen.add(pair)
-    return copies
-
-
 def conflicting_groups(keys: list[str], targets: list) -> list[list[int]]:
     """Row indices of each key seen with more than one target."""
     groups: dict[str, list[int]] = defaultdict(list)
@@ -336,18 +306,6 @@ def apply_fix(data: TaskData, fix: str) -> tuple[TaskData, str]:
     if fix == "merge_label_variants":
         return merge_label_variants(data)
     raise ValueError(f"unknown fix {fix!r}")
-
-
-def keep_rows(data: TaskData, drop: set[int]) -> TaskData:
-    kept = data.subset(i for i in range(len(data)) if i not in drop)
-    kept.rows_total, kept.rows_dropped = data.rows_total, data.rows_dropped + len(drop)
-    return kept
-
-
-def deduplicate(data: TaskData) -> tuple[TaskData, int]:
-    """Rows without exact copies (the first of each stays): done before the split so no copy leaks."""
-    drop = set(exact_copies(row_keys(data), data.targets))
-    return (keep_rows(data, drop) if drop else data), len(drop)
 
 
 def merge_label_variants(data: TaskData) -> tuple[TaskData, str]:

@@ -1,4 +1,5 @@
-"""What a search may tune: the searchable settings, their kinds and default ranges, and a study's settings."""
+"""What a search may tune: the settings declared searchable (core.runs.config), their kinds and default ranges, and a
+study's settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field, replace
 import optuna
 
 from ..common.errors import ConfigError
-from ..runs.config import TrainConfig
+from ..runs.config import SETTINGS, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -23,15 +24,19 @@ class Param:
         if self.kind == "choice":
             if not bounds:
                 raise ConfigError(f"Search range of {shown}: give at least one choice.")
-            return tuple(getattr(TrainConfig.from_dict({self.name: value}), self.name) for value in bounds)
-        if len(bounds) != 2:
-            raise ConfigError(f"Search range of {shown}: give a low and a high value.")
-        low, high = (int(b) if self.kind == "int" else float(b) for b in bounds)
-        if low > high:
-            raise ConfigError(f"Search range of {shown}: the low value {low} is above the high value {high}.")
-        if self.kind == "log" and low <= 0:
-            raise ConfigError(f"Search range of {shown}: a log range must start above 0.")
-        return low, high
+            values = tuple(getattr(TrainConfig.from_dict({self.name: value}), self.name) for value in bounds)
+        else:
+            if len(bounds) != 2:
+                raise ConfigError(f"Search range of {shown}: give a low and a high value.")
+            low, high = values = tuple(int(b) if self.kind == "int" else float(b) for b in bounds)
+            if low > high:
+                raise ConfigError(f"Search range of {shown}: the low value {low} is above the high value {high}.")
+            if self.kind == "log" and low <= 0:
+                raise ConfigError(f"Search range of {shown}: a log range must start above 0.")
+        for value in values:  # every value a trial may take is a valid setting
+            if (problem := SETTINGS[self.name].problem(self.name, value)):
+                raise ConfigError(f"Search range of {shown}: {problem}.")
+        return values
 
     def suggest(self, trial: optuna.Trial, bounds: tuple):
         if self.kind == "choice":
@@ -41,19 +46,8 @@ class Param:
         return trial.suggest_float(self.name, bounds[0], bounds[1], log=self.kind == "log")
 
 
-PARAMS: dict[str, Param] = {p.name: p for p in (
-    Param("learning_rate", "log", (1e-5, 1e-3)),
-    Param("epochs", "int", (1, 20)),
-    Param("batch_size", "choice", (8, 16, 32)),
-    Param("max_length", "choice", (64, 128, 256)),
-    Param("hidden_dropout", "float", (0.0, 0.3)),
-    Param("warmup_ratio", "float", (0.0, 0.2)),
-    Param("head_lr_scale", "log", (1.0, 50.0)),
-    Param("lora", "choice", (False, True)),
-    Param("lora_rank", "choice", (4, 8, 16)),
-    Param("keep_layers", "int", (2, 6)),
-    Param("base_model", "choice", ()),  # the models that read the data (filled in from the table)
-)}
+PARAMS: dict[str, Param] = {name: Param(name, declared.search, declared.search_range)
+                             for name, declared in SETTINGS.items() if declared.search}  # base_model: from the table
 DEFAULT_SEARCH = ("learning_rate", "epochs")
 PRUNERS = ("median", "halving", "none")
 

@@ -6,7 +6,7 @@ import pandas as pd
 from ..common.errors import ConfigError, DataError
 from ..runs.config import DEFAULT_TASK, TrainConfig
 from .assistant import Assistant
-from .base import Task, TaskData
+from .base import Task
 from .classification import Classification
 from .image_classification import ImageClassification
 from .multi_label import MultiLabel
@@ -14,6 +14,7 @@ from .pairs import PairClassification, PairRegression
 from .preference import Preference
 from .regression import Regression
 from .token_classification import TokenClassification
+from .types import TaskData
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Classification(), Regression(), PairClassification(), PairRegression(), MultiLabel(), TokenClassification(),

@@ -9,7 +9,9 @@ from transformers import AutoModelForCausalLM
 
 from ..common.errors import DataError
 from ..data.tables import name_hint
-from .base import Encoded, Role, Scored, Task, TaskData, TaskView
+from .base import Task
+from .outputs import TEXT
+from .types import Encoded, Role, Scored, TaskData, TaskView
 
 PROMPT_HINTS = ("prompt", "question", "instruction", "input", "query", "问题", "指令")
 RESPONSE_HINTS = ("response", "answer", "output", "completion", "reply", "回答", "答案")
@@ -50,8 +52,9 @@ class Assistant(Task):
 
     name = "assistant"
     roles = (Role("prompt", "prompt", PROMPT_HINTS), Role("response", "response", RESPONSE_HINTS))
-    view = TaskView("Assistant (prompt → response)", "助手（提示 → 回答）", ("prompt",), "chat", (("perplexity", "perplexity"),), "none",
+    view = TaskView("Assistant (prompt → response)", "助手（提示 → 回答）", ("prompt",), (("perplexity", "perplexity"),), "none",
                     "Sample generations")
+    output = TEXT
     primary_metric = "val_loss"
     greater_is_better = False
     generative = True

@@ -1,11 +1,11 @@
-"""What a task is: its column roles, data preparation, model head, encoding, metrics and UI description.
+"""What a task is: its column roles, data preparation, model head and encoding, and its output kind; its scoring
+is mixed in from ``scoring.TaskScoring``, its plain data types live in ``types``.
 
 The engine, store, events, CLI and UI only talk to a ``Task``; adding a task is one module that
 subclasses it and registers itself in ``core/tasks/__init__.py``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -19,125 +19,9 @@ from ..data.tables import as_strings, guess_text_column, name_hint
 from ..data.tokens import tokenize_truncated
 from ..models.registry import training_tokenizer
 from ..runs.config import TrainConfig
-
-
-@dataclass(frozen=True)
-class Role:
-    """One column a task reads: its name, the header names that suggest it, and whether it holds free text."""
-
-    name: str
-    label: str
-    hints: tuple[str, ...] = ()
-    text: bool = True
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """Plain data the UI renders for a task: predict inputs, output kind, metric cards and charts."""
-
-    title: str
-    title_zh: str  # the title in Chinese (the UI follows the browser's language)
-    predict_inputs: tuple[str, ...]  # role names that get a text box in the Predict tab
-    output: str  # "label" | "labels" | "number" | "spans" | "chat"
-    cards: tuple[tuple[str, str], ...]  # (metric key, shown name); the first is the primary metric
-    chart: str  # Evaluate tab chart: "confusion" | "scatter" | "per_label" | "none"
-    table: str = ""  # Evaluate tab table title: per class / per label / per entity type
-    curves: tuple[str, ...] = ()  # more validation metrics drawn on the training curve's loss axis
-
-
-@dataclass
-class TaskData:
-    """Cleaned rows of one task: inputs by role, one target per row, and where they came from."""
-
-    inputs: dict[str, list]  # role -> one value per row (a text, or a list of words)
-    targets: list  # class index, number, list of label indices, list of tag indices, or response text
-    columns: dict[str, str]  # role -> column name in the user's table
-    label_names: list[str] = field(default_factory=list)
-    rows_total: int = 0
-    rows_dropped: int = 0
-    warnings: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def subset(self, indices) -> "TaskData":
-        idx = list(indices)
-        return TaskData({role: [values[i] for i in idx] for role, values in self.inputs.items()},
-                        [self.targets[i] for i in idx], self.columns, self.label_names, len(idx), 0)
-
-    @property
-    def texts(self) -> list[str]:
-        return self.inputs["text"]
-
-    @property
-    def labels(self) -> list:
-        return self.targets
-
-    def class_counts(self) -> dict[str, int]:
-        counts = np.bincount(np.asarray(self.targets, dtype=int), minlength=len(self.label_names))
-        return dict(zip(self.label_names, counts.tolist()))
-
-
-@dataclass
-class Encoded:
-    """Pre-tokenised rows (no padding) and their targets, with an explicit label dtype."""
-
-    input_ids: list[list[int]]
-    labels: list
-    label_dtype: torch.dtype = torch.long
-    per_token: bool = False  # labels are one per token (padded with -100, ignored by the loss)
-    token_type_ids: list[list[int]] | None = None
-    extras: dict[str, list] = field(default_factory=dict)  # per-row data a task needs to score (e.g. word starts)
-
-    def lengths(self) -> list[int]:
-        """Each row's padded width in a batch (batches group rows of similar lengths)."""
-        return [len(ids) for ids in self.input_ids]
-
-    def batch(self, indices: list[int], tokenizer, device: torch.device) -> dict[str, torch.Tensor]:
-        """Pad on the right to a multiple of 8."""
-        features = {"input_ids": [self.input_ids[i] for i in indices]}
-        if self.token_type_ids is not None:
-            features["token_type_ids"] = [self.token_type_ids[i] for i in indices]
-        padded = tokenizer.pad(features, pad_to_multiple_of=8, padding_side="right", return_tensors="pt")
-        labels = [self.labels[i] for i in indices]
-        if self.per_token:
-            width = padded["input_ids"].shape[1]
-            labels = [row + [-100] * (width - len(row)) for row in labels]
-        return {**{k: v.to(device) for k, v in padded.items()},
-                "labels": torch.tensor(labels, dtype=self.label_dtype, device=device)}
-
-
-@dataclass
-class Prediction:
-    """One row's prediction; which fields are set depends on the task's view.output."""
-
-    label: str | None = None
-    probabilities: dict[str, float] = field(default_factory=dict)
-    value: float | None = None
-    labels: list[str] = field(default_factory=list)
-    spans: list[dict] = field(default_factory=list)
-
-    @property
-    def confidence(self) -> float | None:
-        return self.probabilities.get(self.label) if self.label is not None else None
-
-
-@dataclass
-class Scored:
-    """A task's verdict on validation outputs: metrics, a table of predictions, and state to save with the model."""
-
-    metrics: dict
-    predictions: pd.DataFrame | None = None
-    state: dict = field(default_factory=dict)
-    probabilities: np.ndarray | None = None  # rows x classes, for ROC/PR curves, calibration and label checks
-    truth: np.ndarray | None = None  # class index per row, or a 0/1 row per row (multi-label)
-
-
-def shown_first(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Verdict columns (label, predicted, confidence/error) before the texts, which are cut to 300 characters."""
-    verdict = [c for c in ("label", "predicted", "confidence", "error") if c in predictions.columns]
-    ordered = predictions[verdict + [c for c in predictions.columns if c not in verdict]]
-    return ordered.map(lambda v: v[:300] if isinstance(v, str) else v)
+from .outputs import OutputKind
+from .scoring import TaskScoring
+from .types import Encoded, Prediction, Role, TaskData, TaskView
 
 
 def missing_text_warnings(task: "Task", values: dict[str, pd.Series], columns: dict[str, str],
@@ -152,12 +36,13 @@ def missing_text_warnings(task: "Task", values: dict[str, pd.Series], columns: d
     return warnings
 
 
-class Task:
+class Task(TaskScoring):
     """Base of every task; the defaults fit a text-in, sequence-classification-head task."""
 
     name: ClassVar[str]
     roles: ClassVar[tuple[Role, ...]]
     view: ClassVar[TaskView]
+    output: ClassVar[OutputKind]  # what it predicts (core.tasks.outputs): columns, monitor outcome, feedback
     primary_metric: ClassVar[str]
     greater_is_better: ClassVar[bool] = True
     model_class: ClassVar[type] = AutoModelForSequenceClassification
@@ -260,15 +145,6 @@ class Task:
         shown = " · ".join(f"{r.label} <b>{data.columns[r.name]}</b>" for r in self.roles)
         return f"{len(data):,} rows kept, {data.rows_dropped:,} dropped · {shown}"
 
-    def metric_name(self, key: str) -> str:
-        """A metric's shown name (from the cards), e.g. 'macro-F1' for 'macro_f1'; the key itself if not shown."""
-        return dict(self.view.cards).get(key, key)
-
-    def headline(self, metrics: dict) -> str:
-        """The task's metric cards as one line, e.g. 'macro-F1 0.9512 · accuracy 0.9550'."""
-        return " · ".join(f"{name} {metrics[key]:.4f}" for key, name in self.view.cards
-                          if isinstance(metrics.get(key), (int, float)))
-
     def balance(self, data: TaskData) -> dict[str, int] | None:
         """Counts to chart in the Data tab, if the task has classes."""
         return data.class_counts() if data.label_names else None
@@ -337,52 +213,7 @@ class Task:
         names = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in sample]
         return {k: sample[k] for k in names}, {k: {0: "batch", 1: "sequence"} for k in names}
 
-    # -- evaluation ---------------------------------------------------------
-    def evaluate(self, ctx) -> tuple[float, Scored]:
-        """Validation loss and scores; ``ctx`` (a ``core.train.evaluation.EvalContext``) runs the model over the
-        held-out rows."""
-        loss, outputs = ctx.forward_validation()
-        return loss, self.score(outputs, ctx.val, ctx.val_encoded, ctx.task_state)
-
-    def score(self, outputs: list[np.ndarray], val: TaskData, encoded: Encoded, state: dict) -> Scored:
-        raise NotImplementedError
-
-    def baseline(self, train: TaskData, val: TaskData, state: dict) -> dict | None:
-        """Metrics of the trivial predictor a fine-tune must beat, as {'name': ..., metric: value}."""
-        return None
-
-    def classical_baseline(self, train: TaskData, val: TaskData, state: dict) -> dict:
-        """Metrics of the classical model named ``classical_name``, fitted on ``train`` and scored on ``val``
-        with the task's own metrics (``core.tasks.classical.fit_classical`` times it and catches what cannot fit)."""
-        raise NotImplementedError
-
-    def classical_features(self, train: TaskData, val: TaskData):
-        """TF-IDF matrices of the training and validation rows, fitted on the training texts."""
-        from .classical import TextFeatures
-
-        features = TextFeatures.fit(self.texts(train))
-        return self.classical_matrix(features, train), self.classical_matrix(features, val)
-
-    def classical_matrix(self, features, data: TaskData):
-        return features(data.inputs["text"])
-
-    def prediction_metrics(self, predictions: list[Prediction], truth: pd.Series) -> dict | None:
-        """The task's metrics of ``predictions`` against the true values as saved in validation_predictions.csv
-        (its 'label' column, as strings); None where the task cannot score predictions that way."""
-        return None
-
-    def mistakes(self, predictions: pd.DataFrame) -> pd.DataFrame:
-        """Validation rows the model got wrong, most confident first (texts cut to 300 characters)."""
-        wrong = predictions[predictions["label"].astype(str) != predictions["predicted"].astype(str)]
-        if "confidence" in wrong.columns:
-            wrong = wrong.sort_values("confidence", ascending=False)
-        return shown_first(wrong)
-
     # -- prediction ---------------------------------------------------------
     def format(self, outputs: list[np.ndarray], features: dict, model_config) -> list[Prediction]:
         """Turn raw model outputs into predictions; ``model_config.sft_studio`` holds the fitted state."""
-        raise NotImplementedError
-
-    def columns_of(self, prediction: Prediction) -> dict:
-        """Prediction columns for a batch CSV."""
         raise NotImplementedError

@@ -9,8 +9,10 @@ from sklearn.model_selection import train_test_split
 
 from ..common.errors import DataError
 from ..data.tables import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, name_hint
-from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
+from .base import Task, missing_text_warnings
 from .metrics import classification_metrics
+from .outputs import LABEL
+from .types import Encoded, Prediction, Role, Scored, TaskData, TaskView
 
 CLASS_CARDS = (("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("macro_precision", "precision"),
                ("macro_recall", "recall"))
@@ -67,7 +69,8 @@ def class_index(labels: pd.Series, column: str) -> tuple[list[str], list[int]]:
 class Classification(Task):
     name = "classification"
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("label", "label", LABEL_NAME_HINTS, text=False))
-    view = TaskView("Classify texts", "文本分类", ("text",), "label", CLASS_CARDS, "confusion", "Per-class metrics")
+    view = TaskView("Classify texts", "文本分类", ("text",), CLASS_CARDS, "confusion", "Per-class metrics")
+    output = LABEL
     primary_metric = "macro_f1"
     classical_name = "TF-IDF + logistic regression"
     augmentations = ("eda", "synonyms", "oversample")
@@ -153,10 +156,6 @@ class Classification(Task):
         else:
             chosen = probs.argmax(-1)
         return [Prediction(names[int(k)], dict(zip(names, p.tolist()))) for k, p in zip(chosen, probs)]
-
-    def columns_of(self, prediction: Prediction) -> dict:
-        return {"predicted_label": prediction.label, "confidence": round(prediction.confidence, 4),
-                **{f"prob_{n}": round(p, 4) for n, p in prediction.probabilities.items()}}
 
 
 def label_names_of(model_config) -> list[str]:

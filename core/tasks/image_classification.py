@@ -16,8 +16,8 @@ from ..data.images import IMAGE_SUFFIXES
 from ..data.pixels import Normaliser, open_header, pixel_tensor, training_side
 from ..data.tables import LABEL_NAME_HINTS, as_strings, name_hint
 from ..models import efficientnet_lite
-from .base import Encoded, Role, TaskData, TaskView
 from .classification import CLASS_CARDS, Classification, class_index, guess_label_column, normalise_label
+from .types import Encoded, Role, TaskData, TaskView
 
 IMAGE_NAME_HINTS = ("image", "img", "picture", "photo", "file", "path", "图片", "图像")
 FLEXIBLE_SIDE = {efficientnet_lite.EfficientNetLiteConfig.model_type}  # convolutional: any side that is a multiple of 32
@@ -50,7 +50,7 @@ class ImageEncoded(Encoded):
 class ImageClassification(Classification):
     name = "image_classification"
     roles = (Role("image", "image", IMAGE_NAME_HINTS, text=False), Role("label", "label", LABEL_NAME_HINTS, text=False))
-    view = TaskView("Classify images", "图像分类", ("image",), "label", CLASS_CARDS, "confusion", "Per-class metrics")
+    view = TaskView("Classify images", "图像分类", ("image",), CLASS_CARDS, "confusion", "Per-class metrics")
     model_class = AutoModelForImageClassification
     modality = "image"
     encoding_status = "Reading the images"

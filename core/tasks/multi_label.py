@@ -11,8 +11,10 @@ import torch
 
 from ..common.errors import DataError
 from ..data.tables import TEXT_NAME_HINTS, as_strings, guess_text_column_or_none
-from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings
+from .base import Task, missing_text_warnings
 from .metrics import multi_label_metrics
+from .outputs import LABELS
+from .types import Encoded, Prediction, Role, Scored, TaskData, TaskView
 
 LABELS_HINTS = ("labels", "tags", "genres", "genre", "categories", "topics", "keywords", "label", "标签", "类别")
 SEPARATORS = ("|", ";", ",")
@@ -78,7 +80,8 @@ def looks_multi_label(values: pd.Series) -> bool:
 class MultiLabel(Task):
     name = "multi_label"
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("labels", "labels", LABELS_HINTS, text=False))
-    view = TaskView("Multi-label", "多标签分类", ("text",), "labels", MULTI_CARDS, "per_label", "Per-label metrics")
+    view = TaskView("Multi-label", "多标签分类", ("text",), MULTI_CARDS, "per_label", "Per-label metrics")
+    output = LABELS
     primary_metric = "micro_f1"
     classical_name = "TF-IDF + one-vs-rest logistic regression"
 
@@ -241,7 +244,3 @@ class MultiLabel(Task):
             chosen = [n for n, p in zip(names, probs) if p >= thresholds[n]]
             results.append(Prediction(probabilities=dict(zip(names, probs.tolist())), labels=chosen))
         return results
-
-    def columns_of(self, prediction: Prediction) -> dict:
-        return {"predicted_labels": "|".join(prediction.labels),
-                **{f"prob_{n}": round(p, 4) for n, p in prediction.probabilities.items()}}

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..data.tables import as_strings, name_hint
-from .base import Role, TaskView
 from .classification import CLASS_CARDS, Classification
 from .regression import REGRESSION_CARDS, Regression, looks_like_scores
+from .types import Role, TaskView
 
 FIRST_HINTS = ("sentence1", "sentence_1", "sentence_a", "question1", "question_1", "text_a", "text1", "premise",
                "query", "anchor", "句子1", "问题1", "文本1")
@@ -43,7 +43,7 @@ class PairInputs:
 class PairClassification(PairInputs, Classification):
     name = "pairs"
     roles = (*PAIR_ROLES, Classification.roles[1])
-    view = TaskView("Sentence pairs (class)", "句子对（分类）", ("text_a", "text_b"), "label", CLASS_CARDS, "confusion",
+    view = TaskView("Sentence pairs (class)", "句子对（分类）", ("text_a", "text_b"), CLASS_CARDS, "confusion",
                     "Per-class metrics")
 
     def recognises(self, frame: pd.DataFrame) -> bool:
@@ -53,7 +53,7 @@ class PairClassification(PairInputs, Classification):
 class PairRegression(PairInputs, Regression):
     name = "pair_regression"
     roles = (*PAIR_ROLES, Regression.roles[1])
-    view = TaskView("Sentence pairs (similarity score)", "句子对（相似度打分）", ("text_a", "text_b"), "number", REGRESSION_CARDS, "scatter")
+    view = TaskView("Sentence pairs (similarity score)", "句子对（相似度打分）", ("text_a", "text_b"), REGRESSION_CARDS, "scatter")
 
     def recognises(self, frame: pd.DataFrame) -> bool:
         used = pair_columns(frame)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..common.errors import DataError
 from ..runs.config import TrainConfig
 from .assistant import PROMPT_HINTS, Assistant, encode_pair, response_logits
-from .base import Encoded, Role, Scored, TaskData, TaskView
+from .types import Encoded, Role, Scored, TaskData, TaskView
 
 
 def answer_names(*words: str) -> tuple[str, ...]:
@@ -108,7 +108,7 @@ class Preference(Assistant):
     roles = (Role("prompt", "prompt", PROMPT_HINTS), Role("chosen", "chosen answer", CHOSEN_HINTS),
              Role("rejected", "rejected answer", REJECTED_HINTS))
     view = TaskView("Preference tuning (prompt → chosen ≻ rejected)", "偏好微调（提示 → 更好 ≻ 更差）", ("prompt",),
-                    "chat", (("reward_accuracy", "reward accuracy"), ("reward_margin", "reward margin")), "none",
+                    (("reward_accuracy", "reward accuracy"), ("reward_margin", "reward margin")), "none",
                     "Sample generations", curves=("reward_margin",))
 
     def build(self, frame: pd.DataFrame, columns: dict[str, str]) -> TaskData:

@@ -7,8 +7,11 @@ import torch
 
 from ..common.errors import DataError
 from ..data.tables import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, guess_text_column_or_none, name_hint
-from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView, missing_text_warnings, shown_first
+from .base import Task, missing_text_warnings
 from .metrics import regression_metrics
+from .outputs import NUMBER
+from .scoring import shown_first
+from .types import Encoded, Prediction, Role, Scored, TaskData, TaskView
 
 SCORE_HINTS = ("score", "rating", "value", "target", "label", "y", "stars", "intensity", "sentiment", "similarity",
                "分数", "评分", "得分")
@@ -32,7 +35,8 @@ def looks_like_scores(values: pd.Series) -> bool:
 class Regression(Task):
     name = "regression"
     roles = (Role("text", "text", TEXT_NAME_HINTS), Role("target", "score", SCORE_HINTS, text=False))
-    view = TaskView("Score texts (regression)", "文本打分（回归）", ("text",), "number", REGRESSION_CARDS, "scatter")
+    view = TaskView("Score texts (regression)", "文本打分（回归）", ("text",), REGRESSION_CARDS, "scatter")
+    output = NUMBER
     primary_metric = "rmse"
     greater_is_better = False
     classical_name = "TF-IDF + ridge regression"
@@ -129,11 +133,7 @@ class Regression(Task):
     def format(self, outputs, features, model_config) -> list[Prediction]:
         return [Prediction(value=float(v)) for v in self.unscale(outputs, model_config.sft_studio)]
 
-    def columns_of(self, prediction: Prediction) -> dict:
-        return {"predicted_score": round(prediction.value, 4)}
-
     def balance(self, data: TaskData) -> dict[str, int]:
         """Rows per score range (ten equal-width bins) for the Data tab's chart."""
         counts, edges = np.histogram(np.asarray(data.targets, dtype=float), bins=10)
         return {f"{low:.3g} to {high:.3g}": int(n) for low, high, n in zip(edges, edges[1:], counts)}
-

@@ -16,9 +16,11 @@ from transformers import AutoModelForTokenClassification
 
 from ..common.errors import DataError
 from ..data.tables import name_hint
-from .base import Encoded, Prediction, Role, Scored, Task, TaskData, TaskView
+from .base import Task
 from .classification import softmax
 from .metrics import entity_metrics
+from .outputs import SPANS
+from .types import Encoded, Prediction, Role, Scored, TaskData, TaskView
 
 TOKEN_HINTS = ("tokens", "words", "token", "word", "chars", "characters", "sentence", "text", "词", "字")
 TAG_HINTS = ("tags", "ner_tags", "ner", "tag", "labels", "label", "entities", "标签")
@@ -120,7 +122,8 @@ def encode_words(tokenizer, rows: list[list[str]], max_length: int) -> tuple[lis
 class TokenClassification(Task):
     name = "token_classification"
     roles = (Role("tokens", "tokens", TOKEN_HINTS, text=False), Role("tags", "tags", TAG_HINTS, text=False))
-    view = TaskView("Entities in text (NER)", "命名实体识别（NER）", ("text",), "spans", NER_CARDS, "per_label", "Per-entity-type metrics")
+    view = TaskView("Entities in text (NER)", "命名实体识别（NER）", ("text",), NER_CARDS, "per_label", "Per-entity-type metrics")
+    output = SPANS
     primary_metric = "f1"
     classical_name = "CRF on word features"
     augmentations = ("entities",)
@@ -271,9 +274,6 @@ class TokenClassification(Task):
                      for kind, a, b in get_entities(row_tags)]
             results.append(Prediction(spans=spans))
         return results
-
-    def columns_of(self, prediction: Prediction) -> dict:
-        return {"entities": json.dumps(prediction.spans, ensure_ascii=False)}
 
 
 def entities_text(tokens: list[str], tags: list[str]) -> str:

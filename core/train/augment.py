@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ..common.errors import DataError
 from ..models.language import script_mix
-from ..tasks.base import Task, TaskData
+from ..tasks.base import Task
+from ..tasks.types import TaskData
 
 WORDNET_SOURCE = Path("/usr/share/wordnet")  # Debian's wordnet-base
 LEXNAMES_MAN_PAGE = Path("/usr/share/man/man5/lexnames.5WN.gz")

@@ -1,12 +1,17 @@
-"""Callbacks steer the training loop, as transformers' ``TrainerCallback`` / ``TrainerControl``: at each step
-end and after each evaluation they may ask the loop to evaluate, save a resume checkpoint or stop.
+"""Callbacks steer the training loop, as transformers' ``TrainerCallback`` / ``TrainerControl`` /
+``CallbackHandler``: the loop calls the handler at each event, the handler calls that hook of every callback in
+order, and the callbacks of one event share a ``TrainerControl`` asking the loop to evaluate, save a resume
+checkpoint or stop.
 
-The loop calls ``on_step_end`` in every training process (so what it decides must depend only on the loop's
-state) and ``on_evaluate`` in process 0 alone, whose stop decision is then shared with the others.
+``on_train_begin`` and ``on_step_end`` run in every training process (so what they decide must depend only on the
+loop's state); ``on_new_best``, ``on_evaluate`` and ``on_train_end`` in process 0 alone, whose stop decision is then
+shared with the others.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..tasks.types import Scored
 
 
 @dataclass
@@ -20,7 +25,7 @@ class LoopState:
     elapsed: float = 0.0
     bad_evals: int = 0
     total: int = 0
-    best: dict | None = None
+    best: dict | None = None  # the best evaluation so far: its metrics, step, epoch and the task's state
 
 
 @dataclass
@@ -38,13 +43,15 @@ class TrainerControl:
 
 @dataclass
 class Evaluated:
-    """One evaluation as the callbacks see it: the metrics, the task's primary metric, and whether it improved."""
+    """One evaluation as the callbacks see it: the metrics, the task's primary metric, whether it improved, and the
+    task's verdict (predictions and outputs) to save with a new best model."""
 
     step: int
     metrics: dict
     primary: str
     greater_is_better: bool
     improved: bool
+    scored: Scored
 
     @property
     def value(self) -> float:
@@ -52,13 +59,52 @@ class Evaluated:
 
 
 class TrainerCallback:
-    """Override the hooks you need; each may set fields of ``control``."""
+    """Override the hooks you need; those given ``control`` may set its fields."""
+
+    def on_train_begin(self, state: LoopState) -> None:
+        """The model, optimizer and resume checkpoint are ready; the first step comes next."""
 
     def on_step_end(self, state: LoopState, control: TrainerControl) -> None:
-        pass
+        """An optimizer step ended."""
+
+    def on_new_best(self, state: LoopState, evaluated: Evaluated) -> None:
+        """An evaluation improved the primary metric (``state.best`` holds it); called before it is published."""
 
     def on_evaluate(self, state: LoopState, control: TrainerControl, evaluated: Evaluated) -> None:
-        pass
+        """An evaluation was published."""
+
+    def on_train_end(self, state: LoopState) -> None:
+        """Training ended, finished or stopped; the run's metrics are written next."""
+
+
+class CallbackHandler:
+    """Calls one hook of every callback, in order, at each event of the loop; returns the control they shared."""
+
+    def __init__(self, callbacks: list[TrainerCallback], state: LoopState):
+        self.callbacks, self.state = callbacks, state
+
+    def on_train_begin(self) -> None:
+        self._call("on_train_begin")
+
+    def on_step_end(self) -> TrainerControl:
+        control = TrainerControl()
+        self._call("on_step_end", control)
+        return control
+
+    def on_new_best(self, evaluated: Evaluated) -> None:
+        self._call("on_new_best", evaluated)
+
+    def on_evaluate(self, control: TrainerControl, evaluated: Evaluated) -> TrainerControl:
+        """Continues the control of the step end that asked for the evaluation."""
+        self._call("on_evaluate", control, evaluated)
+        return control
+
+    def on_train_end(self) -> None:
+        self._call("on_train_end")
+
+    def _call(self, hook: str, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self.state, *args)
 
 
 class EvaluationSchedule(TrainerCallback):

@@ -1,48 +1,42 @@
 """The training engine: fine-tunes a base model in a background thread and publishes events.
 
-The loop is the same for every task: what differs (data, head, encoding, metrics and which of them decides the
-best checkpoint) comes from the task; when to evaluate, save and stop comes from callbacks (``core.train.callbacks``).
+A run is three stages: data preparation (``core.train.prepare``), model and optimizer setup (``core.train.setup``)
+and the step loop (``core.train.loop``). The loop is the same for every task: what differs (data, head, encoding,
+metrics and which of them decides the best checkpoint) comes from the task; when to evaluate, save and stop comes
+from callbacks (``core.train.callbacks``), and so does what records the run (``core.train.recorders``).
 """
 from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 
 import torch
-from transformers import get_linear_schedule_with_warmup, set_seed
 from transformers import logging as hf_logging
+from transformers import set_seed
 
-from ..common.devices import autocast, pick_device, resolve_precision
+from ..common.devices import pick_device, resolve_precision
 from ..common.errors import ModelError, StudioError
-from ..insight.outputs import save_outputs
-from ..insight.quality import deduplicate
-from ..models.language import unknown_share, unknown_token_warning
 from ..models.registry import REGISTRY
 from ..runs import events as ev
-from ..runs.config import BATCH_AUGMENTATIONS, TrainConfig
+from ..runs.config import TrainConfig
 from ..runs.run_folder import CANCELLED, FAILED, FINISHED, INTERRUPTED, RUNNING, RunFolder
 from ..runs.store import RunStore
 from ..runs.tensorboard_log import TensorBoardLog
 from ..tasks import check_config, get_task
-from ..tasks.base import Task, TaskData
-from ..tasks.classical import classical_result, start_classical
-from .augment import augment
-from .callbacks import Evaluated, LoopState, TrainerCallback, TrainerControl, default_callbacks
-from .checkpoint import load_resume, save_model, save_resume
-from .dropout import use_fast_dropout
+from ..tasks.base import Task
+from ..tasks.types import TaskData
+from .callbacks import CallbackHandler, TrainerCallback, default_callbacks
+from .checkpoint import save_model
 from .evaluation import EvalContext
-from .model_setup import check_memory, length_grouped_batches, load_training_model, make_optimizer
+from .loop import Cancelled, StepLoop
 from .parallel.peers import PeerLost, SingleProcess
-from .schedule import plan_schedule
+from .prepare import Splits, prepare_splits, save_dataset
+from .recorders import Baselines, SaveBestModel
+from .setup import Encoding, Optimization, set_up
 
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
-
-
-class Cancelled(Exception):
-    """Raised inside the training thread when the user pressed Stop."""
 
 
 class TrainingJob:
@@ -71,10 +65,8 @@ class TrainingJob:
         self.task_state: dict = {}
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
-        self._best: dict | None = None
-        self._baseline: dict | None = None
-        self._classical: dict | None = None  # fitted on the training split in a thread beside the first steps
-        self._classical_job: Future | None = None
+        self._handler: CallbackHandler | None = None  # the loop's callbacks, once training begins
+        self._baselines: Baselines | None = None
         self._eval: EvalContext | None = None
         self._started = time.time()
         self._samples_per_s: float | None = None
@@ -222,199 +214,77 @@ class TrainingJob:
         if self.folder and self.parallel.main:
             if self._best is None and self.model is not None and self.save_on_stop:
                 self._save_model()
-            metrics = self._write_metrics()
+            metrics = self._end()
             self.folder.set_status(CANCELLED)
         self.events.publish(ev.Cancelled(str(self.run_dir or ""), metrics))
 
     def _train(self) -> None:
-        cfg, data, task = self.config, self.data, self.task
+        cfg, task = self.config, self.task
         spec = REGISTRY.get(cfg.base_model)
         first_use = " (first use: converting it once, about a minute)" if spec and spec.needs_conversion else ""
-        self.events.publish(ev.Status(f"Loading the base model{first_use}"))
+        self._status(f"Loading the base model{first_use}")
         set_seed(cfg.seed)
         self.device = self.parallel.device or pick_device()
         self.precision = resolve_precision(cfg.precision, self.device, task.bf16_on_cpu)
-        split_warnings = []
-        if cfg.deduplicate:
-            data, dropped = deduplicate(data)
-            if dropped:
-                split_warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
-        train, self.val = task.split(data, cfg.val_fraction, cfg.seed)
-        if cfg.augment not in ("off", *BATCH_AUGMENTATIONS):
-            self.events.publish(ev.Status(f"Augmenting the training split ({cfg.augment})"))
-            before, train = len(train), augment(task, train, cfg.augment, cfg.augment_copies, cfg.seed)
-            split_warnings.append(f"Augmented the training split ({cfg.augment}): {before:,} -> {len(train):,} rows; "
-                                  "the validation rows are untouched.")
-        self.task_state = task.fit(train, cfg)
-        tokenizer, model, new_weights = load_training_model(cfg, task, self.data, self.device, self.task_state)
-        if self.device.type == "cpu":
-            use_fast_dropout(model)
-        self.check_cancel()
-        self.tokenizer, self.model = tokenizer, model.to(self.device)
-        if self.parallel.main:
-            if not self._resuming:
-                self.save_dataset(train_rows=len(train), val_rows=len(self.val))
-            tokenizer.save_pretrained(self.run_dir)
-
-        self.events.publish(ev.Status(task.encoding_status))
-        warnings = list(data.warnings) + split_warnings
-        max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
-        if max_length < cfg.max_length:
-            warnings.append(f"Max length lowered to {max_length} tokens, the longest input this model accepts.")
-        train_enc = task.encode_training(tokenizer, train, max_length, self.task_state)
-        warnings += task.encoding_warnings(train_enc, train)
-        unk = unknown_share(tokenizer, train_enc.input_ids)
-        if (warning := unknown_token_warning(unk, cfg.base_model, task.texts(train))):
-            warnings.append(warning)
-        lengths = train_enc.lengths()
-        check_memory(model.config, cfg.batch_size, max(lengths), self.device)
-        self._eval = EvalContext(model, tokenizer, self.device, self.precision, self.val, self.task_state,
-                                 lambda rows: task.encode(tokenizer, rows, max_length, self.task_state),
-                                 self.check_cancel, max(64, cfg.batch_size * 2),
-                                 status=lambda message: self.events.publish(ev.Status(message)))
-        world = self.parallel.world
-        global_batch = cfg.batch_size * world
-        schedule = plan_schedule(cfg, len(train), world)
-        steps_per_epoch = schedule.steps_per_epoch
-        callbacks = default_callbacks(schedule.eval_every, cfg.early_stopping_patience) + self.callbacks
-        loop = LoopState(total=schedule.total_steps)
-        optimizer = make_optimizer(model, cfg, new_weights)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * loop.total), loop.total)
-        generator = torch.Generator().manual_seed(cfg.seed)
-        model.eval()  # no dropout (peft's wrapper turns training mode on)
-        task.before_training(self._eval, train_enc)  # on the starting model, also when resuming
-        if self._resuming:
-            loop = load_resume(self.folder, model, optimizer, scheduler, generator, self.device)
-            self.events.publish(ev.Status(f"Resuming from step {loop.step}"))
-            self.task_state.update((loop.best or {}).get("task_state", {}))
-            self._best = loop.best
-        self._baseline = task.baseline(train, self.val, self.task_state)
-        if self.parallel.main and task.classical_name:
-            self._classical_job = start_classical(task, train, self.val, dict(self.task_state), cfg.seed)
-        self.events.publish(ev.Started(
-            str(self.run_dir), loop.total, len(train), len(self.val), data.label_names, self.precision, unk, warnings,
-            sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()),
-            task.name, schedule.describe()))
-        if world > 1:
-            self.events.publish(ev.Status(f"Data-parallel on {world} processes: global batch {global_batch} = "
-                                          f"{cfg.batch_size} per process x {world}"))
-
-        self._started = time.time() - loop.elapsed
-        model.train()
-        while loop.step < loop.total:
-            epoch_rng = generator.get_state()
-            for index, rows in enumerate(length_grouped_batches(lengths, global_batch, generator, cfg.group_by_length)):
-                if index < loop.batch_in_epoch:
-                    continue  # already trained before the resume checkpoint
-                indices, loss = self.parallel.shard(rows), None
-                if indices:
-                    batch = train_enc.batch(indices, tokenizer, self.device)
-                    with autocast(self.device, self.precision):
-                        loss = task.loss(model, batch)
-                    loss.backward()
-                loss_value, stop = self.parallel.sync_step(model, loss, len(indices), self._cancel.is_set())
-                if stop:
-                    raise Cancelled()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                loop.step, loop.seen, loop.batch_in_epoch = loop.step + 1, loop.seen + len(rows), index + 1
-                elapsed = time.time() - self._started
-                self.events.publish(ev.Step(loop.step, loop.total, loop.step / steps_per_epoch, loss_value,
-                                            scheduler.get_last_lr()[0], loop.seen / elapsed,
-                                            elapsed / loop.step * (loop.total - loop.step)))
-                self._publish_classical()
-                control = TrainerControl()
-                for callback in callbacks:
-                    callback.on_step_end(loop, control)
-                if control.should_evaluate:
-                    if self.parallel.main:  # the others wait for its decision on stopping
-                        self._evaluate(loop, loop.step / steps_per_epoch, callbacks, control)
-                        self._act(control, loop, lambda: save_resume(self.folder, model, loop, optimizer, scheduler,
-                                                                     epoch_rng))
-                    loop.total = self.parallel.share(loop.total)
-                elif control.should_stop:  # step-end decisions are the same in every process
-                    self._act(control, loop, lambda: None)
-                if loop.step >= loop.total:
-                    break
-            loop.epoch, loop.batch_in_epoch = loop.epoch + 1, 0
+        splits = prepare_splits(task, self.data, cfg, self._status)
+        self.val = splits.val
+        encoding, optimization, self._eval = set_up(self, splits)
+        handler = self._begin(splits, encoding, optimization)
+        self._started = time.time() - handler.state.elapsed
+        StepLoop(self, encoding.rows, optimization, self._eval, handler, self._started).run()
         if not self.parallel.main:
             return
-        self._samples_per_s = loop.seen / (time.time() - self._started)
-        metrics = self._write_metrics()
+        self._samples_per_s = handler.state.seen / (time.time() - self._started)
+        metrics = self._end()
         self.folder.set_status(FINISHED)
         self.events.publish(ev.Finished(str(self.run_dir), metrics, metrics["train_seconds"], self._samples_per_s))
 
-    def _act(self, control: TrainerControl, loop: LoopState, save) -> None:
-        """Carry out what the callbacks asked: stop (the loop ends after this step), then save."""
-        if control.should_stop:
-            self.events.publish(ev.Status(control.stop_reason or "Stopped by a callback"))
-            loop.total = loop.step
-        if control.should_save:
-            loop.elapsed, loop.best = time.time() - self._started, self._best
-            save()
+    def _begin(self, splits: Splits, encoding: Encoding, optimization: Optimization) -> CallbackHandler:
+        """The callback handler (process 0 adds the recorders of the best model and the baselines), told that
+        training begins; then the Started event."""
+        cfg, task, model, schedule = self.config, self.task, self.model, optimization.schedule
+        trivial = task.baseline(splits.train, splits.val, self.task_state)
+        recorders = []
+        if self.parallel.main:
+            self._baselines = Baselines(task, splits, dict(self.task_state), cfg.seed, trivial, self.events.publish)
+            recorders = [SaveBestModel(self.folder, self._save_model), self._baselines]
+        callbacks = recorders + default_callbacks(schedule.eval_every, cfg.early_stopping_patience) + self.callbacks
+        self._handler = CallbackHandler(callbacks, optimization.state)
+        self._handler.on_train_begin()
+        self.events.publish(ev.Started(
+            str(self.run_dir), optimization.state.total, len(splits.train), len(splits.val), self.data.label_names,
+            self.precision, encoding.unknown_share, encoding.warnings,
+            sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()),
+            task.name, schedule.describe()))
+        if (world := self.parallel.world) > 1:
+            self._status(f"Data-parallel on {world} processes: global batch {cfg.batch_size * world} = "
+                         f"{cfg.batch_size} per process x {world}")
+        return self._handler
 
     def save_dataset(self, **split_counts) -> None:
         """Describe the data and keep a copy of its cleaned rows: a resumed run or a worker process rebuilds the
         data from these."""
-        data = self.data
-        self.folder.write_data({
-            "name": self.data_name, "task": self.task.name, "columns": data.columns, "label_names": data.label_names,
-            "rows_total": data.rows_total, "rows_dropped": data.rows_dropped, **split_counts,
-            "class_counts": self.task.balance(data),
-        }, self.task.to_frame(data))
+        save_dataset(self.folder, self.task, self.data, self.data_name, **split_counts)
 
-    # -- evaluation (the task scores; the engine keeps the best) ---------------
-    def _evaluate(self, loop: LoopState, epoch: float, callbacks: list[TrainerCallback],
-                  control: TrainerControl) -> None:
-        self.model.eval()
-        try:
-            loss, scored = self.task.evaluate(self._eval)
-        finally:
-            self.model.train()
-        metrics = {**scored.metrics, "val_loss": loss}
-        task, primary = self.task, self.task.primary_metric
-        value, best = metrics[primary], (self._best or {}).get(primary)
-        improved = best is None or (value > best if task.greater_is_better else value < best)
-        if improved:
-            self.task_state.update(scored.state)
-            self._best = {**metrics, "step": loop.step, "epoch": epoch, "task_state": dict(self.task_state)}
-            self._save_model()
-            if scored.predictions is not None:
-                self.folder.write_predictions(scored.predictions)
-            if scored.probabilities is not None:
-                save_outputs(self.run_dir, scored.probabilities, scored.truth)
-        self.events.publish(ev.Evaluation(loop.step, epoch, loss, metrics, primary, improved))
-        evaluated = Evaluated(loop.step, metrics, primary, task.greater_is_better, improved)
-        for callback in callbacks:
-            callback.on_evaluate(loop, control, evaluated)
+    def _status(self, message: str) -> None:
+        self.events.publish(ev.Status(message))
+
+    @property
+    def _best(self) -> dict | None:
+        return self._handler.state.best if self._handler else None
 
     def _save_model(self) -> None:
         save_model(self.folder, self.model, self.task.name, self.task_state, self.config.lora)
 
-    def _publish_classical(self, wait: bool = False) -> None:
-        """Publish the classical baseline once its thread has fitted it (checked at each step; ``wait`` at the end)."""
-        job = self._classical_job
-        if job is None or not (wait or job.done()):
-            return
-        self._classical_job = None
-        self._classical = classical_result(job, self.task)
-        self.events.publish(ev.Baselines(self._baseline, self._classical))
-
-    def _write_metrics(self) -> dict:
-        self._publish_classical(wait=True)
-        metrics = dict(self._best or {})
-        metrics.update({
-            "task": self.task.name,
-            "primary_metric": self.task.primary_metric,
-            "greater_is_better": self.task.greater_is_better,
-            "baseline": self._baseline,
-            "classical": self._classical,
-            "train_seconds": time.time() - self._started,
-            "samples_per_s": self._samples_per_s,
-            "precision": self.precision,
-            "device": str(self.device),
-        })
+    def _end(self) -> dict:
+        """Tell the callbacks that training ended (the classical baseline is waited for), then write metrics.json."""
+        if self._handler:
+            self._handler.on_train_end()
+        task, baselines = self.task, self._baselines
+        metrics = {**(self._best or {}), "task": task.name, "primary_metric": task.primary_metric,
+                   "greater_is_better": task.greater_is_better, "baseline": baselines.trivial if baselines else None,
+                   "classical": baselines.classical if baselines else None,
+                   "train_seconds": time.time() - self._started, "samples_per_s": self._samples_per_s,
+                   "precision": self.precision, "device": str(self.device)}
         self.folder.write_metrics(metrics)
         return metrics

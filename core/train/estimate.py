@@ -24,13 +24,14 @@ from transformers import AutoConfig
 
 from ..common.atomic import read_json, write_json_atomic
 from ..common.errors import StudioError
+from ..common.foreground import someone_waiting, yields_to_people
 from ..models.registry import resolve_model_path
 from ..runs import events as ev
 from ..runs.config import TrainConfig
 from ..runs.store import RunStore
 from ..tasks import get_task
-from ..tasks.base import TaskData
 from ..tasks.classical import MAX_TRAIN_ROWS
+from ..tasks.types import TaskData
 from .engine import TrainingJob
 from .model_setup import activation_bytes, length_grouped_batches
 from .schedule import Schedule, expected_train_rows, plan_schedule
@@ -216,6 +217,7 @@ class SpeedBook:
         self._jobs: dict[str, TrainingJob] = {}  # the short runs under way, to stop when a real run starts
         self._failed: dict[str, str] = {}
         self._wanted: str | None = None  # the settings the page shows now
+        yields_to_people(self)
 
     def get(self, config: TrainConfig) -> Speed | None:
         known = (read_json(self.path, {}) or {}).get(speed_key(config))
@@ -273,6 +275,12 @@ class SpeedBook:
         for job in list(self._jobs.values()):
             job.cancel()
 
+    def yield_now(self) -> None:
+        """A person waits for an answer (chat, prediction, evaluation): stop the short runs under way; the page's
+        timer asks again, and the next one starts once nobody waits."""
+        for job in list(self._jobs.values()):
+            job.cancel()
+
     def measure(self, config: TrainConfig, data: TaskData) -> Speed:
         """Measure now (in this thread) and remember."""
         key = speed_key(config)
@@ -304,8 +312,8 @@ class SpeedBook:
 
     def _measure_when_settled(self, key: str, config: TrainConfig, data: TaskData) -> None:
         time.sleep(SETTLE_S)
-        while self._wanted == key and any(thread.is_alive() for other, thread in list(self._measuring.items())
-                                          if other != key):
+        while self._wanted == key and (someone_waiting() or any(
+                thread.is_alive() for other, thread in list(self._measuring.items()) if other != key)):
             time.sleep(0.2)
         if self._wanted != key:
             return  # the page moved on (or a real run started): measured when it asks again

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..common.devices import autocast
-from ..tasks.base import Encoded, TaskData
+from ..tasks.types import Encoded, TaskData
 
 
 @dataclass

@@ -18,7 +18,7 @@ from ..runs import events as ev
 from ..runs.config import TrainConfig
 from ..runs.store import RunStore
 from ..tasks import check_config, column_roles, detect_task, get_task
-from ..tasks.base import TaskData
+from ..tasks.types import TaskData
 from .callbacks import TrainerCallback
 from .engine import TrainingJob
 

@@ -15,7 +15,6 @@ ALPHA = 0.001  # a difference this unlikely by chance counts (few false alarms o
 PSI_DRIFT = 0.1  # ... and it must be at least this large (0.1-0.25: moderate, above: large)
 PSI_LARGE = 0.25
 MIN_WINDOW = 30  # fewer predictions than this are not judged
-OUTCOME_NAMES = {"label": "class mix", "labels": "label mix", "spans": "entity types"}
 FEATURE_NAMES = {"confidence": "confidence", "value": "predicted score", "input_chars": "input length",
                  "unknown_rate": "unknown-token share"}
 
@@ -58,7 +57,7 @@ def outcome_check(reference: Reference, observations: list[Observation]) -> Chec
     moved = int(np.argmax(np.abs(share_now - share_then)))
     detail = f"'{names[moved]}' {share_then[moved]:.0%} -> {share_now[moved]:.0%}"
     score = psi(expected, actual)
-    return Check("outcome", OUTCOME_NAMES[reference.output], "chi-square", p_value, score,
+    return Check("outcome", reference.kind.outcome_name, "chi-square", p_value, score,
                  p_value < ALPHA and score >= PSI_DRIFT, detail)
 
 
@@ -76,7 +75,7 @@ def numeric_check(feature: str, reference: list[float], values: list[float]) -> 
 
 def compare(reference: Reference, observations: list[Observation]) -> list[Check]:
     """Every check of ``observations`` (a window of traffic) against ``reference``."""
-    checks = [outcome_check(reference, observations)] if reference.output in OUTCOME_NAMES else []
+    checks = [outcome_check(reference, observations)] if reference.kind.outcome_name else []
     live = numeric_features(observations)
     for feature, values in reference.numbers.items():
         if live.get(feature) and values:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from ...tasks.base import Prediction
+from ...tasks.types import Prediction
 from .observe import Observation
 
 WRITE_INTERVAL_S = 0.5  # the log lags requests by at most about this much

@@ -7,9 +7,8 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
-from ...common.errors import DataError
 from ...runs.run_folder import RunFolder
-from ...tasks.base import Prediction
+from ...tasks.types import Prediction
 from .log import Logged, RequestLog
 from .observe import observe
 from .reference import reference_for
@@ -23,11 +22,11 @@ class Monitor:
                  log_inputs: bool = False, max_rows: int = 100_000):
         from transformers import AutoTokenizer
 
-        self.predictor, self.output, self.log_inputs = predictor, predictor.task.view.output, log_inputs
+        self.predictor, self.output, self.log_inputs = predictor, predictor.task.output, log_inputs
         self.reference = reference_for(predictor, Path(folder), run_dir)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)  # the writer thread's own copy
         meta = {"folder": str(Path(folder).resolve()), "run": str(Path(run_dir or folder).resolve()),
-                "task": predictor.task.name, "output": self.output, "inputs": list(predictor.inputs),
+                "task": predictor.task.name, "output": self.output.name, "inputs": list(predictor.inputs),
                 "labels": predictor.label_names, "inputs_logged": log_inputs}
         self.log = RequestLog(database or Path(run_dir or folder) / RunFolder.MONITOR_DB,
                               lambda rows, predictions: observe(tokenizer, self.output, rows, predictions),
@@ -47,22 +46,7 @@ class Monitor:
 
     def feedback(self, prediction_id: str, truth) -> None:
         """Queue the true answer for a prediction; refuses answers that do not fit the task."""
-        self.log.add((prediction_id, time.time(), self.checked_truth(truth)))
-
-    def checked_truth(self, truth):
-        labels = self.predictor.label_names
-        if self.output == "label" and truth not in labels:
-            raise DataError(f"'{truth}' is not one of this model's labels ({', '.join(map(str, labels[:20]))}).")
-        if self.output == "labels" and not (isinstance(truth, list) and set(truth) <= set(labels)):
-            raise DataError(f"Send the true labels as a list of this model's labels ({', '.join(labels[:20])}).")
-        if self.output == "number":
-            try:
-                return float(truth)
-            except (TypeError, ValueError):
-                raise DataError(f"Send the true score as a number (got {truth!r}).") from None
-        if self.output == "spans":
-            raise DataError("Feedback on entity predictions is not taken yet.")
-        return truth
+        self.log.add((prediction_id, time.time(), self.output.checked_truth(truth, self.predictor.label_names)))
 
     def report(self, last: int | None = WINDOW, since: float | None = None) -> dict:
         found = report(self.log.engine, self.reference, last, since)

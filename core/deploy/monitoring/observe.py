@@ -7,9 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from ...models.language import unknown_share
-from ...tasks.base import Prediction
-
-NO_LABEL, NO_ENTITY = "(no label)", "(no entity)"
+from ...tasks.outputs import OutputKind
+from ...tasks.types import Prediction
 
 
 @dataclass
@@ -28,28 +27,14 @@ def outcome_counts(observations: list[Observation]) -> Counter:
     return Counter(category for o in observations for category in o.outcome)
 
 
-def outcome_of(prediction: Prediction, output: str) -> tuple[list[str], float | None, float | None]:
-    """(categories, confidence, value) of a prediction whose task shows ``output`` ('label', 'labels', ...)."""
-    if output == "label":
-        return [prediction.label], prediction.confidence, None
-    if output == "number":
-        return [], None, prediction.value
-    if output == "labels":
-        chosen = [prediction.probabilities[name] for name in prediction.labels if name in prediction.probabilities]
-        return list(prediction.labels) or [NO_LABEL], (sum(chosen) / len(chosen) if chosen else None), None
-    if output == "spans":
-        scores = [span["score"] for span in prediction.spans if "score" in span]
-        return ([span["entity"] for span in prediction.spans] or [NO_ENTITY],
-                sum(scores) / len(scores) if scores else None, None)
-    raise ValueError(f"no monitor for '{output}' outputs")
-
-
-def observe(tokenizer, output: str, rows: dict[str, list[str]], predictions: list[Prediction]) -> list[Observation]:
-    """Observations of ``predictions`` made for ``rows`` (role -> texts); all input roles count towards length."""
+def observe(tokenizer, output: OutputKind, rows: dict[str, list[str]],
+            predictions: list[Prediction]) -> list[Observation]:
+    """Observations of ``predictions`` made for ``rows`` (role -> texts) by a task of ``output`` kind; all input roles
+    count towards length."""
     texts = [" ".join(parts) for parts in zip(*rows.values())]
     ids = tokenizer([t[:2000] for t in texts], add_special_tokens=False)["input_ids"]
     found = []
     for text, token_ids, prediction in zip(texts, ids, predictions):
-        outcome, confidence, value = outcome_of(prediction, output)
+        outcome, confidence, value = output.outcome(prediction)
         found.append(Observation(outcome, confidence, value, len(text), unknown_share(tokenizer, [token_ids])))
     return found

@@ -8,6 +8,7 @@ from pathlib import Path
 from ...common.atomic import read_json, write_json_atomic
 from ...common.errors import ModelError
 from ...runs.run_folder import RunFolder
+from ...tasks.outputs import OUTPUTS, OutputKind
 from .observe import Observation, observe, outcome_counts
 
 MAX_ROWS = 2000  # validation rows predicted for the reference
@@ -24,9 +25,13 @@ class Reference:
     metric: dict = field(default_factory=dict)  # the run's validation score: {"name", "value"}
 
     @classmethod
-    def of(cls, output: str, observations: list[Observation], metric: dict | None = None) -> "Reference":
-        return cls(output, len(observations), dict(outcome_counts(observations)),
+    def of(cls, output: OutputKind, observations: list[Observation], metric: dict | None = None) -> "Reference":
+        return cls(output.name, len(observations), dict(outcome_counts(observations)),
                    numeric_features(observations), metric or {})
+
+    @property
+    def kind(self) -> OutputKind:
+        return OUTPUTS[self.output]
 
     def save(self, folder: Path) -> None:
         write_json_atomic(Path(folder) / RunFolder.MONITOR_REFERENCE, asdict(self))
@@ -54,16 +59,16 @@ def build_reference(predictor, run_dir: Path) -> Reference:
         raise ModelError(f"'{Path(run_dir).name}' has no validation predictions to compare live traffic with.")
     frame = frame.head(MAX_ROWS)
     rows = {role: frame[role].astype(str).tolist() for role in predictor.inputs}
-    observations = observe(predictor.tokenizer, predictor.task.view.output, rows, predictor.predict(rows))
+    observations = observe(predictor.tokenizer, predictor.task.output, rows, predictor.predict(rows))
     metrics, primary = folder.metrics(), predictor.task.primary_metric
     metric = {"name": primary, "value": metrics[primary]} if primary in metrics else {}
-    return Reference.of(predictor.task.view.output, observations, metric)
+    return Reference.of(predictor.task.output, observations, metric)
 
 
 def reference_for(predictor, served: Path, run_dir: Path | None = None) -> Reference:
     """The served folder's saved reference, or one built now from ``run_dir`` (default: the served folder)."""
     found = Reference.load(served)
-    if found is None or found.output != predictor.task.view.output:
+    if found is None or found.output != predictor.task.output.name:
         found = build_reference(predictor, run_dir or served)
         found.save(served)
     return found

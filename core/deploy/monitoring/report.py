@@ -3,7 +3,6 @@ the predictions that got feedback; also the training table that feedback makes a
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 
 from ...common.errors import DataError
 from ...runs.run_folder import RunFolder
+from ...tasks.outputs import OutputKind
 from .drift import MIN_WINDOW, compare, verdict
 from .log import database_url, observation_of, read_meta, read_window
 from .observe import outcome_counts
@@ -28,21 +28,10 @@ class FeedbackScore:
     value: float | None
 
 
-def truth_matches(output: str, prediction: dict, truth) -> float:
-    """1 if the prediction equals the given answer, else 0 (label sets compare as sets)."""
-    if output == "labels":
-        return float(set(prediction.get("labels", [])) == set(truth))
-    return float(prediction.get("label") == truth)
-
-
-def feedback_score(rows: list[dict], output: str) -> FeedbackScore:
+def feedback_score(rows: list[dict], output: OutputKind) -> FeedbackScore:
     labelled = [r for r in rows if r["truth"] is not None]
-    if output == "number":
-        errors = [(r["prediction"]["value"] - float(r["truth"])) ** 2 for r in labelled]
-        return FeedbackScore(len(labelled), "RMSE", math.sqrt(np.mean(errors)) if errors else None)
-    hits = [truth_matches(output, r["prediction"], r["truth"]) for r in labelled]
-    return FeedbackScore(len(labelled), "exact match" if output == "labels" else "accuracy",
-                         float(np.mean(hits)) if hits else None)
+    return FeedbackScore(len(labelled), output.feedback_metric,
+                         output.feedback_score([r["prediction"] for r in labelled], [r["truth"] for r in labelled]))
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -73,7 +62,7 @@ def summarise(rows: list[dict], reference: Reference) -> dict:
         "checks": [{**asdict(c), "severity": c.severity} for c in checks],
         "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
         "outcome_mix": {"validation": shares(reference.outcome), "window": shares(outcome_counts(observations))},
-        "feedback": asdict(feedback_score(rows, reference.output)),
+        "feedback": asdict(feedback_score(rows, reference.kind)),
         "reference": {"rows": reference.rows, "metric": reference.metric},
     }
 
