@@ -49,7 +49,7 @@ test-fast: $(VENV)/.installed wordnet
 	$(PY) -m pytest -q -m "not slow and not browser"
 
 fuzz: $(VENV)/.installed
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(PY) -m pytest -q -p no:cacheprovider tests/data/test_fuzz.py
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"

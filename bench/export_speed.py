@@ -28,7 +28,6 @@ from core.data.samples import sample_path
 from core.data.tables import read_table
 from core.deploy.export import export_run
 from core.deploy.predict import Predictor
-from core.models.language import suggest_model
 from core.runs.config import TrainConfig
 from core.runs.store import RunStore
 from core.runs.weights import weights_file
@@ -39,7 +38,7 @@ from core.train import service
 def train(sample: str, runs: Path):
     task = get_task("classification")
     data = task.prepare(read_table(sample_path(sample)))
-    config = TrainConfig(base_model=suggest_model(task, data).model)
+    config = TrainConfig(base_model=task.modality.suggest(task, data).model)
     job, _ = service.train(service.RunPlan(config, data, sample), RunStore(runs))
     _, val = task.split(data, config.val_fraction, config.seed)
     return job.run_dir, config.base_model, val

@@ -19,7 +19,6 @@ from pathlib import Path
 from core.data.samples import build_sample
 from core.deploy.export import check_export
 from core.deploy.predict import Predictor
-from core.models.language import suggest_model
 from core.runs.config import TrainConfig
 from core.runs.store import RunStore
 from core.tasks import get_task
@@ -34,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     task = get_task("classification")
     data = task.prepare(build_sample(args.sample, rows_per_class=args.rows_per_class))
-    model = suggest_model(task, data).model
+    model = task.modality.suggest(task, data).model
     store = RunStore(Path(tempfile.mkdtemp()) / "runs")
     print(f"{args.sample}: {len(data)} rows, {model}")
     print("| layers kept | accuracy | macro-F1 | train s | predict rows/s | one text p50 ms | int8 accuracy | int8 MB | int8 rows/s |")

@@ -14,7 +14,6 @@ import time
 from core.data.dedup import row_keys
 from core.data.samples import SAMPLES
 from core.insight import quality
-from core.models.language import suggest_model
 from core.tasks import get_task
 
 
@@ -27,7 +26,7 @@ def main() -> None:
     data = task.prepare(SAMPLES["tweet_sentiment"].build())
     print(f"tweets: {len(data):,} rows read and prepared in {time.time() - started:.1f} s")
     started = time.time()
-    suggestion = suggest_model(task, data)
+    suggestion = task.modality.suggest(task, data)
     print(f"model suggestion (loads the tokenizers, done by the Data tab on upload): {time.time() - started:.1f} s")
     for attempt in range(args.repeat):
         report = quality.inspect(task, data, suggestion=suggestion)

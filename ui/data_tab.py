@@ -13,30 +13,16 @@ from core.data.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from core.data.tables import read_table
 from core.deploy.chat_feedback import feedback_table
 from core.insight.quality import FIX_TITLES, QualityReport, apply_fix, inspect
-from core.models.language import suggest_model
 from core.runs.config import DEFAULT_TASK, TrainConfig
 from core.tasks import TASKS, detect_task, get_task
 
 from . import charts
 from .context import AppContext, error_md, ok_md
+from .modalities import VIEWS, preview_updates
 from .strings import t
 
 TABLE_TYPES = [".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".xlsx", ".xls", ".conll", ".bio", ".iob", ".zip"]
 MAX_ROLES = 3
-IMAGES_PER_CLASS = 6  # shown in the Data tab's grid
-
-
-def image_grid(spec, data) -> list[tuple[str, str]] | None:
-    """A few images of every class, each captioned with its class and the class's count (image tasks only)."""
-    if spec.modality != "image":
-        return None
-    counts = data.class_counts()
-    shown: dict[int, list[str]] = {}
-    for path, target in zip(data.inputs["image"], data.targets):
-        if len(shown.setdefault(target, [])) < IMAGES_PER_CLASS:
-            shown[target].append(path)
-    return [(path, f"{data.label_names[k]} ({counts[data.label_names[k]]:,})") for k in sorted(shown)
-            for path in shown[k]]
 
 
 def role_dropdowns(task_name: str, columns: list[str], chosen: dict[str, str]) -> list:
@@ -48,12 +34,12 @@ def role_dropdowns(task_name: str, columns: list[str], chosen: dict[str, str]) -
 
 
 def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | None = None, task: str | None = None):
-    """Outputs: data state, preview, the role dropdowns, balance chart, task, image grid, message."""
+    """Outputs: data state, preview, the role dropdowns, balance chart, task, the modalities' previews, message."""
     try:
         frame = read_table(path, ctx.limits)
     except StudioError as exc:
         return (None, None, *role_dropdowns(task or DEFAULT_TASK, [], {}), None, gr.skip(),
-                gr.update(value=None, visible=False), error_md(exc.message))
+                *preview_updates(None, None), error_md(exc.message))
     task = task or detect_task(frame)
     spec = get_task(task)
     names = [str(c) for c in frame.columns]
@@ -62,16 +48,15 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
         data = spec.prepare(frame, columns)
     except StudioError as exc:
         return (None, preview, *role_dropdowns(task, names, columns or {}), None, task,
-                gr.update(value=None, visible=False), error_md(exc.message))
-    suggestion = suggest_model(spec, data)
+                *preview_updates(None, None), error_md(exc.message))
+    suggestion = spec.modality.suggest(spec, data)
     state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model,
              "rows": len(data)}
     lines = ([f"✔ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠ {w}" for w in data.warnings]
              + [f"{suggestion.message()} It is selected in the Train tab."])
     balance = spec.balance(data)
-    grid = image_grid(spec, data)
     return (state, preview, *role_dropdowns(task, names, data.columns), charts.class_balance(balance) if balance else None,
-            task, gr.update(value=grid, visible=grid is not None), ok_md("<br>".join(lines)))
+            task, *preview_updates(spec, data), ok_md("<br>".join(lines)))
 
 
 SEVERITY_ICONS = {"ok": "✔", "info": "ℹ", "warning": "⚠"}
@@ -126,9 +111,8 @@ def build(ctx: AppContext) -> dict:
     with gr.Row():
         preview = gr.Dataframe(label=t("preview"), wrap=False, max_height=320, elem_id="data-preview")
         balance = gr.Plot(label=t("balance"), elem_id="class-balance")
-    gallery = gr.Gallery(label=t("image_grid"), columns=IMAGES_PER_CLASS, height="auto", visible=False,
-                         elem_id="data-images")
-    outputs = [data_state, preview, *role_columns, balance, task, gallery, message]  # the message last (API)
+    previews = [c for view in VIEWS.values() for c in view.build_preview()]  # e.g. a grid of images per class
+    outputs = [data_state, preview, *role_columns, balance, task, *previews, message]  # the message last (API)
     with gr.Row():
         check = gr.Button(t("check_quality"), elem_id="data-quality-run")
         fixes = [gr.Button(title, visible=False, size="sm", elem_id=f"fix-{name.replace('_', '-')}")
@@ -144,7 +128,8 @@ def build(ctx: AppContext) -> dict:
         try:
             path = sample_path(name)
         except StudioError as exc:
-            return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), gr.skip(), error_md(exc.message))
+            return (None, None, *(gr.skip(),) * MAX_ROLES, None, gr.skip(), *(gr.skip(),) * len(previews),
+                    error_md(exc.message))
         return analyse(ctx, str(path), path.name, task=SAMPLES[name].task)
 
     def on_feedback(run_dir: str):

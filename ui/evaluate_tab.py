@@ -1,8 +1,6 @@
 """Evaluate tab: a run's metrics against its baseline, per-class table, the task's chart and worst validation rows."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import pandas as pd
 
@@ -16,6 +14,7 @@ from core.tasks import get_task
 
 from . import charts
 from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
+from .modalities import VIEWS, mistake_updates
 from .strings import format_key, t
 
 EMPTY_INSIGHT = (None, None, None, None)
@@ -71,17 +70,6 @@ def export_check_html(ctx: AppContext, run_id: str | None, fmt: str, viewer: str
                  f"the run itself: {task.headline(check.run_metrics)}<br>"
                  f"size {check.size_mb:.1f} MB vs {check.run_size_mb:.1f} MB · {check.rows_per_s:.0f} vs "
                  f"{check.run_rows_per_s:.0f} rows/s on this machine")
-
-
-MISTAKES_SHOWN = 18
-
-
-def mistake_gallery(worst: pd.DataFrame | None) -> list[tuple[str, str]]:
-    """The most confident mistakes of an image run as (image, "true → predicted (confidence)"); [] for text."""
-    if worst is None or "image" not in worst.columns:
-        return []
-    return [(row["image"], f"{row['label']} → {row['predicted']} ({row['confidence']:.2f})")
-            for _, row in worst.head(MISTAKES_SHOWN).iterrows() if Path(str(row["image"])).is_file()]
 
 
 @person_waiting()
@@ -141,9 +129,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             save = gr.Button(t("save_threshold"), visible=False, elem_id="eval-save-threshold")
     issues = gr.Dataframe(label=t("label_issues"), wrap=True, max_height=400, elem_id="eval-label-issues")
     outputs = [summary, per_class, confusion, wrong, roc, pr, calibration, issues]
-    mistake_images = gr.Gallery(label=t("mistake_images"), columns=6, height="auto", visible=False,
-                                elem_id="eval-mistake-images")
-    page_outputs = [*outputs, threshold, at_threshold, save, mistake_images]
+    mistakes = [c for view in VIEWS.values() for c in view.build_mistakes()]  # e.g. a gallery of images
+    page_outputs = [*outputs, threshold, at_threshold, save, *mistakes]
 
     def on_page(results: tuple, run_id: str | None, viewer: str) -> tuple:
         """The outputs with tables hidden where a task has none, and the threshold slider for two-class runs."""
@@ -153,10 +140,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             slider = threshold_outputs(ctx.store.path_of(run_id, viewer)) if run_id else HIDDEN_THRESHOLD
         except StudioError:
             slider = HIDDEN_THRESHOLD
-        gallery = mistake_gallery(worst)
         return (summary_html, gr.update(value=table, visible=table is not None), chart, worst, *more[:-1],
-                gr.update(value=label_errors, visible=label_errors is not None), *slider,
-                gr.update(value=gallery, visible=bool(gallery)))
+                gr.update(value=label_errors, visible=label_errors is not None), *slider, *mistake_updates(worst))
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)

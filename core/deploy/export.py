@@ -19,6 +19,7 @@ import torch
 
 from ..common.errors import DataError, ModelError
 from ..insight.verdict import judge
+from ..models.efficientnet_lite import EfficientNetLiteConfig
 from ..models.onnx_model import ONNX_FILE
 from ..models.registry import cache_root
 from ..runs.run_folder import RunFolder
@@ -217,11 +218,9 @@ def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) ->
     shown = {k: v for k, v in metrics.items() if isinstance(v, float) and k not in ("train_seconds", "samples_per_s", "epoch")}
     classical, verdict = metrics.get("classical") or {}, judge(task, metrics).text
     exporter = EXPORTERS[fmt]
-    images = task.modality == "image"
     loader = exporter.loader.format(cls=task.model_class.__name__, dir=name, weights=exporter.weights,
-                                    processor="AutoImageProcessor" if images else "AutoTokenizer",
-                                    inputs="images" if images else "texts, padding=True")
-    if images and fmt == "hf":  # the EfficientNet-Lite class lives in SFT Studio: importing it registers it
+                                    processor=task.modality.processor_class, inputs=task.modality.processor_inputs)
+    if fmt == "hf" and folder.model_config().get("model_type") == EfficientNetLiteConfig.model_type:
         loader = "import core.models.efficientnet_lite  # registers the architecture with transformers\n" + loader
     card = f"""# {name}
 

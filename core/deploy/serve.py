@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from ..common.errors import StudioError
+from ..data.modalities import TOO_LARGE
 from ..runs.config import TrainConfig
 from ..runs.run_folder import RunFolder
 from ..tasks import get_task
@@ -90,8 +91,9 @@ def start_monitor(predictor: Predictor, folder: Path, options: MonitorOptions | 
     """The served model's monitor, or the reason there is none (the server runs either way)."""
     if options is None:
         return None, "The monitor is off (started with --no-monitor)."
-    if predictor.task.modality != "text":
-        return None, "The monitor is off: it watches text inputs, and this model reads images."
+    modality = predictor.task.modality
+    if not modality.monitored:
+        return None, f"The monitor is off: it watches text inputs, and this model reads {modality.noun}."
     from .monitoring.monitor import Monitor
 
     try:
@@ -112,21 +114,6 @@ class PredictRequest(BaseModel):
     inputs: list[str | dict[str, str]] = Field(
         description="texts, or objects with one text per input role (pair tasks: text_a, text_b)",
         examples=[["A gorgeous, moving film."]])
-
-
-def image_bytes(encoded: str) -> bytes:
-    """An image sent as base64 (optionally a data: URL); never a path on the server."""
-    import base64
-    import binascii
-
-    from ..data.pixels import open_header
-
-    try:
-        data = base64.b64decode(encoded.split(",", 1)[1] if encoded.startswith("data:") else encoded, validate=True)
-    except (binascii.Error, IndexError) as exc:
-        raise ValueError(str(exc)) from exc
-    open_header(data).close()  # a DataError for what is not a readable image within the pixel limit
-    return data
 
 
 def plain(prediction) -> dict:
@@ -192,7 +179,7 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
         return create_chat_app(folder, token, limits)
     predictor = Predictor(folder)
     monitor, monitor_off = start_monitor(predictor, Path(folder), monitor_options)
-    inputs = predictor.inputs
+    inputs, modality = predictor.inputs, predictor.task.modality
     batcher = MicroBatcher(predictor, limits)
 
     def error(status: int, message: str) -> JSONResponse:
@@ -215,22 +202,18 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
             return error(422, "Send at least one input.")
         if len(body.inputs) > limits.max_inputs:
             return error(413, f"At most {limits.max_inputs} inputs per request (got {len(body.inputs)}).")
-        rows: dict[str, list[str]] = {role: [] for role in inputs}
+        rows: dict[str, list] = {role: [] for role in inputs}
         for n, item in enumerate(body.inputs):
             item = {inputs[0]: item} if isinstance(item, str) else item
             missing = [role for role in inputs if not isinstance(item.get(role), str)]
             if missing:
                 return error(422, f"Input {n} lacks {', '.join(missing)}; this model reads {', '.join(inputs)}.")
-            if predictor.task.modality == "image":
-                try:
-                    rows["image"].append(image_bytes(item["image"]))
-                except (ValueError, StudioError):  # checked alone, so a bad image never fails a shared batch
-                    return error(422, f"Input {n} is not a base64-encoded image (PNG, JPEG, WebP or BMP).")
-                continue
-            if any(len(item[role]) > limits.max_chars for role in inputs):
-                return error(413, f"Input {n} is longer than {limits.max_chars:,} characters.")
+            try:  # checked alone, so a bad input (e.g. an image that cannot be read) never fails a shared batch
+                decoded = {role: modality.decode(item[role], limits.max_chars) for role in inputs}
+            except StudioError as exc:
+                return error(413 if exc.code == TOO_LARGE else 422, f"Input {n} is {exc.message}.")
             for role in inputs:
-                rows[role].append(item[role])
+                rows[role].append(decoded[role])
         try:
             predictions = await batcher.predict(rows)
         except StudioError as exc:  # e.g. an image that cannot be decoded

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..data.dedup import deduplicate, exact_copies, input_roles, keep_rows, normalise, row_keys, target_key
-from ..models.language import HIGH_UNK_RATE, ModelSuggestion, suggest_model
+from ..models.language import HIGH_UNK_RATE, ModelSuggestion
 from ..models.registry import load_tokenizer
 from ..tasks.base import Task
 from ..tasks.types import TaskData
@@ -147,11 +147,11 @@ def inspect(task: Task, data: TaskData, model: str | None = None, max_length: in
             val_fraction: float = 0.2, seed: int = 42, suggestion: ModelSuggestion | None = None) -> QualityReport:
     """Every check on a task's cleaned rows, for ``model`` at ``max_length`` and the run's split settings."""
     started = time.time()
-    if task.modality != "text":  # duplicates, near duplicates, leakage, lengths and language are checks of texts
+    if not task.modality.text_checks:  # duplicates, near duplicates, leakage, lengths and language
         return QualityReport(len(data), [imbalance_finding(task, data), label_spelling_finding(data)],
                              time.time() - started)
     keys = row_keys(data)
-    suggestion = suggestion or suggest_model(task, data)
+    suggestion = suggestion or task.modality.suggest(task, data)
     model = model or suggestion.model
     findings = [duplicate_finding(data, keys), conflict_finding(task, data, keys)]
     first_rows: dict[str, int] = {}

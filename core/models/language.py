@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .registry import DEFAULT_CHAT_MODEL, DEFAULT_IMAGE_MODEL, load_tokenizer, models_for
+from .registry import DEFAULT_CHAT_MODEL, load_tokenizer, models_for
 
 HIGH_UNK_RATE = 0.10  # above this share of unknown tokens a model cannot read the text
 CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af]")
@@ -54,28 +54,25 @@ def unknown_share(tokenizer, token_ids: list[list[int]]) -> float:
 
 @dataclass(frozen=True)
 class ModelSuggestion:
-    """The registered model that reads the texts best, and the evidence."""
+    """The registered model that reads the data best, and the evidence (for texts: their language)."""
 
     model: str
-    language: str
-    cjk_share: float
+    language: str = ""  # "" for inputs that are not texts
+    cjk_share: float = 0.0
     unknown_rates: dict[str, float] = field(default_factory=dict)  # model -> rate, for tokenizers on disk
-    reads_images: bool = False
 
     def message(self) -> str:
-        if self.reads_images:
+        if not self.language:
             return f"Suggested base model: {self.model}."
         rates = ", ".join(f"{model} {rate:.0%}" for model, rate in self.unknown_rates.items())
         return (f"Texts: {LANGUAGE_NAMES[self.language]} ({self.cjk_share:.0%} CJK characters)"
                 + (f"; unknown tokens: {rates}" if rates else "") + f". Suggested base model: {self.model}.")
 
 
-def suggest_model(task, data) -> ModelSuggestion:
-    """For a task's data: the first registered model (registry order = preference: small and fast first)
+def suggest_text_model(task, data) -> ModelSuggestion:
+    """For a task's texts: the first registered model (registry order = preference: small and fast first)
     whose languages include the texts' and whose tokenizer, where it is on disk, leaves at most
-    HIGH_UNK_RATE unknown; a generative task (the assistant) gets the chat model, an image task the image model."""
-    if task.modality == "image":
-        return ModelSuggestion(DEFAULT_IMAGE_MODEL, "other", 0.0, reads_images=True)
+    HIGH_UNK_RATE unknown; a generative task (the assistant) gets the chat model."""
     texts = task.texts(data)
     language, cjk = script_mix(texts)
     rates = {key: unknown_token_rate(load_tokenizer(key), texts)

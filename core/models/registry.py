@@ -96,7 +96,6 @@ REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
 )}
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
-DEFAULT_IMAGE_MODEL = "efficientnet-lite0"
 
 
 def models_for(modality: str) -> dict[str, BaseModel]:

@@ -20,8 +20,6 @@ from typing import Callable
 import optuna
 
 from ..common.errors import ConfigError, StudioError
-from ..models.language import models_reading, script_mix
-from ..models.registry import models_for
 from ..runs import events as ev
 from ..runs.config import TrainConfig
 from ..runs.store import RunStore
@@ -130,8 +128,7 @@ def create_study(data: str | Path, settings: dict, columns: dict, search: Search
     """Check the data and the search, then create the study in its storage (or refuse with a message)."""
     plan = service.plan_run(data, settings, columns, text_column=text_column, label_column=label_column)
     task = get_task(plan.config.task)
-    readers = models_reading(script_mix(task.texts(plan.data))[0]) if task.modality == "text" else models_for(task.modality)
-    search = search.checked(tuple(readers))
+    search = search.checked(tuple(task.modality.search_models(task, plan.data)))
     schedule = plan_schedule(plan.config, expected_train_rows(plan.config, len(plan.data)))
     check_budget(schedule, search)
     name = search.study or f"{plan.data_name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification
 
 from ..common.errors import ConfigError, DataError
+from ..data.modalities import TEXT, Modality
 from ..data.tables import as_strings, guess_text_column, name_hint
 from ..data.tokens import tokenize_truncated
 from ..models.registry import training_tokenizer
@@ -55,7 +56,7 @@ class Task(TaskScoring):
     encoding_status: ClassVar[str] = "Tokenising"  # the progress line while the rows are encoded
     suggested: ClassVar[dict] = {}  # settings this task trains better with than the app-wide defaults and presets
     bf16_on_cpu: ClassVar[bool] = True  # precision "auto" may pick bf16 on a CPU that runs it fast
-    modality: ClassVar[str] = "text"  # what its inputs are ("text" or "image"): it trains base models of the same
+    modality: ClassVar[Modality] = TEXT  # what its inputs are (core.data.modalities): it trains models reading them
 
     def check_config(self, config: TrainConfig) -> None:
         """Refuse settings that do not fit this task: an augmentation, a base model of another modality, LoRA
@@ -64,9 +65,9 @@ class Task(TaskScoring):
 
         self.check_augmentation(config.augment)
         spec = REGISTRY.get(config.base_model)
-        if spec is not None and spec.modality != self.modality:
+        if spec is not None and spec.key not in self.modality.models():
             raise ConfigError(f"Invalid setting: {spec.key} reads {spec.modality}s, but {self.view.title} needs a base "
-                              f"model that reads {self.modality}s.")
+                              f"model that reads {self.modality.noun}.")
         if config.lora and not self.peft_task:
             raise ConfigError(f"Invalid setting: LoRA is not offered for {self.view.title}; train fully or as a "
                               "linear probe.")

@@ -13,6 +13,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification, Ba
 
 from ..common.errors import DataError
 from ..data.images import IMAGE_SUFFIXES
+from ..data.modalities import IMAGE
 from ..data.pixels import Normaliser, open_header, pixel_tensor, training_side
 from ..data.tables import LABEL_NAME_HINTS, as_strings, name_hint
 from ..models import efficientnet_lite
@@ -52,7 +53,7 @@ class ImageClassification(Classification):
     roles = (Role("image", "image", IMAGE_NAME_HINTS, text=False), Role("label", "label", LABEL_NAME_HINTS, text=False))
     view = TaskView("Classify images", "图像分类", ("image",), CLASS_CARDS, "confusion", "Per-class metrics")
     model_class = AutoModelForImageClassification
-    modality = "image"
+    modality = IMAGE
     encoding_status = "Reading the images"
     peft_task = ""  # no LoRA adapters for image backbones here
     suggested = {"learning_rate": 3e-3}  # a CNN with batch norms: digits 0.84 at 1e-4 vs 0.98 at 3e-3 (360 steps)

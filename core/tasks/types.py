@@ -25,7 +25,7 @@ class TaskView:
 
     title: str
     title_zh: str  # the title in Chinese (the UI follows the browser's language)
-    predict_inputs: tuple[str, ...]  # role names that get a text box in the Predict tab
+    predict_inputs: tuple[str, ...]  # role names the Predict tab takes one input for (a text box, an image upload)
     cards: tuple[tuple[str, str], ...]  # (metric key, shown name); the first is the primary metric
     chart: str  # Evaluate tab chart: "confusion" | "scatter" | "per_label" | "none"
     table: str = ""  # Evaluate tab table title: per class / per label / per entity type

@@ -12,7 +12,7 @@ from typing import Callable
 import pandas as pd
 
 from ..data.tables import DataLimits, read_table
-from ..models.language import ModelSuggestion, suggest_model
+from ..models.language import ModelSuggestion
 from ..models.registry import REGISTRY, resolve_model_path
 from ..runs import events as ev
 from ..runs.config import TrainConfig
@@ -62,7 +62,7 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
     data = task.prepare(frame, column_roles(config.task, columns, text_column, label_column))
     suggestion = None
     if "base_model" not in given and base is None:
-        suggestion = suggest_model(task, data)
+        suggestion = task.modality.suggest(task, data)
         config = replace(config, base_model=suggestion.model)
     check_config(config)  # with the task's own checks (its augmentations, a model of its modality)
     if config.base_model not in REGISTRY:  # a missing local folder is refused now, not in the training thread

@@ -17,7 +17,7 @@ from core.runs.store import RunStore
 from core.search import space as search_space
 from core.search import study as search
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny_settings(model_dir) -> dict:

@@ -1,6 +1,6 @@
 """The CLI for the tasks whose prediction output differs (a number, a label set, entity spans): train with
 `--task` and `--col`, then predict. A tiny model keeps it fast; the real model's run per task, which must
-beat the baseline by a stated margin, is the browser test (tests/test_browser.py)."""
+beat the baseline by a stated margin, is the browser test (tests/ui/test_browser.py)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from test_tasks import toy_frames
+from toy_data import toy_frames
 
 from core.runs import events as ev
 from core.tasks import get_task

@@ -7,7 +7,7 @@ import pytest
 from safetensors import safe_open
 
 from core.data.tables import read_table
-from core.models.language import script_mix, suggest_model
+from core.models.language import script_mix
 from core.models.registry import REGISTRY
 from core.runs.config import TrainConfig
 from core.runs.store import RunStore
@@ -62,7 +62,7 @@ def test_the_suggested_model_reads_the_language(e5_dir, texts, language, model):
     task = get_task("classification")
     data = task.prepare(frame_of(texts))
     assert script_mix(texts)[0] == language
-    suggestion = suggest_model(task, data)
+    suggestion = task.modality.suggest(task, data)
     assert suggestion.model == model and suggestion.language == language
     assert suggestion.unknown_rates[E5] < 0.02 and model in suggestion.message()
     if language in ("zh", "mixed"):  # Cyrillic is no unknown to MiniLM, only split into single letters
@@ -72,7 +72,7 @@ def test_the_suggested_model_reads_the_language(e5_dir, texts, language, model):
 def test_an_assistant_table_gets_the_chat_model(sample_cache):
     task = get_task("assistant")
     data = task.prepare(pd.DataFrame({"question": ["你好吗？", "What is 2+2?"] * 5, "answer": ["很好", "4"] * 5}))
-    assert suggest_model(task, data).model == "SmolLM2-135M-Instruct"
+    assert task.modality.suggest(task, data).model == "SmolLM2-135M-Instruct"
 
 
 def test_resume_checkpoint_holds_only_the_weights_training_changes(tiny_model_dir, toy_csv):

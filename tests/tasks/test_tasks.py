@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from toy_data import toy_frames
 from transformers import AutoTokenizer
 
 from core.common.errors import DataError
+from core.data.modalities import MODALITIES
 from core.deploy.export import export_run
 from core.deploy.predict import Predictor
 from core.runs import events as ev
@@ -19,29 +21,6 @@ from core.tasks import TASKS, detect_task, get_task, prepare_data
 from core.tasks.outputs import OUTPUTS
 from core.tasks.token_classification import to_iob2
 from core.train.engine import TrainingJob
-
-WORDS = ["good", "bad", "great", "awful", "fine", "poor"]
-
-
-def toy_frames() -> dict[str, pd.DataFrame]:
-    """Small learnable tables, one per task family, with the column names users tend to have."""
-    rng = np.random.default_rng(0)
-    n = 96
-    pairs = pd.DataFrame({"sentence1": [f"{WORDS[i % 6]} thing" for i in range(n)],
-                          "sentence2": [f"{WORDS[(i // 2) % 6]} thing" for i in range(n)]})
-    return {
-        "classification": pd.DataFrame({"text": [f"this is {WORDS[i % 2]} number {i}" for i in range(n)],
-                                        "label": [["pos", "neg"][i % 2] for i in range(n)]}),
-        "regression": pd.DataFrame({"text": [f"{WORDS[i % 6]} {WORDS[(i // 6) % 6]} item {i}" for i in range(n)],
-                                    "score": [f"{(i % 6) * 1.5 + rng.normal() * 0.1:.3f}" for i in range(n)]}),
-        "pairs": pairs.assign(label=[["different", "same"][int(i % 6 == (i // 2) % 6)] for i in range(n)]),
-        "pair_regression": pairs.assign(similarity=[f"{(i % 7) + rng.normal() * 0.1:.2f}" for i in range(n)]),
-        "multi_label": pd.DataFrame({"text": [f"{WORDS[i % 6]} and {WORDS[(i // 6) % 6]} {i}" for i in range(n)],
-                                     "genres": ["|".join(sorted({WORDS[i % 6], WORDS[(i // 6) % 6]})) for i in range(n)]}),
-        "token_classification": pd.DataFrame({
-            "tokens": [json.dumps(["John", "met", "Mary", "in", "Paris", str(i)]) for i in range(n)],
-            "tags": [json.dumps(["B-PER", "O", "B-PER", "O", "B-LOC", "O"]) for i in range(n)]}),
-    }
 
 
 @pytest.mark.parametrize("task", list(toy_frames()))
@@ -53,6 +32,7 @@ def test_every_registered_task_describes_itself_for_the_ui():
     for name, task in TASKS.items():
         assert task.name == name and task.roles and task.view.cards and task.primary_metric
         assert task.output is OUTPUTS[task.output.name]
+        assert task.modality is MODALITIES[task.modality.name]
 
 
 @pytest.mark.parametrize("task", [t for t in toy_frames() if t != "classification"])

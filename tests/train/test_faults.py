@@ -21,7 +21,7 @@ from core.tasks import prepare_data
 from core.train.engine import TrainingJob
 from core.train.evaluation import EvalContext
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tiny_config(model_dir, **overrides) -> TrainConfig:

@@ -1,6 +1,6 @@
 """A bounded load test on 127.0.0.1: concurrent prediction clients while a training job runs.
 
-Short by default (LOAD_SECONDS=5 in `make test`); `LOAD_SECONDS=30 pytest tests/test_load.py -s` is the full one.
+Short by default (LOAD_SECONDS=5 in `make test`); `LOAD_SECONDS=30 pytest tests/deploy/test_load.py -s` is the full one.
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def test_train_then_predict_endpoints(client, tiny_model_dir, toy_csv):
 
 def test_pair_task_through_train_with_column_roles(client, tiny_model_dir, tmp_path):
     from gradio_client import handle_file
-    from test_tasks import toy_frames
+    from toy_data import toy_frames
 
     path = tmp_path / "pairs.csv"
     toy_frames()["pairs"].rename(columns={"sentence1": "left", "sentence2": "right"}).assign(

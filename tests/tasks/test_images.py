@@ -195,6 +195,10 @@ def test_prediction_and_onnx_export_agree_with_plain_onnxruntime(faces_run, tmp_
     app = Predictor(faces_run).predict({"image": images})
     assert [p.label for p in app] == frame["predicted"].astype(str).tolist()
     out = export_run(faces_run, tmp_path / "onnx", "onnx")
+    card = (out / "README.md").read_text()
+    assert "AutoImageProcessor" in card and "processor(images," in card and "efficientnet_lite" not in card
+    hf_card = (export_run(faces_run, tmp_path / "hf", "hf") / "README.md").read_text()
+    assert "import core.models.efficientnet_lite" in hf_card and "AutoImageProcessor.from_pretrained" in hf_card
     session = onnxruntime.InferenceSession(str(out / "model.onnx"))
     processor = AutoImageProcessor.from_pretrained(out)  # the export's own preprocessing, no SFT Studio code
     pixels = processor([Image.open(p).convert("RGB") for p in images], return_tensors="np")["pixel_values"]
@@ -244,8 +248,11 @@ def test_served_model_takes_base64_images_and_refuses_paths(faces_run):
     assert answer.status_code == 200, answer.text
     expected = [p.label for p in Predictor(faces_run).predict({"image": images})]
     assert [p["label"] for p in answer.json()["predictions"]] == expected
-    assert client.post("/v1/predict", json={"inputs": [images[0]]}).status_code == 422  # a server path: refused
+    refused = client.post("/v1/predict", json={"inputs": [images[0]]})  # a server path
+    assert refused.status_code == 422 and refused.json()["error"] == ("Input 0 is not a base64-encoded image (PNG, "
+                                                                      "JPEG, WebP or BMP).")
     assert "monitor is off" in client.get("/healthz").json()["monitor"]
+    assert client.get("/healthz").json()["monitor"].endswith("this model reads images.")
 
 
 def test_a_zip_of_loose_images_is_predicted_to_a_csv(faces_run, tmp_path):

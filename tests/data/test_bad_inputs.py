@@ -11,7 +11,7 @@ from core.common.errors import DataError
 from core.data.tables import read_table
 from core.tasks import prepare_data
 
-CORPUS = Path(__file__).parent / "fixtures" / "bad"
+CORPUS = Path(__file__).parents[1] / "fixtures" / "bad"
 EXPECTED: dict[str, str | None] = json.loads((CORPUS / "EXPECTED.json").read_text(encoding="utf-8"))
 
 

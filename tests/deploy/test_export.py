@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from test_tasks import toy_frames
+from toy_data import toy_frames
 from transformers import AutoTokenizer
 
 from bench.browser_app import free_port

@@ -122,7 +122,7 @@ def test_cli_train_predict_and_list(tmp_path, tiny_model_dir, toy_csv):
 
 @pytest.mark.slow
 def test_cli_column_roles_for_sentence_pairs(tmp_path, tiny_model_dir):
-    from test_tasks import toy_frames
+    from toy_data import toy_frames
 
     data = tmp_path / "pairs.csv"
     toy_frames()["pairs"].rename(columns={"sentence1": "left", "sentence2": "right"}).to_csv(data, index=False)
