@@ -76,6 +76,12 @@ def launch_chromium(playwright):
 
 def open_advanced(page) -> None:
     """Open the Train tab's Advanced section (the page shows base model, preset and schedule until asked)."""
-    if not page.locator("#lr").is_visible():
+    for attempt in range(2):  # a click while the page is still wiring its events can be lost: click once more
+        if page.locator("#lr").is_visible():
+            return
         page.locator("#train-advanced").get_by_text("Advanced", exact=True).click()
-        page.locator("#lr").wait_for(timeout=10_000)
+        try:
+            page.locator("#lr").wait_for(timeout=10_000)
+        except Exception:
+            if attempt:
+                raise

@@ -51,13 +51,19 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     def chat(prompt: str, tuned_history: list, base_history: list, run_id: str | None, temp: float, max_tokens: int,
              with_base: bool = True, browser_id: str | None = None, request: gr.Request = None):
-        """Stream the fine-tuned model's answer, then (optionally) the base model's answer to the same prompt."""
-        tuned_history, base_history = list(tuned_history or []), list(base_history or [])
+        """Stream the fine-tuned model's answer, then (optionally) the base model's answer to the same prompt; a
+        short speed test in the background stops from Send to the last word (loading the models included)."""
+        with person_waiting():
+            yield from stream_answers(prompt, list(tuned_history or []), list(base_history or []), run_id, temp,
+                                      max_tokens, with_base, viewer_of(request, browser_id))
+
+    def stream_answers(prompt: str, tuned_history: list, base_history: list, run_id: str | None, temp: float,
+                       max_tokens: int, with_base: bool, viewer: str):
         if not prompt or not prompt.strip():
             yield tuned_history, base_history, error_md("Type a message first."), gr.skip()
             return
         try:
-            run_dir = ctx.store.path_of(run_id, viewer_of(request, browser_id)) if run_id else None
+            run_dir = ctx.store.path_of(run_id, viewer) if run_id else None
             if run_dir is None:
                 raise StudioError("Train an assistant first (Data tab: task 'Assistant'), then pick it here.")
             model = load_chat_model(str(run_dir))
@@ -66,15 +72,14 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             yield tuned_history, base_history, error_md(exc.message), gr.skip()
             return
         yield tuned_history, base_history, "", ""
-        with person_waiting():  # a short speed test in the background stops until the answers are written
-            for history, source in [(tuned_history, model)] + ([(base_history, None)] if with_base else []):
-                source = source or load_chat_model(base_model)
-                messages = [{"role": m["role"], "content": text_of(m["content"])} for m in history
-                            if m["role"] in ("user", "assistant")] + [{"role": "user", "content": prompt}]
-                history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": ""}]
-                for answer in source.stream(messages, float(temp), int(max_tokens)):
-                    history[-1]["content"] = answer
-                    yield tuned_history, base_history, gr.skip(), gr.skip()  # a message given meanwhile stays
+        for history, source in [(tuned_history, model)] + ([(base_history, None)] if with_base else []):
+            source = source or load_chat_model(base_model)
+            messages = [{"role": m["role"], "content": text_of(m["content"])} for m in history
+                        if m["role"] in ("user", "assistant")] + [{"role": "user", "content": prompt}]
+            history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": ""}]
+            for reply in source.stream(messages, float(temp), int(max_tokens)):
+                history[-1]["content"] = reply
+                yield tuned_history, base_history, gr.skip(), gr.skip()  # a message given meanwhile stays until the end
         yield tuned_history, base_history, "", ""
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):

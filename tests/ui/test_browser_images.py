@@ -38,7 +38,7 @@ def test_images_zip_trains_beats_the_pixel_baseline_and_predicts_an_upload(page,
     page.wait_for_function("document.querySelectorAll('#loss-curve .scatterlayer .trace path.js-line').length > 0",
                            timeout=120_000)
     shot(page, "images-2-training")
-    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=500_000)
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=900_000)
     check_estimate("digits, 1,797 images, Balanced", estimated, started)
     outcome = page.locator("#train-outcome").inner_text()
     accuracy = float(re.search(r"accuracy ([0-9.]+)", outcome).group(1))
