@@ -76,12 +76,14 @@ def launch_chromium(playwright):
 
 def open_advanced(page) -> None:
     """Open the Train tab's Advanced section (the page shows base model, preset and schedule until asked)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     for attempt in range(2):  # a click while the page is still wiring its events can be lost: click once more
         if page.locator("#lr").is_visible():
             return
         page.locator("#train-advanced").get_by_text("Advanced", exact=True).click()
         try:
             page.locator("#lr").wait_for(timeout=10_000)
-        except Exception:
+        except PlaywrightTimeout:
             if attempt:
                 raise
