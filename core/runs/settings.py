@@ -77,18 +77,18 @@ def add_flags(parser: argparse.ArgumentParser, config_class) -> None:
     """A ``--flag`` per declared field (``--learning-rate``; a switch also has ``--no-…``), with its help, range and
     choices; a task's own settings in a group of their own. A flag not given stays None (see settings_from_args)."""
     groups = {}  # task -> its argument group
-    for f in fields(config_class):
-        declared: Setting = f.metadata["setting"]
+    defaults = {f.name: f.default for f in fields(config_class)}
+    for name, declared in declarations(config_class).items():
         if declared.task and declared.task not in groups:
             groups[declared.task] = parser.add_argument_group(f"{declared.task} task only")
         where = groups[declared.task] if declared.task else parser
-        flag = f"--{f.name.replace('_', '-')}"
+        flag, default = f"--{name.replace('_', '-')}", defaults[name]
         limits = f"; {declared.range_text()}" if declared.low is not None or declared.high is not None else ""
-        shown = f"{declared.info[0]} (default: {f.default!r}{limits})".replace("%", "%%")
-        if isinstance(f.default, bool):
-            where.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=shown)
+        shown = f"{declared.info[0]} (default: {default!r}{limits})".replace("%", "%%")
+        if isinstance(default, bool):
+            where.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=shown)
         else:
-            where.add_argument(flag, dest=f.name, type=type(f.default), choices=declared.choices or None,
+            where.add_argument(flag, dest=name, type=type(default), choices=declared.choices or None,
                                default=None, help=shown)
 
 

@@ -24,7 +24,6 @@ def weights_file(run_dir: Path) -> Path:
     return weights
 
 
-
 def load_run_model(run_dir: Path, model_class, base_model: str, merge: bool = True):
     """A run's model: ONNX, full weights, or the base model + the run's LoRA adapter (merged unless merge=False)."""
     if (run_dir / ONNX_FILE).is_file():

@@ -272,8 +272,7 @@ class SpeedBook:
         """Stop the short runs under way and those waiting (a real run is starting: the two would slow and mistime
         each other)."""
         self._wanted = None
-        for job in list(self._jobs.values()):
-            job.cancel()
+        self.yield_now()
 
     def yield_now(self) -> None:
         """A person waits for an answer (chat, prediction, evaluation): stop the short runs under way; the page's
