@@ -78,7 +78,7 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **kwargs) -> None:
-    images = cache_root() / "images"  # unpacked image zips: shown in the Data, Evaluate and Predict tabs
+    images = cache_root() / "images"  # unpacked zips of images and sound clips: shown in the Data, Evaluate and Predict tabs
     images.mkdir(parents=True, exist_ok=True)
     demo.queue(default_concurrency_limit=2).launch(css=CSS, js=JS, i18n=I18N, theme=gr.themes.Soft(),
                                                    allowed_paths=[str(images)], **kwargs)

@@ -17,6 +17,13 @@ def class_balance(counts: dict[str, int]) -> go.Figure:
     return fig
 
 
+def durations(seconds: list[float]) -> go.Figure:
+    """A histogram of clip durations."""
+    fig = go.Figure(go.Histogram(x=seconds, marker_color="#4f46e5", nbinsx=30))
+    fig.update_layout(height=260, margin=dict(l=40, r=10, t=30, b=40), xaxis_title="seconds", yaxis_title="clips")
+    return fig
+
+
 MAX_CURVE_POINTS = 300
 
 

@@ -4,21 +4,27 @@ most confident mistakes. The tabs build every view's components and fill them he
 task reads."""
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
+from urllib.parse import quote
 
 import gradio as gr
 import pandas as pd
 
 from core.common.errors import StudioError
-from core.data.modalities import IMAGE, TEXT
+from core.data.modalities import AUDIO, IMAGE, TEXT
+from core.data.sound import duration
 from core.tasks.base import Task
 from core.tasks.types import TaskData
 
+from . import charts
 from .strings import t
 
 IMAGES_PER_CLASS = 6  # shown in the Data tab's grid
+CLIPS_PER_CLASS = 3  # players per class in the Data tab
+DURATIONS_READ = 2000  # clips whose durations the Data tab's histogram shows
 MISTAKES_SHOWN = 18
 Predict = Callable[..., tuple]  # the Predict tab's (view, box values, run id, browser id, request) -> outputs
 Endpoint = tuple[str, Callable, list]  # an API endpoint: its name, its function, its boxes (the first comes first)
@@ -132,6 +138,16 @@ class TextView(ModalityView):
         return [("predict", one, boxes[:1]), ("predict_pair", one, boxes)]
 
 
+def examples_per_class(data: TaskData, role: str, per_class: int) -> list[tuple[str, str]]:
+    """(file, "class (count)") for the first ``per_class`` files of every class, class by class."""
+    counts, shown = data.class_counts(), {}
+    for path, target in zip(data.inputs[role], data.targets):
+        if len(shown.setdefault(target, [])) < per_class:
+            shown[target].append(path)
+    return [(path, f"{data.label_names[k]} ({counts[data.label_names[k]]:,})") for k in sorted(shown)
+            for path in shown[k]]
+
+
 class ImageView(ModalityView):
     """Images: a grid per class, an upload box predicted at once, and a gallery of the worst mistakes."""
 
@@ -147,14 +163,7 @@ class ImageView(ModalityView):
         """A few images of every class, each captioned with its class and the class's count."""
         if data is None:
             return [gr.update(value=None, visible=False)]
-        counts = data.class_counts()
-        shown: dict[int, list[str]] = {}
-        for path, target in zip(data.inputs[IMAGE.role], data.targets):
-            if len(shown.setdefault(target, [])) < IMAGES_PER_CLASS:
-                shown[target].append(path)
-        grid = [(path, f"{data.label_names[k]} ({counts[data.label_names[k]]:,})") for k in sorted(shown)
-                for path in shown[k]]
-        return [gr.update(value=grid, visible=True)]
+        return [gr.update(value=examples_per_class(data, IMAGE.role, IMAGES_PER_CLASS), visible=True)]
 
     def build_inputs(self) -> list:
         return [gr.Image(label=t("image_in"), type="filepath", visible=False, height=240, elem_id="predict-image")]
@@ -198,7 +207,78 @@ class ImageView(ModalityView):
         return [gr.update(value=shown, visible=bool(shown))]
 
 
-VIEWS: dict[str, ModalityView] = {view.name: view for view in (TextView(), ImageView())}
+def players(items: list[tuple[str, str]]) -> str:
+    """HTML audio players, each under its caption, for (file path, caption) pairs (files gradio may serve)."""
+    return "".join(f'<figure style="display:inline-block;margin:4px"><figcaption>{html.escape(caption)}'
+                   f'</figcaption><audio controls preload="none" src="/gradio_api/file={quote(path)}"></audio></figure>'
+                   for path, caption in items)
+
+
+class AudioView(ModalityView):
+    """Sound clips: players per class and the durations in the Data tab, a microphone or upload box predicted at
+    once, and players of the worst mistakes."""
+
+    name = AUDIO.name
+    hint = "record or upload one in the sound box"
+    predicts_example = True
+
+    def build_preview(self) -> list:
+        return [gr.HTML(label=t("clip_players"), visible=False, elem_id="data-clips"),
+                gr.Plot(label=t("clip_lengths"), visible=False, elem_id="data-durations")]
+
+    def preview(self, data: TaskData | None) -> list:
+        """A few players per class, captioned with the class and its count, and a histogram of the durations."""
+        if data is None:
+            return [gr.update(value="", visible=False), gr.update(value=None, visible=False)]
+        items = examples_per_class(data, AUDIO.role, CLIPS_PER_CLASS)
+        seconds = [duration(path) for path in data.inputs[AUDIO.role][:DURATIONS_READ]]
+        return [gr.update(value=f"<b>{t('clip_players')}</b><br>" + players(items), visible=True),
+                gr.update(value=charts.durations(seconds), visible=True)]
+
+    def build_inputs(self) -> list:
+        return [gr.Audio(label=t("audio_in"), sources=["microphone", "upload"], type="filepath", visible=False,
+                         elem_id="predict-audio")]
+
+    def build_examples(self, boxes: list) -> list[gr.Dataset]:
+        return [gr.Dataset(components=boxes, samples=[], label=t("examples"), visible=False,
+                           elem_id="predict-audio-examples")]
+
+    def shown(self, task: Task | None, examples: dict) -> list:
+        return [gr.update(visible=True), examples]
+
+    def missing(self, values: list) -> str:
+        return "" if values[0] else "Record or upload a sound clip first."
+
+    def row(self, inputs: tuple[str, ...], values: list) -> dict[str, list]:
+        return {inputs[0]: [values[0]]}
+
+    def example_values(self, sample: list):
+        chosen = sample[0]
+        return chosen.get("path") if isinstance(chosen, dict) else chosen
+
+    def triggers(self, boxes: list) -> list:
+        return [boxes[0].upload, boxes[0].stop_recording]
+
+    def endpoints(self, boxes: list, predict: Predict) -> list[Endpoint]:
+        def one(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+            """Classify one sound file with the chosen run (default: the newest)."""
+            return predict(self, [path], run_id, browser_id, request)
+
+        return [("predict_audio", one, boxes)]
+
+    def build_mistakes(self) -> list:
+        return [gr.HTML(visible=False, elem_id="eval-mistake-clips")]
+
+    def mistakes(self, worst: pd.DataFrame | None) -> list:
+        """Players of the most confident mistakes of rows with a clip, captioned "true → predicted (confidence)"."""
+        shown = [] if worst is None or AUDIO.role not in worst.columns else [
+            (row[AUDIO.role], f"{row['label']} → {row['predicted']} ({row['confidence']:.2f})")
+            for _, row in worst.head(MISTAKES_SHOWN).iterrows() if Path(str(row[AUDIO.role])).is_file()]
+        return [gr.update(value=f"<b>{t('mistake_clips')}</b><br>" + players(shown) if shown else "",
+                          visible=bool(shown))]
+
+
+VIEWS: dict[str, ModalityView] = {view.name: view for view in (TextView(), ImageView(), AudioView())}
 
 
 def view_of(task: Task | None) -> ModalityView:

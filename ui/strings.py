@@ -13,8 +13,8 @@ def format_key(name: str) -> str:
 
 
 STRINGS = {
-    "title": ("## SFT Studio — fine-tune a pretrained model on your own texts or images, in the browser",
-              "## SFT Studio — 在浏览器中用你自己的文本或图片微调预训练模型"),
+    "title": ("## SFT Studio — fine-tune a pretrained model on your own texts, images or sound clips, in the browser",
+              "## SFT Studio — 在浏览器中用你自己的文本、图片或音频微调预训练模型"),
     "tab_data": ("1 · Data", "1 · 数据"),
     "tab_train": ("2 · Train", "2 · 训练"),
     "tab_evaluate": ("3 · Evaluate", "3 · 评估"),
@@ -63,8 +63,8 @@ STRINGS = {
     "temperature": ("Temperature", "温度"),
     "max_new_tokens": ("Max new tokens", "最大生成词元数"),
     "compare": ("Also ask the base model", "同时询问基础模型"),
-    "upload": ("Upload a table (CSV, TSV, JSONL, Excel, CoNLL) or a zip of images (one folder per class)",
-               "上传表格（CSV、TSV、JSONL、Excel、CoNLL）或图片压缩包（每类一个文件夹）"),
+    "upload": ("Upload a table (CSV, TSV, JSONL, Excel, CoNLL) or a zip of images or sound clips (one folder per class)",
+               "上传表格（CSV、TSV、JSONL、Excel、CoNLL）或图片、音频压缩包（每类一个文件夹）"),
     "sample": ("Sample dataset", "示例数据集"),
     "use_sample": ("Use sample data", "使用示例数据"),
     "text_col": ("Text column", "文本列"),
@@ -73,6 +73,10 @@ STRINGS = {
     "image_in": ("Image", "图片"),
     "mistake_images": ("Most confident mistakes: true → predicted (confidence)", "最有把握的错误：真实 → 预测（置信度）"),
     "image_grid": ("Images of each class (count)", "各类别的图片（数量）"),
+    "audio_in": ("Sound clip: record or upload", "音频：录音或上传"),
+    "clip_players": ("Clips of each class (count)", "各类别的音频（数量）"),
+    "clip_lengths": ("Clip durations", "音频时长"),
+    "mistake_clips": ("Most confident mistakes: true → predicted (confidence)", "最有把握的错误：真实 → 预测（置信度）"),
     "balance": ("Rows per class, label, entity type or score range", "各类别、标签、实体类型或分数区间的行数"),
     "local_path": ("Local model folder (Hugging Face format)", "本地模型文件夹（Hugging Face 格式）"),
     "preset": ("Preset", "预设"),

@@ -1,4 +1,4 @@
-"""Modalities: what a task's inputs are (texts or images), as Ludwig's input features. Each owns how an input sent
+"""Modalities: what a task's inputs are (texts, images or sound clips), as Ludwig's input features. Each owns how an input sent
 to the prediction server becomes a model input, whether the text checks of the data and the monitor apply, and
 which registered base models read it (the one suggested for the data, those a search may try); a task points at
 its modality (``Task.modality``)."""
@@ -11,6 +11,7 @@ from ..common.errors import DataError
 from ..models.language import ModelSuggestion, models_reading, script_mix, suggest_text_model
 from ..models.registry import BaseModel, models_for
 from .pixels import open_header
+from .sound import duration
 
 TOO_LARGE = "too_large"  # the DataError code of a served input over the size limit (HTTP 413, not 422)
 
@@ -43,6 +44,17 @@ class Modality:
         """One input of a server request as the model reads it, or a DataError whose message completes
         "Input 3 is ..." (code TOO_LARGE for one over the size limit)."""
         raise NotImplementedError
+
+    def file_bytes(self, item, check) -> bytes:
+        """A base64-encoded file (optionally a data: URL) as bytes that ``check`` reads without a DataError."""
+        if isinstance(item, str):
+            try:
+                data = base64.b64decode(item.split(",", 1)[1] if item.startswith("data:") else item, validate=True)
+                check(data)
+                return data
+            except (ValueError, IndexError, DataError):  # binascii.Error is a ValueError
+                pass
+        raise DataError(f"not {self.payload}")
 
 
 class TextModality(Modality):
@@ -80,15 +92,23 @@ class ImageModality(Modality):
 
     def decode(self, item, max_chars: int) -> bytes:
         """The image's bytes, read within the pixel limit (core.data.pixels); the size limit is the body's."""
-        if isinstance(item, str):
-            try:
-                data = base64.b64decode(item.split(",", 1)[1] if item.startswith("data:") else item, validate=True)
-                open_header(data).close()
-                return data
-            except (ValueError, IndexError, DataError):  # binascii.Error is a ValueError
-                pass
-        raise DataError(f"not {self.payload}")
+        return self.file_bytes(item, lambda data: open_header(data).close())
 
 
-TEXT, IMAGE = TextModality(), ImageModality()
-MODALITIES: dict[str, Modality] = {modality.name: modality for modality in (TEXT, IMAGE)}
+class AudioModality(Modality):
+    """Sound clips: files in the table, base64-encoded files (optionally data: URLs) on the server."""
+
+    name = role = "audio"
+    noun = "sound clips"
+    payload = "a base64-encoded sound file (WAV, FLAC, OGG or MP3)"
+    processor_class = "AutoFeatureExtractor"
+    processor_inputs = ("waveforms, sampling_rate=16000, padding=\"max_length\", max_length=processor.clip_samples, "
+                        "truncation=True")  # waveforms: 16 kHz mono floats (docs/tasks.md)
+
+    def decode(self, item, max_chars: int) -> bytes:
+        """The clip's bytes, once its header reads as sound; the size limit is the body's."""
+        return self.file_bytes(item, duration)
+
+
+TEXT, IMAGE, AUDIO = TextModality(), ImageModality(), AudioModality()
+MODALITIES: dict[str, Modality] = {modality.name: modality for modality in (TEXT, IMAGE, AUDIO)}

@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..common.errors import DataError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 MAX_PIXELS = 50_000_000  # larger images are refused (a decompression bomb can claim billions)
 SIZES = (64, 224)  # the automatic training side: the images' typical side, rounded up to a multiple of 32, in these bounds
 

@@ -18,6 +18,7 @@ from ..common.atomic import write_csv_atomic
 from ..common.errors import DataError
 from ..models.registry import cache_root
 from ..runs.config import DEFAULT_TASK
+from .spoken_commands import english_commands, mandarin_commands
 from .tables import read_conll
 
 
@@ -183,7 +184,7 @@ class Sample:
     build: Callable[[], pd.DataFrame] | None
     rows_per_class: int
     task: str = DEFAULT_TASK
-    archive: Callable[[Path], None] | None = None  # writes a zip of images (one folder per class) instead of a table
+    archive: Callable[[Path], None] | None = None  # writes a zip of files (one folder per class) instead of a table
 
 
 SAMPLES: dict[str, Sample] = {s.name: s for s in (
@@ -209,6 +210,10 @@ SAMPLES: dict[str, Sample] = {s.name: s for s in (
            _digits),
     Sample("faces", "Faces vs other image patches, 25x25 (LFW subset, zip of class folders)", None, 0,
            "image_classification", _faces),
+    Sample("spoken_commands", "Ten spoken English commands, many synthetic voices with noise (espeak-ng, zip of "
+           "class folders)", None, 0, "audio_classification", english_commands),
+    Sample("spoken_commands_zh", "Ten spoken Mandarin commands, synthetic voices with noise (espeak-ng, zip of "
+           "class folders)", None, 0, "audio_classification", mandarin_commands),
 )}
 DEFAULT_SAMPLE = "bbc_news"
 
@@ -233,7 +238,7 @@ def build_sample(name: str, rows_per_class: int | None = None, seed: int = 0) ->
 
 
 def sample_path(name: str = DEFAULT_SAMPLE) -> Path:
-    """Path of a sample CSV (or zip of images), building it on first use."""
+    """Path of a sample CSV (or zip of images or sound clips), building it on first use."""
     archive = SAMPLES[name].archive
     path = samples_dir() / f"{name}.{'zip' if archive else 'csv'}"
     if not path.is_file():

@@ -112,12 +112,13 @@ def _read_excel(path: Path) -> pd.DataFrame:
 
 def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFrame:
     """Read a CSV/TSV/JSONL/Excel file into a DataFrame of strings (a CoNLL file into tokens/tags lists; a folder
-    or zip of labelled images into image paths and labels, see core.data.images), or raise DataError."""
-    from .images import is_image_archive, read_image_folder, unpacked_folder
+    or zip of labelled images or sound clips into file paths and labels, see core.data.folders), or raise
+    DataError."""
+    from .folders import is_file_archive, read_labelled_folder, unpacked_folder
 
     path = Path(path)
     if path.is_dir():
-        return read_image_folder(path, lambda table: read_table(table, limits))
+        return read_labelled_folder(path, lambda table: read_table(table, limits))
     if not path.is_file():
         raise DataError(f"The file '{path.name}' does not exist.")
     size = path.stat().st_size
@@ -128,10 +129,10 @@ def read_table(path: str | Path, limits: DataLimits = DataLimits()) -> pd.DataFr
     raw = path.read_bytes()
     if not raw.strip():
         raise DataError("The file is empty.")
-    if raw.startswith(b"PK\x03\x04") and is_image_archive(path):
+    if raw.startswith(b"PK\x03\x04") and is_file_archive(path):
         from ..models.registry import cache_root
 
-        return read_image_folder(unpacked_folder(path, raw, cache_root()), lambda table: read_table(table, limits))
+        return read_labelled_folder(unpacked_folder(path, raw, cache_root()), lambda table: read_table(table, limits))
     if suffix in EXCEL_SUFFIXES or raw.startswith(b"PK\x03\x04") or raw.startswith(b"\xd0\xcf\x11\xe0"):
         frame = _read_excel(path)
     else:

@@ -19,9 +19,8 @@ import torch
 
 from ..common.errors import DataError, ModelError
 from ..insight.verdict import judge
-from ..models.efficientnet_lite import EfficientNetLiteConfig
 from ..models.onnx_model import ONNX_FILE
-from ..models.registry import cache_root
+from ..models.registry import ARCHITECTURES, cache_root
 from ..runs.run_folder import RunFolder
 from ..runs.weights import load_run_model, weights_file
 from ..tasks import get_task
@@ -220,8 +219,9 @@ def write_model_card(run_dir: Path, out_dir: Path, name: str, fmt: str, task) ->
     exporter = EXPORTERS[fmt]
     loader = exporter.loader.format(cls=task.model_class.__name__, dir=name, weights=exporter.weights,
                                     processor=task.modality.processor_class, inputs=task.modality.processor_inputs)
-    if fmt == "hf" and folder.model_config().get("model_type") == EfficientNetLiteConfig.model_type:
-        loader = "import core.models.efficientnet_lite  # registers the architecture with transformers\n" + loader
+    architecture = ARCHITECTURES.get(folder.model_config().get("model_type"))
+    if fmt == "hf" and architecture:
+        loader = f"import {architecture}  # registers the architecture with transformers\n" + loader
     card = f"""# {name}
 
 Fine-tuned with SFT Studio ({task.name}, exported as `{fmt}`).

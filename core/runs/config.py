@@ -11,8 +11,9 @@ from ..models.registry import DEFAULT_MODEL
 from .settings import declarations, setting
 
 PRECISIONS = ("auto", "fp32", "bf16")
-AUGMENTATIONS = ("off", "eda", "synonyms", "entities", "oversample", "crops", "crops_flips")  # core.train.augment
-BATCH_AUGMENTATIONS = ("crops", "crops_flips")  # images: new random crops (and mirror images) in every batch
+AUGMENTATIONS = ("off", "eda", "synonyms", "entities", "oversample", "crops", "crops_flips", "sound")  # core.train.augment
+BATCH_AUGMENTATIONS = ("crops", "crops_flips", "sound")  # images: new random crops (and mirror images) in every
+# batch; sound clips: new gain, shift, speed and noise in every batch
 COPYING_AUGMENTATIONS = ("eda", "synonyms", "entities")  # add augment_copies new rows per training row (at most)
 PREFERENCE_LOSSES = ("dpo", "orpo")  # of the preference task (core/tasks/preference.py)
 DEFAULT_TASK = "classification"  # what a table is trained for when nothing else is known
@@ -111,7 +112,8 @@ class TrainConfig:
             ("off", "关闭"), ("swap / drop words (EDA)", "随机交换 / 删除词（EDA）"),
             ("synonyms (WordNet, Cilin)", "同义词替换（WordNet、同义词词林）"), ("swap entities of a type (NER)", "同类实体替换（NER）"),
             ("oversample rare classes", "少数类过采样"), ("images: random crops in every batch", "图片：每批随机裁剪"),
-            ("images: random crops and mirror images", "图片：随机裁剪和镜像翻转")),
+            ("images: random crops and mirror images", "图片：随机裁剪和镜像翻转"),
+            ("sound: gain, shift, speed and noise in every batch", "声音：每批随机音量、平移、语速和噪声")),
         widget="dropdown", row="extras", speed=True)
     augment_copies: int = setting(1, ("New rows per training row", "每行生成的新行数"), (  # eda, synonyms, entities
         "How many new rows each training row gives", "每个训练行生成几个新行"),

@@ -6,6 +6,7 @@ import pandas as pd
 from ..common.errors import ConfigError, DataError
 from ..runs.config import DEFAULT_TASK, TrainConfig
 from .assistant import Assistant
+from .audio_classification import AudioClassification
 from .base import Task
 from .classification import Classification
 from .image_classification import ImageClassification
@@ -18,8 +19,8 @@ from .types import TaskData
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Classification(), Regression(), PairClassification(), PairRegression(), MultiLabel(), TokenClassification(),
-    Assistant(), Preference(), ImageClassification())}
-DETECTION_ORDER = ("image_classification", "token_classification", "preference", "assistant", "pair_regression", "pairs", "multi_label", "regression")
+    Assistant(), Preference(), ImageClassification(), AudioClassification())}
+DETECTION_ORDER = ("image_classification", "audio_classification", "token_classification", "preference", "assistant", "pair_regression", "pairs", "multi_label", "regression")
 
 
 def get_task(name: str) -> Task:

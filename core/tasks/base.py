@@ -15,7 +15,7 @@ from sklearn.model_selection import train_test_split
 from transformers import AutoModelForSequenceClassification
 
 from ..common.errors import ConfigError, DataError
-from ..data.modalities import TEXT, Modality
+from ..data.modalities import MODALITIES, TEXT, Modality
 from ..data.tables import as_strings, guess_text_column, name_hint
 from ..data.tokens import tokenize_truncated
 from ..models.registry import training_tokenizer
@@ -66,8 +66,8 @@ class Task(TaskScoring):
         self.check_augmentation(config.augment)
         spec = REGISTRY.get(config.base_model)
         if spec is not None and spec.key not in self.modality.models():
-            raise ConfigError(f"Invalid setting: {spec.key} reads {spec.modality}s, but {self.view.title} needs a base "
-                              f"model that reads {self.modality.noun}.")
+            raise ConfigError(f"Invalid setting: {spec.key} reads {MODALITIES[spec.modality].noun}, but "
+                              f"{self.view.title} needs a base model that reads {self.modality.noun}.")
         if config.lora and not self.peft_task:
             raise ConfigError(f"Invalid setting: LoRA is not offered for {self.view.title}; train fully or as a "
                               "linear probe.")

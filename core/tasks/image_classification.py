@@ -1,5 +1,5 @@
-"""Image classification: an image column (file paths; see core.data.images for folders and zips) and a label
-column; a pretrained image backbone with a new softmax head. Everything after the logits (metrics, predictions,
+"""Image classification: an image column (file paths; see core.data.folders for folders and zips) and a label
+column (core.tasks.file_classification); a pretrained image backbone with a new softmax head. Everything after the logits (metrics, predictions,
 thresholds, baselines' shape) is the text classifier's."""
 from __future__ import annotations
 
@@ -12,23 +12,16 @@ import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification, BatchFeature
 
 from ..common.errors import DataError
-from ..data.images import IMAGE_SUFFIXES
 from ..data.modalities import IMAGE
-from ..data.pixels import Normaliser, open_header, pixel_tensor, training_side
-from ..data.tables import LABEL_NAME_HINTS, as_strings, name_hint
+from ..data.pixels import IMAGE_SUFFIXES, Normaliser, open_header, pixel_tensor, training_side
 from ..models import efficientnet_lite
-from .classification import CLASS_CARDS, Classification, class_index, guess_label_column, normalise_label
-from .types import Encoded, Role, TaskData, TaskView
+from .classification import CLASS_CARDS
+from .file_classification import FileClassification, file_roles
+from .types import Encoded, TaskData, TaskView
 
-IMAGE_NAME_HINTS = ("image", "img", "picture", "photo", "file", "path", "图片", "图像")
 FLEXIBLE_SIDE = {efficientnet_lite.EfficientNetLiteConfig.model_type}  # convolutional: any side that is a multiple of 32
 SIDE_SAMPLE = 300  # images whose headers set the training side
 CLASSICAL_SIDE = 16  # the pixel baseline reads 16 x 16 RGB thumbnails
-
-
-def looks_like_image_paths(values: pd.Series) -> bool:
-    filled = values[values != ""]
-    return len(filled) > 0 and filled.str.lower().str.endswith(tuple(IMAGE_SUFFIXES)).mean() >= 0.8
 
 
 @dataclass
@@ -48,9 +41,11 @@ class ImageEncoded(Encoded):
                 "labels": torch.tensor([self.labels[i] for i in indices], dtype=torch.long, device=device)}
 
 
-class ImageClassification(Classification):
+class ImageClassification(FileClassification):
     name = "image_classification"
-    roles = (Role("image", "image", IMAGE_NAME_HINTS, text=False), Role("label", "label", LABEL_NAME_HINTS, text=False))
+    suffixes = IMAGE_SUFFIXES
+    folders_hint = "cats/1.jpg, dogs/2.jpg"
+    roles = file_roles("image", ("image", "img", "picture", "photo", "file", "path", "图片", "图像"))
     view = TaskView("Classify images", "图像分类", ("image",), CLASS_CARDS, "confusion", "Per-class metrics")
     model_class = AutoModelForImageClassification
     modality = IMAGE
@@ -61,46 +56,12 @@ class ImageClassification(Classification):
     classical_name = "logistic regression on pixels"
     augmentations = ("crops", "crops_flips", "oversample")
 
-    # -- columns and data -------------------------------------------------------
-    def recognises(self, frame: pd.DataFrame) -> bool:
-        return any(looks_like_image_paths(as_strings(frame[c])) for c in frame.columns)
-
-    def guess_role(self, frame, role, chosen):
-        if role.name == "label":
-            return guess_label_column(frame)
-        found = [c for c in frame.columns if looks_like_image_paths(as_strings(frame[c]))]
-        if not found:
-            raise DataError("No column names image files (.png, .jpg, .jpeg, .webp or .bmp).")
-        return next((c for c in found if name_hint(c, IMAGE_NAME_HINTS)), found[0])
-
-    def build(self, frame: pd.DataFrame, columns: dict[str, str]) -> TaskData:
-        values = self.strings(frame, columns)
-        images, labels = values["image"], values["label"].map(normalise_label)
-        total = len(frame)
-        keep = ((images != "") & (labels != "")).to_numpy(copy=True)
-        unlabelled = int(((images != "") & (labels == "")).sum())
-        problems = []
-        for i in np.flatnonzero(keep):
-            try:
-                open_header(images.iloc[i]).close()
-            except DataError as exc:
-                keep[i] = False
-                problems.append(exc.message)
-        if not (labels != "").any():
-            raise DataError("No image has a label. Put each class's images in a folder named after the class (e.g. "
-                            "cats/1.jpg, dogs/2.jpg) and zip those folders, or give a table with a label column.")
-        if not keep.any():
-            raise DataError(f"No row has both a readable image and a label. {problems[0] if problems else ''}".strip())
-        warnings = [f"{len(problems):,} image(s) could not be used and were left out, e.g.: {problems[0]}"] \
-            if problems else []
-        if unlabelled:
-            warnings.append(f"{unlabelled:,} image(s) have no label and were left out.")
-        names, targets = class_index(labels[keep], columns["label"])
-        return TaskData({"image": images[keep].tolist()}, targets, columns, names, rows_total=total,
-                        rows_dropped=total - int(keep.sum()), warnings=warnings)
-
-    def describe(self, data: TaskData) -> str:
-        return f"{len(data):,} images kept, {data.rows_dropped:,} dropped · {len(data.label_names)} classes"
+    def check_file(self, path: str) -> str | None:
+        try:
+            open_header(path).close()
+        except DataError as exc:
+            return exc.message
+        return None
 
     # -- model --------------------------------------------------------------
     def fit(self, train: TaskData, config=None) -> dict:

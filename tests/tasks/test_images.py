@@ -118,7 +118,7 @@ def test_bad_images_are_left_out_with_a_reason(tmp_path, sample_cache):
            "../escape.png": png_bytes(rgba), "set/__MACOSX/._x.png": b"junk"}
     data = TASK.prepare(read_table(zip_of(tmp_path / "bad.zip", {**good, **bad})))
     assert len(data) == 9  # 8 good + the transparent one; the escape and macOS junk are never unpacked
-    assert data.rows_dropped == 4 and "4 image(s) could not be used" in data.warnings[0]
+    assert data.rows_dropped == 4 and "4 of the images could not be used" in data.warnings[0]
     messages = []
     for name in ("empty.png", "text.jpg", "bomb.png"):
         with pytest.raises(DataError) as caught:
@@ -131,7 +131,7 @@ def test_bad_images_are_left_out_with_a_reason(tmp_path, sample_cache):
 @pytest.mark.parametrize("files, expected", [
     ({"readme.txt": b"no images here"}, "holds no PNG, JPEG"),
     ({"1.png": png_bytes(squares(1, True, 0)[0]), "2.png": png_bytes(squares(1, True, 1)[0])},
-     "No image has a label"),
+     "None of the images has a label"),
     ({"one/cat/1.png": png_bytes(squares(1, True, 0)[0]), "one/cat/2.png": png_bytes(squares(1, True, 1)[0])},
      "at least two classes"),
 ])
