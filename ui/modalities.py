@@ -236,7 +236,7 @@ class AudioView(ModalityView):
                 gr.update(value=charts.durations(seconds), visible=True)]
 
     def build_inputs(self) -> list:
-        return [gr.Audio(label=t("audio_in"), sources=["microphone", "upload"], type="filepath", visible=False,
+        return [gr.Audio(label=t("audio_in"), sources=["upload", "microphone"], type="filepath", visible=False,
                          elem_id="predict-audio")]
 
     def build_examples(self, boxes: list) -> list[gr.Dataset]:
