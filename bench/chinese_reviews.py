@@ -60,10 +60,10 @@ def checkpoint_costs() -> dict:
     from transformers import AutoModelForSequenceClassification
 
     from core.models.registry import resolve_model_path
-    from core.train.model_setup import freeze_token_embeddings, trainable_state
+    from core.train.model_setup import freeze_input_layers, trainable_state
 
     model = AutoModelForSequenceClassification.from_pretrained(resolve_model_path(E5), num_labels=2)
-    freeze_token_embeddings(model)
+    freeze_input_layers(model)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.time()
         model.save_pretrained(Path(tmp) / "full", safe_serialization=True)

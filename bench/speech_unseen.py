@@ -16,7 +16,8 @@ import soxr
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 VOICES = ("kal", "kal16", "awb", "rms", "slt")
-FORMATS = (("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_16"), ("ogg", "OGG", "VORBIS"), ("mp3", "MP3", "MPEG_LAYER_III"))
+FORMATS = (("wav", "WAV", "PCM_16"), ("flac", "FLAC", "PCM_16"), ("ogg", "OGG", "VORBIS"),
+           ("mp3", "MP3", "MPEG_LAYER_III"))
 RATES = (8000, 16000, 22050, 44100)
 
 

@@ -34,15 +34,18 @@ LAYERS = ((24, (3, 3), None), (24, (1, 3), None), (24, (3, 1), (2, 2)),
           (96, (1, 3), None), (96, (3, 1), None), (96, (1, 3), None), (96, (3, 1), (1, 2)),
           (96, (1, 3), None), (96, (3, 1), None), (96, (1, 3), None), (96, (3, 1), (2, 2)),
           (96, (3, 1), None))
+FROZEN_BLOCKS = 11  # the convolutions up to the second 2x2 pool: 1.8x faster, same accuracy (bench/RESULTS.md, speech)
 FLOOR = -0.4  # every LeakyReLU output is clipped from below at -0.4 (tf.math.maximum in the graph)
 
 
 class SpeechEmbeddingConfig(PretrainedConfig):
     model_type = "speech_embedding"
 
-    def __init__(self, hidden_size: int = 96, classifier_dropout: float = 0.1, **kwargs):
+    def __init__(self, hidden_size: int = 96, classifier_dropout: float = 0.1, frozen_blocks: int = FROZEN_BLOCKS,
+                 **kwargs):
         super().__init__(**kwargs)
         self.hidden_size, self.classifier_dropout = hidden_size, classifier_dropout
+        self.frozen_blocks = frozen_blocks  # the lowest blocks kept as pretrained while fine-tuning (input_layers)
 
 
 class LogMel(nn.Module):
@@ -98,6 +101,11 @@ class SpeechEmbeddingForAudioClassification(PreTrainedModel):
         if module is getattr(self, "classifier", None):
             nn.init.normal_(module.weight, std=0.01)
             nn.init.zeros_(module.bias)
+
+    def input_layers(self) -> list[nn.Module]:
+        """The lowest ``frozen_blocks`` convolutions: generic acoustic features that fine-tuning keeps as they are
+        (core.train.model_setup.freeze_input_layers), so no gradient is computed at the full frame rate."""
+        return list(self.encoder[:self.config.frozen_blocks])
 
     def embeddings(self, input_values: torch.Tensor) -> torch.Tensor:
         """B x windows x 96: one embedding per 76-frame window, every 8 frames."""

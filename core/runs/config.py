@@ -70,8 +70,9 @@ class TrainConfig:
         "Less padding, faster; off: each batch mixes lengths (slightly lower loss per example seen)",
         "减少填充、更快；关闭则每批混合长度（同样样本数下损失略低）"),
         widget="checkbox", row="switches", speed=True)
-    freeze_embeddings: bool = setting(True, ("Freeze word embeddings", "冻结词嵌入"), (  # of full fine-tuning
-        "Faster full fine-tuning; the vocabulary's vectors stay as pretrained", "全量微调更快；词表向量保持预训练值"),
+    freeze_embeddings: bool = setting(True, ("Freeze the input layers", "冻结输入层"), (  # of full fine-tuning
+        "Faster full fine-tuning; the word embeddings (speech: the lowest convolutions) stay as pretrained",
+        "全量微调更快；词嵌入（语音：最底层卷积）保持预训练值"),
         widget="checkbox", row="switches", speed=True)
     attention_dropout: float = setting(0.0, ("Attention dropout", "注意力 Dropout"), (
         "0 trains faster: no random mask over every attention head", "0 训练更快：无需为每个注意力头生成随机掩码"),

@@ -82,7 +82,8 @@ class AudioClassification(FileClassification):
         return AutoFeatureExtractor.from_pretrained(folder, local_files_only=True)
 
     def encode(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
-        return AudioEncoded([], list(data.targets), samples=waveform_tensor(data.inputs["audio"], tokenizer.clip_samples))
+        samples = waveform_tensor(data.inputs["audio"], tokenizer.clip_samples)
+        return AudioEncoded([], list(data.targets), samples=samples)
 
     def encode_training(self, tokenizer, data: TaskData, max_length: int, state: dict) -> Encoded:
         encoded = self.encode(tokenizer, data, max_length, state)

@@ -1,13 +1,12 @@
 """Image classification: an image column (file paths; see core.data.folders for folders and zips) and a label
-column (core.tasks.file_classification); a pretrained image backbone with a new softmax head. Everything after the logits (metrics, predictions,
-thresholds, baselines' shape) is the text classifier's."""
+column (core.tasks.file_classification); a pretrained image backbone with a new softmax head. Everything after the
+logits (metrics, predictions, thresholds, baselines' shape) is the text classifier's."""
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification, BatchFeature
 

@@ -175,6 +175,20 @@ def test_fine_tune_beats_the_log_mel_baseline_on_held_out_commands(commands_run)
 
 
 @pytest.mark.slow
+def test_the_lowest_convolutions_stay_as_pretrained_and_the_rest_learns(commands_run):
+    from safetensors.torch import load_file
+
+    from core.models.registry import resolve_model_path
+    from core.models.speech_embedding import FROZEN_BLOCKS
+
+    base = load_file(resolve_model_path("speech-embedding") / "model.safetensors")
+    tuned = load_file(commands_run / "model.safetensors")
+    frozen = f"encoder.{FROZEN_BLOCKS - 1}.conv.weight"
+    assert FROZEN_BLOCKS > 0 and (base[frozen] == tuned[frozen]).all()
+    assert not (base[f"encoder.{FROZEN_BLOCKS}.conv.weight"] == tuned[f"encoder.{FROZEN_BLOCKS}.conv.weight"]).all()
+
+
+@pytest.mark.slow
 def test_onnx_export_with_the_documented_preprocessing_agrees_with_the_app(commands_run, tmp_path):
     """Plain onnxruntime + soundfile + soxr + the export's feature extractor, as the model card says."""
     import onnxruntime

@@ -17,7 +17,7 @@ from core.runs.store import RunStore
 from core.tasks import prepare_data
 from core.train.dropout import FastDropout, use_fast_dropout
 from core.train.engine import TrainingJob
-from core.train.model_setup import freeze_token_embeddings, length_grouped_batches, training_overrides
+from core.train.model_setup import freeze_input_layers, length_grouped_batches, training_overrides
 
 
 def tiny_config(model_dir, **overrides) -> TrainConfig:
@@ -118,7 +118,7 @@ def test_a_tied_lm_head_keeps_its_embeddings_trainable():
 
     lm = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                                       num_attention_heads=2, num_key_value_heads=2, tie_word_embeddings=True))
-    freeze_token_embeddings(lm)
+    freeze_input_layers(lm)
     assert lm.get_input_embeddings().weight.requires_grad
 
 
