@@ -152,12 +152,12 @@ def test_text_models_are_refused_for_sounds_and_the_speech_model_for_texts():
 
 @pytest.fixture(scope="module")
 def commands_run(tmp_path_factory, sample_cache):
-    """The spoken-commands sample (espeak-ng) fine-tuned with the app's defaults, 80 steps, sound augmentation."""
+    """The spoken-commands sample (espeak-ng) fine-tuned with the app's defaults, 160 steps, sound augmentation."""
     from core.data.samples import sample_path
     from core.runs.store import RunStore
     from core.train import service
 
-    plan = service.plan_run(sample_path("spoken_commands"), {"max_steps": 80, "augment": "sound"})
+    plan = service.plan_run(sample_path("spoken_commands"), {"max_steps": 160, "augment": "sound"})
     job = service.make_job(plan, RunStore(tmp_path_factory.mktemp("audio-runs")))
     job.run()
     return job.run_dir
