@@ -35,7 +35,7 @@ def example_inputs(run_dir: str | Path, most: int = MOST, per_class: int = PER_C
         return []
     if config.deduplicate:
         data, _ = deduplicate(data)
-    _, val = task.split(data, config.val_fraction, config.seed)
+    _, val = task.split(data, config.val_fraction, config.seed, config.folds, config.fold)
     taken: dict[int, int] = {}
     rows = []
     for i, target in enumerate(val.targets):

@@ -57,6 +57,12 @@ class TrainConfig:
     val_fraction: float = setting(0.2, ("Validation fraction", "验证集比例"), (
         "Rows held out to score the model, never trained on", "留出用于评分、从不参与训练的行的比例"),
         low=0, high=0.5, low_open=True, widget="slider", step=0.01, row="split", speed=True)
+    folds: int = setting(1, ("Cross-validation folds", "交叉验证折数"), (  # core.train.crossval
+        "1: one validation split; 2-10: one run per fold, each holding out other rows; the score is their mean and "
+        "spread", "1：一次划分；2-10：每折训练一次，每次留出不同的行；分数取各折的平均值与波动"),
+        low=1, high=10, row="split", speed=True)
+    fold: int = setting(0, ("Held-out fold", "留出的折"), (
+        "The fold this run holds out (cross-validation sets it)", "本次运行留出的折（交叉验证自动设置）"), low=0, high=9)
     seed: int = setting(42, ("Seed", "随机种子"), (
         "Same seed and settings: the same split and the same run", "相同种子和设置：相同的划分与结果"),
         low=0, high=2**32 - 1, widget="number", row="split")
@@ -156,6 +162,8 @@ class TrainConfig:
         problems = [p for name, declared in SETTINGS.items() if (p := declared.problem(name, getattr(self, name)))]
         if self.lora and self.linear_probe:
             problems.append("choose LoRA or a linear probe, not both")
+        if self.fold >= self.folds and self.folds > 1:
+            problems.append(f"fold must be below folds ({self.folds}), counting from 0 (got {self.fold})")
         if problems:
             raise ConfigError(f"Invalid setting: {problems[0]}.")
         return self

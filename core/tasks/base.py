@@ -128,14 +128,29 @@ class Task(TaskScoring):
     def strings(self, frame: pd.DataFrame, columns: dict[str, str]) -> dict[str, pd.Series]:
         return {role: as_strings(frame[column]) for role, column in columns.items()}
 
-    def split(self, data: TaskData, val_fraction: float, seed: int) -> tuple[TaskData, TaskData]:
-        """A seeded random split; tasks with classes stratify."""
+    def split(self, data: TaskData, val_fraction: float, seed: int, folds: int = 1,
+              fold: int = 0) -> tuple[TaskData, TaskData]:
+        """A seeded random split, or with ``folds`` > 1 the ``fold``-th of as many seeded folds (cross-validation);
+        tasks with classes stratify."""
+        if folds > 1:
+            return self.fold_split(data, folds, fold, seed)
         indices = list(range(len(data)))
         n_val = max(1, round(val_fraction * len(indices)))
         if len(indices) - n_val < 2:
             raise DataError(f"{len(data)} rows are too few to hold out a validation set. Add rows.")
         train_idx, val_idx = train_test_split(indices, test_size=n_val, random_state=seed)
         return data.subset(train_idx), data.subset(val_idx)
+
+    def fold_split(self, data: TaskData, folds: int, fold: int, seed: int,
+                   strata: list | None = None) -> tuple[TaskData, TaskData]:
+        """The ``fold``-th of ``folds`` shuffled folds (stratified by ``strata`` when given) held out."""
+        from sklearn.model_selection import KFold, StratifiedKFold
+
+        if len(data) < 2 * folds:
+            raise DataError(f"{len(data)} rows are too few for {folds} folds. Use fewer folds or add rows.")
+        splitter = (StratifiedKFold if strata is not None else KFold)(folds, shuffle=True, random_state=seed)
+        train_idx, val_idx = list(splitter.split(np.zeros(len(data)), strata))[fold]
+        return data.subset(train_idx.tolist()), data.subset(val_idx.tolist())
 
     def texts(self, data: TaskData) -> list[str]:
         """Every text the model reads (for the unknown-token check)."""

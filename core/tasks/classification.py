@@ -102,8 +102,15 @@ class Classification(Task):
     def to_frame(self, data: TaskData) -> pd.DataFrame:
         return pd.DataFrame({**data.inputs, "label": [data.label_names[y] for y in data.targets]})
 
-    def split(self, data: TaskData, val_fraction: float, seed: int) -> tuple[TaskData, TaskData]:
-        """Stratified split; every class keeps at least one row on each side."""
+    def split(self, data: TaskData, val_fraction: float, seed: int, folds: int = 1,
+              fold: int = 0) -> tuple[TaskData, TaskData]:
+        """Stratified split (or folds); every class keeps at least one row on each side."""
+        if folds > 1:
+            rare = min(data.class_counts().items(), key=lambda item: item[1])
+            if rare[1] < folds:
+                raise DataError(f"The class '{rare[0]}' has {rare[1]} row(s), fewer than the {folds} folds: each fold "
+                                "needs one. Use fewer folds or add rows.")
+            return self.fold_split(data, folds, fold, seed, strata=list(data.targets))
         n_classes = len(data.label_names)
         n_val = max(n_classes, round(val_fraction * len(data)))
         if len(data) - n_val < n_classes:

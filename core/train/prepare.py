@@ -29,7 +29,7 @@ def prepare_splits(task: Task, data: TaskData, config: TrainConfig, status: Call
         data, dropped = deduplicate(data)
         if dropped:
             warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
-    train, val = task.split(data, config.val_fraction, config.seed)
+    train, val = task.split(data, config.val_fraction, config.seed, config.folds, config.fold)
     if config.augment not in ("off", *BATCH_AUGMENTATIONS):
         status(f"Augmenting the training split ({config.augment})")
         before, train = len(train), augment(task, train, config.augment, config.augment_copies, config.seed)
