@@ -11,7 +11,7 @@ from core.common.errors import StudioError
 from core.runs import events as ev
 from core.search import space as search_space
 from core.search import study as search
-from core.train import crossval, service
+from core.train import service
 
 from .context import AppContext
 
@@ -42,20 +42,7 @@ def build(ctx: AppContext) -> None:
             raise gr.Error("The config must be a JSON object, e.g. {\"epochs\": 1, \"columns\": {\"text\": \"review\"}}.")
         except StudioError as exc:
             raise gr.Error(exc.message)
-        owner = getattr(request, "username", None)
-
-        def queued(job) -> ev.Event:
-            ctx.queue.submit(job)
-            return service.wait_for_outcome(job)
-
-        if plan.config.folds > 1:  # one queued run per fold; the answer is their summary
-            found = crossval.cross_validate(plan, ctx.store, queued, owner)
-            if isinstance(found, ev.Failed):
-                raise gr.Error(found.message)
-            if isinstance(found, ev.Event):
-                return {"status": found.kind, "run_id": Path(found.run_dir).name, "metrics": found.metrics}
-            return {"status": "finished", "run_id": Path(found.typical_run).name, "cross_validation": found.to_dict()}
-        job = service.make_job(plan, ctx.store, owner=owner)
+        job = service.make_job(plan, ctx.store, owner=getattr(request, "username", None))
         job_id = ctx.queue.submit(job)
         last = service.wait_for_outcome(job)
         if isinstance(last, ev.Failed):

@@ -16,7 +16,7 @@ from core.tasks.base import Task
 from core.train import service
 from core.train.estimate import estimate as estimate_run
 from core.train.parallel.launch import describe_devices, max_processes
-from core.train.render import event_line
+from core.train.render import cross_validation_line, event_line
 from core.train.schedule import expected_train_rows, plan_schedule
 
 from . import charts
@@ -52,6 +52,12 @@ def progress_html(events: list[ev.Event], position: int) -> str:
     return (f"<div class='sft-progress'><div class='sft-bar'><div style='width:{pct:.1f}%'></div></div>"
             f"<span id='train-progress-text'>step {s.step}/{s.total_steps} · epoch {s.epoch:.2f} · "
             f"loss {s.loss:.4f} · {s.samples_per_s:.1f} samples/s · ETA {_fmt_time(s.eta_s)}</span></div>")
+
+
+def latest_run(events: list[ev.Event]) -> list[ev.Event]:
+    """The events of the run training now: a cross-validation trains one run per fold, each from its Started."""
+    starts = [i for i, e in enumerate(events) if isinstance(e, ev.Started)]
+    return events[starts[-1]:] if len(starts) > 1 else events
 
 
 def best_evaluation(events: list[ev.Event]) -> tuple[Task, ev.Evaluation | None, int]:
@@ -104,8 +110,10 @@ def outcome_html(events: list[ev.Event]) -> str:
         beat = f" ({baseline['name']} baseline: {task.headline(baseline)})" if baseline else ""
         next_step = "talk to it in the Chat tab" if task.generative else "open Evaluate or Predict"
         verdict = judge(task, m)
+        scored = (html.escape(cross_validation_line(task, m["cross_validation"])) if m.get("cross_validation")
+                  else task.headline(m))
         finished = (f"✔ Finished in {last.train_seconds:.0f} s ({last.samples_per_s:.1f} samples/s): "
-                    f"{task.headline(m)}{beat}. Saved as <code>{run}</code>; {next_step}.")
+                    f"{scored}{beat}. Saved as <code>{run}</code>; {next_step}.")
         said = f"<span id='train-verdict'>{html.escape(verdict.text)}</span>"
         return ok_md(finished) + ((error_md if verdict.beats is False else ok_md)(said) if verdict.text else "")
     if isinstance(last, ev.Cancelled):
@@ -258,7 +266,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
         job = ctx.queue.get(current)
         if job is None:
             return (gr.skip(),) * 7
-        events = job.events.since(0)
+        events = latest_run(job.events.since(0))
         position = ctx.queue.position(current)
         key = f"{current}:{len(events)}:{position}"
         if key == last_seen.get("key"):

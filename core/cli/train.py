@@ -13,7 +13,7 @@ from ..runs.config import TrainConfig
 from ..runs.settings import add_flags, settings_from_args
 from ..runs.store import RunStore
 from ..tasks import TASKS
-from ..train import crossval, service
+from ..train import service
 from ..train.engine import TrainingJob
 from ..train.render import event_line, outcome_lines, started_lines, step_stats
 from .args import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, role_flags, run_path
@@ -24,14 +24,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                             limits=DataLimits(max_bytes=args.max_mb * 2**20), text_column=args.text_col,
                             label_column=args.label_col, base=TrainConfig.load(args.config) if args.config else None)
     print(plan.describe())
-    if plan.config.folds > 1:
-        if args.prepare_only:
-            raise ConfigError("--prepare-only writes one run; cross-validation trains one per fold (use --folds 1).")
-        found = crossval.cross_validate(plan, RunStore(args.runs), lambda job: follow_outcome(job.start()))
-        if isinstance(found, ev.Event):
-            return exit_code(found)
-        print(found.describe())
-        return EXIT_OK
+    if args.prepare_only and plan.config.folds > 1:
+        raise ConfigError("--prepare-only writes one run; cross-validation trains one per fold (use --folds 1).")
     job = service.make_job(plan, RunStore(args.runs))
     if args.prepare_only:
         run_dir = job.prepare_folder()
@@ -47,24 +41,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def follow(job: TrainingJob) -> int:
-    """Follow the job to its end (``follow_outcome``); the exit code of its outcome."""
-    return exit_code(follow_outcome(job))
-
-
-def exit_code(outcome: ev.Event) -> int:
-    if isinstance(outcome, ev.Failed):
-        return EXIT_FAILED
-    return EXIT_OK if isinstance(outcome, ev.Finished) else EXIT_CANCELLED
-
-
-def follow_outcome(job: TrainingJob) -> ev.Event:
-    """Show the job's events as a progress bar until it ends, then its outcome; Ctrl-C cancels and keeps the best
-    model."""
+    """Show the job's events as a progress bar until it ends; Ctrl-C cancels and keeps the best model."""
     bar = None
 
     def show(event: ev.Event) -> None:
         nonlocal bar
         if isinstance(event, ev.Started):
+            if bar is not None:  # the next fold of a cross-validation
+                bar.close()
             bar = tqdm(total=event.total_steps, unit="step", dynamic_ncols=True)
             for line in started_lines(event):
                 print(line, file=sys.stderr)
@@ -85,9 +69,12 @@ def follow_outcome(job: TrainingJob) -> ev.Event:
     job.join()
     if bar is not None:
         bar.close()
+    failed = isinstance(outcome, ev.Failed)
     for line in outcome_lines(job.task, outcome):
-        print(line, file=sys.stderr if isinstance(outcome, ev.Failed) else sys.stdout)
-    return outcome
+        print(line, file=sys.stderr if failed else sys.stdout)
+    if failed:
+        return EXIT_FAILED
+    return EXIT_OK if isinstance(outcome, ev.Finished) else EXIT_CANCELLED
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:

@@ -60,7 +60,7 @@ class TrainConfig:
     folds: int = setting(1, ("Cross-validation folds", "交叉验证折数"), (  # core.train.crossval
         "1: one validation split; 2-10: one run per fold, each holding out other rows; the score is their mean and "
         "spread", "1：一次划分；2-10：每折训练一次，每次留出不同的行；分数取各折的平均值与波动"),
-        low=1, high=10, row="split", speed=True)
+        low=1, high=10, widget="number", row="split", speed=True)
     fold: int = setting(0, ("Held-out fold", "留出的折"), (
         "The fold this run holds out (cross-validation sets it)", "本次运行留出的折（交叉验证自动设置）"), low=0, high=9)
     seed: int = setting(42, ("Seed", "随机种子"), (

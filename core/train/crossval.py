@@ -8,14 +8,18 @@ fold); the summary names the one closest to the mean, a typical model rather tha
 from __future__ import annotations
 
 import statistics
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
 from ..runs import events as ev
+from ..runs.config import TrainConfig
 from ..runs.store import RunStore
 from ..tasks import get_task
-from .service import RunPlan, make_job
+from ..tasks.types import TaskData
+from .callbacks import TrainerCallback
+from .engine import TrainingJob
 
 
 @dataclass
@@ -23,10 +27,17 @@ class CrossValidation:
     """The folds' scores of the fine-tune and of the classical baseline, and each fold's run."""
 
     metric: str
-    greater_is_better: bool
     scores: list[float] = field(default_factory=list)
     classical: list[float] = field(default_factory=list)  # empty when the task has no classical baseline
     runs: list[str] = field(default_factory=list)
+
+    def add(self, metrics: dict, run_dir: str) -> None:
+        """One fold's outcome: its score, the classical baseline's on the same fold, its run."""
+        self.scores.append(metrics[self.metric])
+        self.runs.append(run_dir)
+        classical = (metrics.get("classical") or {}).get(self.metric)
+        if classical is not None:
+            self.classical.append(classical)
 
     @staticmethod
     def spread(values: list[float]) -> float:
@@ -45,45 +56,93 @@ class CrossValidation:
         found = {"metric": self.metric, "folds": len(self.scores), "mean": self.mean,
                  "spread": self.spread(self.scores), "scores": self.scores, "runs": [Path(r).name for r in self.runs],
                  "typical_run": Path(self.typical_run).name}
-        if self.classical:
+        if len(self.classical) == len(self.scores):  # a baseline skipped on a fold: no mean to compare with
             found["classical"] = {"mean": statistics.fmean(self.classical), "spread": self.spread(self.classical),
                                   "scores": self.classical}
         return found
 
-    def describe(self) -> str:
-        """E.g. "macro_f1 over 5 folds: 0.812 ± 0.031 (folds 0.78, ...); classical 0.774 ± 0.020"."""
-        folds = ", ".join(f"{s:.3f}" for s in self.scores)
-        line = f"{self.metric} over {len(self.scores)} folds: {self.mean:.4f} ± {self.spread(self.scores):.4f} ({folds})"
-        if self.classical:
-            mean = statistics.fmean(self.classical)
-            line += f"; classical baseline {mean:.4f} ± {self.spread(self.classical):.4f}"
-            better = self.mean > mean if self.greater_is_better else self.mean < mean
-            line += f": the fine-tune is {'better' if better else 'not better'} on average"
-        return f"{line}. A typical fold's model: {Path(self.typical_run).name}."
 
+class CrossValidationJob:
+    """The folds' runs one after another behind a TrainingJob's interface (events, start, run, cancel, join, done,
+    release), so the queue, the Train tab, the CLI, /train and the search follow it as one job. Each fold's events
+    are passed on (its outcome as a status line); then one Finished: the typical fold's run, its metrics with the
+    primary metric replaced by the mean over folds and the summary under "cross_validation"."""
 
-def fold_plans(plan: RunPlan) -> list[RunPlan]:
-    """The plan of every fold's run (``plan.config.folds`` of them, each named after its fold)."""
-    return [replace(plan, config=replace(plan.config, fold=fold), data_name=f"{plan.data_name}-fold{fold}")
-            for fold in range(plan.config.folds)]
+    def __init__(self, config: TrainConfig, data: TaskData, store: RunStore | None = None, data_name: str = "data",
+                 owner: str | None = None, callbacks: list[TrainerCallback] = (), tags: dict | None = None):
+        self.config, self.data, self.store, self.data_name = config, data, store, data_name
+        self.owner, self.callbacks, self.tags = owner, list(callbacks), dict(tags or {})
+        self.task = get_task(config.task)
+        self.events = ev.EventLog()
+        self.summary = CrossValidation(self.task.primary_metric)
+        self.current: TrainingJob | None = None
+        self.folds_done: list[ev.Finished] = []
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
 
+    @property
+    def run_dir(self) -> Path | None:
+        if self.summary.runs and self.done:
+            return Path(self.summary.typical_run)
+        return self.current.run_dir if self.current else None
 
-def cross_validate(plan: RunPlan, store: RunStore | None, follow: Callable, owner: str | None = None) -> \
-        CrossValidation | ev.Event:
-    """Train every fold in turn; ``follow(job)`` starts a job and returns its final event. Returns the summary, or
-    the first fold's Failed or Cancelled event (the finished folds' runs stay)."""
-    task = get_task(plan.config.task)
-    found = CrossValidation(task.primary_metric, task.greater_is_better)
-    for fold_plan in fold_plans(plan):
-        job = make_job(fold_plan, store, owner, tags={"folds": plan.config.folds, "fold": fold_plan.config.fold})
-        outcome = follow(job)
-        if not isinstance(outcome, ev.Finished):
-            return outcome
-        found.scores.append(outcome.metrics[task.primary_metric])
-        found.runs.append(outcome.run_dir)
-        classical = (outcome.metrics.get("classical") or {}).get(task.primary_metric)
-        if classical is not None:
-            found.classical.append(classical)
-    if len(found.classical) < len(found.scores):
-        found.classical = []  # a baseline skipped on some fold: no mean to compare with
-    return found
+    @property
+    def done(self) -> bool:
+        return self.events.done
+
+    def start(self) -> "CrossValidationJob":
+        self._thread = threading.Thread(target=self.run, name="sft-crossval", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        if self.current is not None:
+            self.current.cancel()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread:
+            self._thread.join(timeout)
+
+    def release(self) -> None:
+        self.data = None
+        if self.current is not None:
+            self.current.release()
+
+    def run(self) -> None:
+        folds = self.config.folds
+        for fold in range(folds):
+            job = TrainingJob(replace(self.config, fold=fold), self.data, self.store,
+                              data_name=f"{self.data_name}-fold{fold}", owner=self.owner, callbacks=self.callbacks,
+                              tags={**self.tags, "folds": folds, "fold": fold})
+            self.events.publish(ev.Status(f"Cross-validation: fold {fold + 1} of {folds}"))
+            job.events.subscribe(self._pass_on)
+            self.current = job
+            if self._cancel.is_set():
+                job.cancel()
+            job.run()
+            outcome = job.events.since(0)[-1]
+            if not isinstance(outcome, ev.Finished):
+                self.events.publish(outcome)  # Failed or Cancelled: the folds done so far stay as runs
+                return
+            self.summary.add(outcome.metrics, outcome.run_dir)
+            self.folds_done.append(outcome)
+            if fold < folds - 1:
+                job.release()
+        self.events.publish(self._finished())
+
+    def _pass_on(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.TERMINAL):
+            self.events.publish(event)
+        elif isinstance(event, ev.Finished):
+            found = f"{self.task.metric_name(self.summary.metric)} {event.metrics[self.summary.metric]:.4f}"
+            self.events.publish(ev.Status(f"Fold {self.current.config.fold + 1} of {self.config.folds}: {found}"))
+
+    def _finished(self) -> ev.Finished:
+        typical = next(f for f in self.folds_done if f.run_dir == self.summary.typical_run)
+        summary, metric = self.summary.to_dict(), self.summary.metric
+        metrics = {**typical.metrics, metric: summary["mean"], "cross_validation": summary}
+        if "classical" in summary:  # the verdict compares the two means
+            metrics["classical"] = {**metrics["classical"], metric: summary["classical"]["mean"]}
+        return ev.Finished(typical.run_dir, metrics, sum(f.train_seconds for f in self.folds_done),
+                           statistics.fmean(f.samples_per_s for f in self.folds_done))

@@ -193,7 +193,11 @@ def classical_seconds(speed: Speed, train_rows: int) -> float:
 
 def estimate(config: TrainConfig, data: TaskData, speed: Speed, correction: float = 1.0) -> Estimate:
     """The run's time (load, steps, evaluations; times ``correction``, what real runs here took against their
-    estimate) and memory (weights, gradients, AdamW states, activations)."""
+    estimate) and memory (weights, gradients, AdamW states, activations). Cross-validation: one run per fold, each
+    holding out 1/folds of the rows."""
+    if config.folds > 1:
+        one = estimate(replace(config, folds=1, fold=0, val_fraction=1 / config.folds), data, speed, correction)
+        return Estimate(one.seconds * config.folds, one.memory_bytes)
     lengths = table_tokens(config, data)
     train_rows = expected_train_rows(config, len(data))
     schedule = plan_schedule(config, train_rows, config.processes)

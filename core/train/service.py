@@ -20,6 +20,7 @@ from ..runs.store import RunStore
 from ..tasks import check_config, column_roles, detect_task, get_task
 from ..tasks.types import TaskData
 from .callbacks import TrainerCallback
+from .crossval import CrossValidationJob
 from .engine import TrainingJob
 
 
@@ -74,7 +75,10 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
 def make_job(plan: RunPlan, store: RunStore | None = None, owner: str | None = None,
              callbacks: list[TrainerCallback] = (), tags: dict | None = None) -> TrainingJob:
     """The job that trains ``plan`` (not started: run it, start it, or submit it to a queue); ``tags`` are kept
-    in the run's status (e.g. the study and trial of a search)."""
+    in the run's status (e.g. the study and trial of a search). With ``folds`` > 1, one job over every fold."""
+    if plan.config.folds > 1:
+        return CrossValidationJob(plan.config, plan.data, store, data_name=plan.data_name, owner=owner,
+                                  callbacks=callbacks, tags=tags)
     return TrainingJob(plan.config, plan.data, store, data_name=plan.data_name, owner=owner, callbacks=callbacks,
                        tags=tags)
 

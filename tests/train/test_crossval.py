@@ -48,8 +48,8 @@ def test_cli_cross_validates_with_one_run_per_fold(tmp_path, tiny_model_dir):
                              str(data), "--base-model", str(tiny_model_dir), "--epochs", "1", "--max-length", "32",
                              "--precision", "fp32", "--folds", "3"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    summary = result.stdout.strip().splitlines()[-1]
-    assert "macro_f1 over 3 folds:" in summary and "±" in summary and "classical baseline" in summary, summary
+    summary = next(line for line in result.stdout.splitlines() if "over 3 folds" in line)
+    assert summary.startswith("macro-F1 over 3 folds:") and "±" in summary and "classical baseline" in summary
     runs = sorted((tmp_path / "runs").iterdir())
     assert len(runs) == 3
     configs = [json.loads((run / "train_config.json").read_text()) for run in runs]
@@ -62,3 +62,29 @@ def test_cli_cross_validates_with_one_run_per_fold(tmp_path, tiny_model_dir):
     refused = subprocess.run([sys.executable, "-m", "core", "--runs", str(tmp_path / "runs"), "train", "--data",
                               str(data), "--folds", "3", "--fold", "5"], capture_output=True, text=True, timeout=600)
     assert refused.returncode != 0 and "fold must be below folds" in refused.stderr
+
+
+def test_a_cross_validation_is_one_job_for_the_queue_and_the_train_tab(tmp_path, tiny_model_dir):
+    from core.runs import events as ev
+    from core.runs.store import RunStore
+    from core.train import service
+    from core.train.crossval import CrossValidationJob
+    from core.train.jobqueue import JobQueue
+    from ui.train_tab import latest_run, outcome_html
+
+    plan = service.plan_run(toy_frames()["classification"], {"base_model": str(tiny_model_dir), "epochs": 1,
+                                                             "max_length": 32, "precision": "fp32", "folds": 2})
+    job = service.make_job(plan, RunStore(tmp_path))
+    assert isinstance(job, CrossValidationJob)
+    JobQueue().submit(job)
+    outcome = service.wait_for_outcome(job, poll_s=0.2)
+    assert isinstance(outcome, ev.Finished) and outcome.run_dir == str(job.run_dir)
+    found = outcome.metrics["cross_validation"]
+    assert found["folds"] == 2 and outcome.metrics["macro_f1"] == pytest.approx(sum(found["scores"]) / 2)
+    assert outcome.metrics["classical"]["macro_f1"] == pytest.approx(found["classical"]["mean"])
+    events = job.events.since(0)
+    assert sum(isinstance(e, ev.Started) for e in events) == 2 and sum(isinstance(e, ev.TERMINAL) for e in events) == 1
+    shown = latest_run(events)
+    assert isinstance(shown[0], ev.Started) and shown[0] is [e for e in events if isinstance(e, ev.Started)][-1]
+    assert "macro-F1 over 2 folds" in outcome_html(shown) and "±" in outcome_html(shown)
+    assert {d.name for d in tmp_path.iterdir() if d.is_dir()} >= set(found["runs"])
