@@ -10,6 +10,7 @@ from .args import EXIT_BAD_INPUT
 
 # Each adds its subcommand, in the order `--help` lists them.
 COMMANDS = (train.add_train, tune.add_tune, inspect.add_inspect, deploy.add_predict, train.add_resume,
+            train.add_learning_curve,
             deploy.add_export, deploy.add_serve, deploy.add_chat, deploy.add_monitor, inspect.add_lists)
 
 

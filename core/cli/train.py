@@ -15,6 +15,7 @@ from ..runs.store import RunStore
 from ..tasks import TASKS
 from ..train import service
 from ..train.engine import TrainingJob
+from ..train.learning_curve import learning_curve
 from ..train.render import event_line, outcome_lines, started_lines, step_stats
 from .args import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, role_flags, run_path
 
@@ -92,6 +93,25 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                        help="write the run folder for `accelerate launch -m core.train.worker RUN_DIR` on several machines")
     add_flags(train, TrainConfig)
     train.set_defaults(func=cmd_train)
+
+
+def cmd_learning_curve(args: argparse.Namespace) -> int:
+    def trained(job: TrainingJob) -> ev.Event:
+        follow(job.start())
+        return job.events.since(0)[-1]
+
+    curve = learning_curve(run_path(args), RunStore(args.runs), trained)
+    for point in sorted(curve.points, key=lambda p: p.rows):
+        print(f"{point.rows:>8,} training rows: {curve.metric_name} {point.score:.4f}")
+    print(curve.sentence())
+    return EXIT_OK
+
+
+def add_learning_curve(sub: argparse._SubParsersAction) -> None:
+    curve = sub.add_parser("learning-curve", help="would more labels help? train a run again on 25/50/75%% of its "
+                           "training rows and fit a power law")
+    curve.add_argument("--run", required=True, help="a finished run folder or run id")
+    curve.set_defaults(func=cmd_learning_curve)
 
 
 def add_resume(sub: argparse._SubParsersAction) -> None:

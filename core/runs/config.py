@@ -57,6 +57,10 @@ class TrainConfig:
     val_fraction: float = setting(0.2, ("Validation fraction", "验证集比例"), (
         "Rows held out to score the model, never trained on", "留出用于评分、从不参与训练的行的比例"),
         low=0, high=0.5, low_open=True, widget="slider", step=0.01, row="split", speed=True)
+    train_share: float = setting(1.0, ("Share of the training rows used", "使用的训练行比例"), (  # learning curves
+        "Below 1 trains on a seeded, class-balanced share of the training split (the validation rows stay the same)",
+        "小于 1 时只用训练集中按类别分层、固定种子抽取的一部分（验证集不变）"),
+        low=0, high=1, low_open=True, widget="slider", step=0.05, row="split", speed=True)
     folds: int = setting(1, ("Cross-validation folds", "交叉验证折数"), (  # core.train.crossval
         "1: one validation split; 2-10: one run per fold, each holding out other rows; the score is their mean and "
         "spread", "1：一次划分；2-10：每折训练一次，每次留出不同的行；分数取各折的平均值与波动"),

@@ -41,6 +41,7 @@ class RunFolder:
     MONITOR_DB = "monitor.db"  # the served model's request log (SQLite), unless another database is given
     CHAT_PREFERENCES = "chat_preferences.csv"  # prompt / chosen / rejected rows given in the Chat tab
     MONITOR_REFERENCE = "monitor_reference.json"  # the validation predictions served traffic is compared with
+    LEARNING_CURVE = "learning_curve.json"  # the run's metric at smaller shares of its training rows, and the fit
 
     def __init__(self, path: str | Path):
         self.path = Path(path)

@@ -86,12 +86,9 @@ class TrainingJob:
         """The job a run folder describes (its config, data description and cleaned rows): it trains in that
         folder and continues from its resume checkpoint when there is one."""
         folder = RunFolder(Path(run_dir).expanduser().resolve())
-        meta, config = folder.data(), folder.config()
-        task = get_task(config.task)
-        data = task.prepare(folder.dataset(), {role.name: role.name for role in task.roles})
-        data.columns = meta.get("columns") or data.columns
-        data.rows_total, data.rows_dropped = meta["rows_total"], meta["rows_dropped"]
-        job = cls(config, data, store or RunStore(folder.path.parent), data_name=meta["name"], parallel=parallel)
+        config, data = folder.config(), run_rows(folder)
+        job = cls(config, data, store or RunStore(folder.path.parent), data_name=folder.data()["name"],
+                  parallel=parallel)
         job._existing, job._resuming = folder, folder.has_resume_checkpoint()
         return job
 
@@ -288,3 +285,12 @@ class TrainingJob:
                    "precision": self.precision, "device": str(self.device)}
         self.folder.write_metrics(metrics)
         return metrics
+
+
+def run_rows(folder: RunFolder) -> TaskData:
+    """The cleaned rows a run folder keeps (``dataset.csv``), prepared again for its task."""
+    meta, task = folder.data(), get_task(folder.config().task)
+    data = task.prepare(folder.dataset(), {role.name: role.name for role in task.roles})
+    data.columns = meta.get("columns") or data.columns
+    data.rows_total, data.rows_dropped = meta["rows_total"], meta["rows_dropped"]
+    return data

@@ -30,6 +30,9 @@ def prepare_splits(task: Task, data: TaskData, config: TrainConfig, status: Call
         if dropped:
             warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
     train, val = task.split(data, config.val_fraction, config.seed, config.folds, config.fold)
+    if config.train_share < 1:  # a point of a learning curve: the same validation rows, fewer training rows
+        before, train = len(train), task.split(train, 1 - config.train_share, config.seed)[0]
+        warnings.append(f"Trained on {len(train):,} of the {before:,} training rows (share {config.train_share:g}).")
     if config.augment not in ("off", *BATCH_AUGMENTATIONS):
         status(f"Augmenting the training split ({config.augment})")
         before, train = len(train), augment(task, train, config.augment, config.augment_copies, config.seed)

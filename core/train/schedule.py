@@ -49,7 +49,7 @@ def plan_schedule(config: TrainConfig, train_rows: int, world: int = 1) -> Sched
 
 
 def expected_train_rows(config: TrainConfig, rows: int) -> int:
-    """Training rows after the validation split (before deduplication), with the rows augmentation adds (entity
-    swaps: at most), for a schedule shown before Start."""
-    train = max(1, rows - max(1, round(config.val_fraction * rows)))
+    """Training rows after the validation split (before deduplication) and the share used, with the rows
+    augmentation adds (entity swaps: at most), for a schedule shown before Start."""
+    train = max(1, round((rows - max(1, round(config.val_fraction * rows))) * config.train_share))
     return train * (1 + config.augment_copies) if config.augment in COPYING_AUGMENTATIONS else train
