@@ -24,6 +24,25 @@ def durations(seconds: list[float]) -> go.Figure:
     return fig
 
 
+def learning_curve(curve) -> go.Figure:
+    """A learning curve's points (core.insight.learning_curve), its fitted power law to twice the rows and the
+    90% interval around it."""
+    rows = [p.rows for p in curve.points]
+    fig = go.Figure(go.Scatter(x=rows, y=[p.score for p in curve.points], mode="markers", name="trained",
+                               marker=dict(color="#4f46e5", size=9)))
+    grid = [min(rows) * (2 * max(rows) / min(rows)) ** (i / 40) for i in range(41)]
+    fitted = [curve.predict(n) for n in grid]
+    if all(fitted):
+        fig.add_trace(go.Scatter(x=grid + grid[::-1], y=[f[2] for f in fitted] + [f[1] for f in fitted][::-1],
+                                 fill="toself", fillcolor="rgba(16,185,129,0.15)", line=dict(width=0),
+                                 name="90% interval", hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=grid, y=[f[0] for f in fitted], mode="lines", name="power law",
+                                 line=dict(color="#10b981", dash="dot")))
+    fig.update_layout(height=300, margin=dict(l=40, r=10, t=30, b=40), xaxis_title="training rows",
+                      yaxis_title=curve.metric_name, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
 MAX_CURVE_POINTS = 300
 
 

@@ -9,8 +9,11 @@ from core.common.foreground import person_waiting
 from core.deploy.export import EXPORTERS, check_export
 from core.insight import outputs as insight
 from core.insight.verdict import judge
+from core.runs import events as ev
 from core.runs.run_folder import RunFolder
 from core.tasks import get_task
+from core.train import service
+from core.train.learning_curve import learning_curve, saved_curve
 
 from . import charts
 from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
@@ -103,6 +106,14 @@ def evaluate_run(ctx: AppContext, run_id: str | None, viewer: str | None):
     return summary, per_class, chart, worst, *insight_outputs(info.path, frame)
 
 
+def curve_outputs(curve) -> tuple:
+    """The learning curve's sentence and chart, or nothing shown for a run without one."""
+    if curve is None:
+        return "", gr.update(value=None, visible=False)
+    return (ok_md(f"<span id='eval-curve-said'>{curve.sentence()}</span>"),
+            gr.update(value=charts.learning_curve(curve), visible=True))
+
+
 def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     steps = first_steps("eval-first-steps")
     run, refresh = run_picker(t("run"), "eval-run")
@@ -128,9 +139,14 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             at_threshold = gr.HTML(elem_id="eval-threshold-metrics")
             save = gr.Button(t("save_threshold"), visible=False, elem_id="eval-save-threshold")
     issues = gr.Dataframe(label=t("label_issues"), wrap=True, max_height=400, elem_id="eval-label-issues")
+    with gr.Row():
+        with gr.Column():
+            grow = gr.Button(t("more_labels"), elem_id="eval-more-labels")
+            said = gr.HTML(elem_id="eval-curve-sentence")
+        curve_chart = gr.Plot(label=t("learning_curve"), visible=False, elem_id="eval-learning-curve")
     outputs = [summary, per_class, confusion, wrong, roc, pr, calibration, issues]
     mistakes = [c for view in VIEWS.values() for c in view.build_mistakes()]  # e.g. a gallery of images
-    page_outputs = [*outputs, threshold, at_threshold, save, *mistakes]
+    page_outputs = [*outputs, threshold, at_threshold, save, *mistakes, said, curve_chart]
 
     def on_page(results: tuple, run_id: str | None, viewer: str) -> tuple:
         """The outputs with tables hidden where a task has none, and the threshold slider for two-class runs."""
@@ -140,8 +156,13 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             slider = threshold_outputs(ctx.store.path_of(run_id, viewer)) if run_id else HIDDEN_THRESHOLD
         except StudioError:
             slider = HIDDEN_THRESHOLD
+        try:
+            saved = saved_curve(ctx.store.path_of(run_id, viewer)) if run_id else None
+        except StudioError:
+            saved = None
         return (summary_html, gr.update(value=table, visible=table is not None), chart, worst, *more[:-1],
-                gr.update(value=label_errors, visible=label_errors is not None), *slider, *mistake_updates(worst))
+                gr.update(value=label_errors, visible=label_errors is not None), *slider, *mistake_updates(worst),
+                *curve_outputs(saved))
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
@@ -184,6 +205,28 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         return export_check_html(ctx, run_id, fmt, viewer_of(request, browser_id))
 
     export_button.click(check, [run, export_format, user], export_result, api_name="check_export")
+
+    def more_labels(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+        """Train the run again on 25/50/75% of its training rows (queued), fit the learning curve, say what twice
+        the rows would give."""
+        if not run_id:
+            yield error_md("Pick a run first."), gr.skip()
+            return
+        viewer = viewer_of(request, browser_id)
+
+        def queued(job) -> ev.Event:
+            ctx.queue.submit(job)
+            return service.wait_for_outcome(job)
+
+        yield ok_md("Training on 25%, 50% and 75% of the training rows (queued; the same validation rows)…"), gr.skip()
+        try:
+            found = learning_curve(ctx.store.path_of(run_id, viewer), ctx.store, queued, owner=viewer)
+        except StudioError as exc:
+            yield error_md(exc.message), gr.skip()
+            return
+        yield curve_outputs(found)
+
+    grow.click(more_labels, [run, user], [said, curve_chart], api_name="learning_curve")
     threshold.input(at, [run, threshold, user], at_threshold, api_name="threshold_metrics")
     save.click(keep, [run, threshold, user], at_threshold, api_name="save_threshold")
     return {"choose": choose, "run": run, "outputs": chosen}

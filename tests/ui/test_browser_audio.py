@@ -1,5 +1,6 @@
 """Sound clips from headless Chromium, in an app of its own: a zip of class folders of spoken commands uploaded,
-heard in the Data tab, trained with the defaults, evaluated, and an uploaded recording of another voice predicted."""
+heard in the Data tab, trained with the defaults, evaluated (with a learning curve), and an uploaded recording of
+another voice predicted."""
 from __future__ import annotations
 
 import re
@@ -51,6 +52,11 @@ def test_spoken_commands_zip_trains_beats_the_log_mel_baseline_and_predicts_an_u
     page.get_by_role("tab", name="Evaluate").click()
     page.wait_for_function("document.querySelector('#eval-summary')?.innerText.includes('accuracy')", timeout=30_000)
     page.locator("#eval-confusion .plot-container").wait_for(timeout=30_000)
+    page.locator("#eval-more-labels").click()  # the learning curve: three more runs on shares of the rows
+    page.wait_for_function("document.querySelector('#eval-curve-said')?.innerText.includes('rows')", timeout=600_000)
+    said = page.locator("#eval-curve-said").inner_text()
+    assert "macro-F1" in said and ("2x the rows" in said or "already perfect" in said), said
+    page.locator("#eval-learning-curve .plot-container").wait_for(timeout=30_000)
     shot(page, "audio-4-evaluate")
 
     page.get_by_role("tab", name="Predict").click()
