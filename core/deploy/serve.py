@@ -5,7 +5,8 @@
 POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "text_b": "..."}, ...]; image tasks:
 base64-encoded image files) returns
 {"predictions": [{"label": ..., "probabilities": {...}} | {"value": ...} | {"labels": [...]} | {"spans": [...]}]};
-GET /healthz says what the model is; /docs has the OpenAPI page. An assistant run is served OpenAI-compatible
+POST /v1/explain {"inputs": ["a text", ...]} (text classifiers, at most 16 texts) returns each prediction's words
+with their weights; GET /healthz says what the model is; /docs has the OpenAPI page. An assistant run is served OpenAI-compatible
 instead (core.deploy.chat_server: POST /v1/chat/completions, GET /v1/models).
 
 With the monitor on (the default), each prediction carries an ``id`` and is logged (core.deploy.monitoring);
@@ -27,7 +28,10 @@ from ..data.modalities import TOO_LARGE
 from ..runs.config import TrainConfig
 from ..runs.run_folder import RunFolder
 from ..tasks import get_task
+from .explain import explain, explainable
 from .predict import Predictor
+
+EXPLAIN_MAX = 16  # texts per /v1/explain request (each costs STEPS forward and backward passes)
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,21 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
             except Exception:  # the monitor never fails a prediction
                 pass
         return {"predictions": responses}
+
+    @app.post("/v1/explain")
+    def explain_inputs(body: PredictRequest):
+        """Which words moved each prediction (integrated gradients, core.deploy.explain)."""
+        if (why := explainable(predictor)) is not None:
+            return error(422, why)
+        if not body.inputs or len(body.inputs) > EXPLAIN_MAX:
+            return error(413 if body.inputs else 422, f"Send 1 to {EXPLAIN_MAX} texts to explain.")
+        texts = []
+        for n, item in enumerate(body.inputs):
+            try:
+                texts.append(modality.decode(item, limits.max_chars))
+            except StudioError as exc:
+                return error(413 if exc.code == TOO_LARGE else 422, f"Input {n} is {exc.message}.")
+        return {"explanations": [e.to_dict() for e in explain(predictor, texts)], "model": Path(folder).name}
 
     @app.post("/v1/feedback", status_code=202)
     def feedback(body: FeedbackRequest):
