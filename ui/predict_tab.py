@@ -9,7 +9,9 @@ import gradio as gr
 
 from core.common.errors import StudioError
 from core.common.foreground import person_waiting
+from core.data.modalities import TEXT
 from core.deploy.examples import example_inputs
+from core.deploy.explain import explain, explainable
 from core.deploy.predict import load_predictor
 from core.tasks import get_task
 from core.tasks.types import Prediction
@@ -78,6 +80,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             message = gr.HTML(elem_id="predict-message")
             label = gr.Label(label=t("prediction"), num_top_classes=5, elem_id="predict-label")
             spans = gr.HighlightedText(label=t("entities"), combine_adjacent=False, visible=False, elem_id="predict-spans")
+            explanation = gr.HighlightedText(label=t("explanation"), show_legend=False, visible=False,
+                                             elem_id="predict-explanation")
     with gr.Row():
         batch_in = gr.File(label=t("batch_in"), type="filepath", elem_id="batch-in")
         batch_out = gr.File(label=t("batch_out"), elem_id="batch-out")
@@ -109,6 +113,19 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
                 gr.update(value=entities, visible=entities is not None))
 
     @person_waiting()
+    def explained(values: dict, request: gr.Request = None):
+        """Which words moved a text classifier's prediction (core.deploy.explain), as a heat map."""
+        text = values[boxes[TEXT.name][0]]
+        try:
+            predictor = load_predictor(_run_dir(ctx, values[run], viewer_of(request, values[user])))
+            if explainable(predictor) is not None or not (text or "").strip():
+                return gr.update(value=None, visible=False)
+            found = explain(predictor, [text])[0]
+        except StudioError:
+            return gr.update(value=None, visible=False)
+        return gr.update(value=[(f"{word} ", weight) for word, weight in found.words], visible=True)
+
+    @person_waiting()
     def predict_file(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
         """Predict every row of an uploaded table; returns a CSV with prediction columns."""
         if not path:
@@ -132,7 +149,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     outputs = [label, message, spans]
     every_box = {run, user, *(b for i in inputs for b in i.boxes)}
     for trigger in [button.click, *(e for i in inputs for e in i.view.triggers(i.boxes))]:
-        trigger(show, every_box, outputs, api_visibility="private", concurrency_limit=4)
+        trigger(show, every_box, outputs, api_visibility="private", concurrency_limit=4).then(
+            explained, every_box, explanation, api_visibility="private", concurrency_limit=4)
     with gr.Row(visible=False):  # API endpoints: plain values, /predict keeps its one-text signature
         for i in inputs:
             for api_name, fn, api_boxes in i.view.endpoints(i.boxes, predict):
@@ -148,4 +166,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             picked = table.click(i.view.example_values, table, i.boxes, api_visibility="private")
             if i.view.predicts_example:
                 picked.then(show, every_box, outputs, api_visibility="private")
+            else:
+                picked.then(lambda: gr.update(value=None, visible=False), None, explanation,
+                            api_visibility="private")
     return {"choose": choose, "run": run, "outputs": chosen}

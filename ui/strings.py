@@ -73,6 +73,8 @@ STRINGS = {
     "image_in": ("Image", "图片"),
     "mistake_images": ("Most confident mistakes: true → predicted (confidence)", "最有把握的错误：真实 → 预测（置信度）"),
     "image_grid": ("Images of each class (count)", "各类别的图片（数量）"),
+    "explanation": ("Which words moved it (integrated gradients: red towards the class, blue away)",
+                    "哪些词影响了预测（积分梯度：红色支持该类，蓝色反对）"),
     "more_labels": ("How many more labels? Train again on 25/50/75% of the rows", "还需要多少标注？用 25/50/75% 的行再训练"),
     "learning_curve": ("Learning curve", "学习曲线"),
     "audio_in": ("Sound clip: record or upload", "音频：录音或上传"),

@@ -144,6 +144,9 @@ def test_upload_train_evaluate_predict(page, sample_cache):
     label_text = page.locator("#predict-label").inner_text()
     assert re.search(r"(business|entertainment|politics|sports|tech)", label_text), label_text
     assert re.search(r"\d+%", label_text), label_text
+    page.locator("#predict-explanation").wait_for(timeout=60_000)  # which words moved it, as a heat map
+    explained = page.locator("#predict-explanation").inner_text()
+    assert "striker" in explained and "final" in explained, explained
     shot(page, "5-predict")
 
     page.get_by_role("tab", name="Runs").click()
