@@ -68,19 +68,23 @@ def trainer_run(path: Path, settings: dict, side: int) -> dict:
 
     model = AutoModelForImageClassification.from_pretrained(base, num_labels=len(train.label_names),
                                                             ignore_mismatched_sizes=True)
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(out, per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
-                                 max_steps=settings["max_steps"],
-                                 warmup_steps=int(config.warmup_ratio * settings["max_steps"]),
-                                 weight_decay=config.weight_decay, seed=config.seed, report_to=[], save_strategy="no",
-                                 logging_strategy="no", use_cpu=not torch.cuda.is_available(),
-                                 remove_unused_columns=False, dataloader_num_workers=0)
-        trainer = Trainer(model=model, args=args, train_dataset=dataset(train))
-        result = trainer.train()
-        logits = trainer.predict(dataset(val)).predictions
+    result, logits = trainer_recipe(model, config, settings["max_steps"], dataset(train), dataset(val))
     metrics = classification_metrics(val.targets, np.asarray(logits).argmax(-1).tolist(), val.label_names)
     return {"images_per_s": result.metrics["train_samples_per_second"], "seconds": result.metrics["train_runtime"],
             "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}
+
+
+def trainer_recipe(model, config, steps: int, train, val) -> tuple:
+    """transformers' Trainer at the run's settings (batch, lr, warm-up, weight decay, seed, ``steps``) on ``train``;
+    its TrainOutput and its logits on ``val`` (datasets with a batch transform)."""
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(out, per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
+                                 max_steps=steps, warmup_steps=int(config.warmup_ratio * steps),
+                                 weight_decay=config.weight_decay, seed=config.seed, report_to=[], save_strategy="no",
+                                 logging_strategy="no", use_cpu=not torch.cuda.is_available(),
+                                 remove_unused_columns=False, dataloader_num_workers=0)
+        trainer = Trainer(model=model, args=args, train_dataset=train)
+        return trainer.train(), trainer.predict(val).predictions
 
 
 def as_photos(path: Path, side: int, folder: Path) -> Path:

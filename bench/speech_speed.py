@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import soxr
-import torch
 from datasets import Dataset
-from transformers import AutoModelForAudioClassification, Trainer, TrainingArguments, set_seed
+from transformers import AutoModelForAudioClassification, set_seed
 from transformers import logging as hf_logging
 
+from bench.image_speed import trainer_recipe
 from bench.speech_unseen import build
 from core.models.registry import resolve_model_path
 from core.runs import events as ev
@@ -70,16 +70,7 @@ def trainer_run(path: Path, settings: dict) -> dict:
 
     model = AutoModelForAudioClassification.from_pretrained(base, num_labels=len(train.label_names),
                                                             ignore_mismatched_sizes=True)
-    with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(out, per_device_train_batch_size=config.batch_size, learning_rate=config.learning_rate,
-                                 max_steps=settings["max_steps"],
-                                 warmup_steps=int(config.warmup_ratio * settings["max_steps"]),
-                                 weight_decay=config.weight_decay, seed=config.seed, report_to=[], save_strategy="no",
-                                 logging_strategy="no", use_cpu=not torch.cuda.is_available(),
-                                 remove_unused_columns=False, dataloader_num_workers=0)
-        trainer = Trainer(model=model, args=args, train_dataset=dataset(train))
-        result = trainer.train()
-        logits = trainer.predict(dataset(val)).predictions
+    result, logits = trainer_recipe(model, config, settings["max_steps"], dataset(train), dataset(val))
     metrics = classification_metrics(val.targets, np.asarray(logits).argmax(-1).tolist(), val.label_names)
     return {"clips_per_s": result.metrics["train_samples_per_second"], "seconds": result.metrics["train_runtime"],
             "accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1}

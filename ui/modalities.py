@@ -148,12 +148,53 @@ def examples_per_class(data: TaskData, role: str, per_class: int) -> list[tuple[
             for path in shown[k]]
 
 
-class ImageView(ModalityView):
+class FileView(ModalityView):
+    """A modality given as one file: one box, a table of the run's validation files that predicts the one picked,
+    and an API endpoint taking a file path."""
+
+    predicts_example = True
+    missing_text: ClassVar[str]  # when the box is empty
+    endpoint: ClassVar[str]  # the API name of predicting one file
+
+    def build_examples(self, boxes: list) -> list[gr.Dataset]:
+        return [gr.Dataset(components=boxes, samples=[], label=t("examples"), visible=False,
+                           elem_id=f"{boxes[0].elem_id}-examples")]
+
+    def shown(self, task: Task | None, examples: dict) -> list:
+        return [gr.update(visible=True), examples]
+
+    def missing(self, values: list) -> str:
+        return "" if values[0] else self.missing_text
+
+    def row(self, inputs: tuple[str, ...], values: list) -> dict[str, list]:
+        return {inputs[0]: [values[0]]}
+
+    def example_values(self, sample: list):
+        chosen = sample[0]
+        return chosen.get("path") if isinstance(chosen, dict) else chosen
+
+    def endpoints(self, boxes: list, predict: Predict) -> list[Endpoint]:
+        def one(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+            """Classify one file with the chosen run (default: the newest)."""
+            return predict(self, [path], run_id, browser_id, request)
+
+        return [(self.endpoint, one, boxes)]
+
+    def mistaken_files(self, worst: pd.DataFrame | None) -> list[tuple[str, str]]:
+        """(file, "true → predicted (confidence)") of the most confident mistakes whose file is still there."""
+        if worst is None or self.name not in worst.columns:  # the modality's name is its column's
+            return []
+        return [(row[self.name], f"{row['label']} → {row['predicted']} ({row['confidence']:.2f})")
+                for _, row in worst.head(MISTAKES_SHOWN).iterrows() if Path(str(row[self.name])).is_file()]
+
+
+class ImageView(FileView):
     """Images: a grid per class, an upload box predicted at once, and a gallery of the worst mistakes."""
 
     name = IMAGE.name
     hint = "upload one in the image box"
-    predicts_example = True
+    missing_text = "Upload an image first."
+    endpoint = "predict_image"
 
     def build_preview(self) -> list:
         return [gr.Gallery(label=t("image_grid"), columns=IMAGES_PER_CLASS, height="auto", visible=False,
@@ -168,42 +209,15 @@ class ImageView(ModalityView):
     def build_inputs(self) -> list:
         return [gr.Image(label=t("image_in"), type="filepath", visible=False, height=240, elem_id="predict-image")]
 
-    def build_examples(self, boxes: list) -> list[gr.Dataset]:
-        return [gr.Dataset(components=boxes, samples=[], label=t("examples"), visible=False,
-                           elem_id="predict-image-examples")]
-
-    def shown(self, task: Task | None, examples: dict) -> list:
-        return [gr.update(visible=True), examples]
-
-    def missing(self, values: list) -> str:
-        return "" if values[0] else "Upload an image first."
-
-    def row(self, inputs: tuple[str, ...], values: list) -> dict[str, list]:
-        return {inputs[0]: [values[0]]}
-
-    def example_values(self, sample: list):
-        chosen = sample[0]
-        return chosen.get("path") if isinstance(chosen, dict) else chosen
-
     def triggers(self, boxes: list) -> list:
         return [boxes[0].upload]
-
-    def endpoints(self, boxes: list, predict: Predict) -> list[Endpoint]:
-        def one(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
-            """Classify one image file with the chosen run (default: the newest)."""
-            return predict(self, [path], run_id, browser_id, request)
-
-        return [("predict_image", one, boxes)]
 
     def build_mistakes(self) -> list:
         return [gr.Gallery(label=t("mistake_images"), columns=6, height="auto", visible=False,
                            elem_id="eval-mistake-images")]
 
     def mistakes(self, worst: pd.DataFrame | None) -> list:
-        """(image, "true → predicted (confidence)") of the most confident mistakes of rows with an image."""
-        shown = [] if worst is None or IMAGE.role not in worst.columns else [
-            (row[IMAGE.role], f"{row['label']} → {row['predicted']} ({row['confidence']:.2f})")
-            for _, row in worst.head(MISTAKES_SHOWN).iterrows() if Path(str(row[IMAGE.role])).is_file()]
+        shown = self.mistaken_files(worst)
         return [gr.update(value=shown, visible=bool(shown))]
 
 
@@ -214,13 +228,14 @@ def players(items: list[tuple[str, str]]) -> str:
                    for path, caption in items)
 
 
-class AudioView(ModalityView):
+class AudioView(FileView):
     """Sound clips: players per class and the durations in the Data tab, a microphone or upload box predicted at
     once, and players of the worst mistakes."""
 
     name = AUDIO.name
     hint = "record or upload one in the sound box"
-    predicts_example = True
+    missing_text = "Record or upload a sound clip first."
+    endpoint = "predict_audio"
 
     def build_preview(self) -> list:
         return [gr.HTML(label=t("clip_players"), visible=False, elem_id="data-clips"),
@@ -239,41 +254,14 @@ class AudioView(ModalityView):
         return [gr.Audio(label=t("audio_in"), sources=["upload", "microphone"], type="filepath", visible=False,
                          elem_id="predict-audio")]
 
-    def build_examples(self, boxes: list) -> list[gr.Dataset]:
-        return [gr.Dataset(components=boxes, samples=[], label=t("examples"), visible=False,
-                           elem_id="predict-audio-examples")]
-
-    def shown(self, task: Task | None, examples: dict) -> list:
-        return [gr.update(visible=True), examples]
-
-    def missing(self, values: list) -> str:
-        return "" if values[0] else "Record or upload a sound clip first."
-
-    def row(self, inputs: tuple[str, ...], values: list) -> dict[str, list]:
-        return {inputs[0]: [values[0]]}
-
-    def example_values(self, sample: list):
-        chosen = sample[0]
-        return chosen.get("path") if isinstance(chosen, dict) else chosen
-
     def triggers(self, boxes: list) -> list:
         return [boxes[0].upload, boxes[0].stop_recording]
-
-    def endpoints(self, boxes: list, predict: Predict) -> list[Endpoint]:
-        def one(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
-            """Classify one sound file with the chosen run (default: the newest)."""
-            return predict(self, [path], run_id, browser_id, request)
-
-        return [("predict_audio", one, boxes)]
 
     def build_mistakes(self) -> list:
         return [gr.HTML(visible=False, elem_id="eval-mistake-clips")]
 
     def mistakes(self, worst: pd.DataFrame | None) -> list:
-        """Players of the most confident mistakes of rows with a clip, captioned "true → predicted (confidence)"."""
-        shown = [] if worst is None or AUDIO.role not in worst.columns else [
-            (row[AUDIO.role], f"{row['label']} → {row['predicted']} ({row['confidence']:.2f})")
-            for _, row in worst.head(MISTAKES_SHOWN).iterrows() if Path(str(row[AUDIO.role])).is_file()]
+        shown = self.mistaken_files(worst)
         return [gr.update(value=f"<b>{t('mistake_clips')}</b><br>" + players(shown) if shown else "",
                           visible=bool(shown))]
 

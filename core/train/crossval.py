@@ -11,7 +11,6 @@ import statistics
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from ..runs import events as ev
 from ..runs.config import TrainConfig
