@@ -27,6 +27,7 @@ class Modality:
     processor_inputs: ClassVar[str]  # the model card's arguments to that processor
     text_checks: ClassVar[bool] = False  # duplicates, near duplicates, leakage, lengths, language (core.insight)
     monitored: ClassVar[bool] = False  # the prediction server's monitor watches its inputs (core.deploy.monitoring)
+    tokens: ClassVar[bool] = False  # read as tokens whose embeddings an explanation attributes (core.deploy.explain)
 
     def models(self) -> dict[str, BaseModel]:
         """The registered base models that read it."""
@@ -65,7 +66,7 @@ class TextModality(Modality):
     payload = "a text"
     processor_class = "AutoTokenizer"
     processor_inputs = "texts, padding=True"
-    text_checks = monitored = True
+    text_checks = monitored = tokens = True
 
     def suggest(self, task, data) -> ModelSuggestion:
         return suggest_text_model(task, data)
@@ -111,4 +112,4 @@ class AudioModality(Modality):
 
 
 TEXT, IMAGE, AUDIO = TextModality(), ImageModality(), AudioModality()
-MODALITIES: dict[str, Modality] = {modality.name: modality for modality in (TEXT, IMAGE, AUDIO)}
+MODALITIES: dict[str, Modality] = {kind.name: kind for kind in (TEXT, IMAGE, AUDIO)}

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import torch
 
 from ..common.errors import DataError
-from ..data.modalities import TEXT
 from .predict import Predictor
 
 STEPS = 32  # integration steps: the attributions' sum is within a few percent of the logit difference
@@ -36,7 +35,7 @@ class Explanation:
 def explainable(predictor: Predictor) -> str | None:
     """Why the run's predictions cannot be explained, or None."""
     task = predictor.task
-    if task.modality is not TEXT or len(predictor.inputs) != 1 or task.output.name != "label":
+    if not (task.modality.tokens and task.output.one_class and len(predictor.inputs) == 1):
         return f"Explanations cover tasks with one text in and one class out, not {task.view.title}."
     return None
 

@@ -26,6 +26,7 @@ class OutputKind:
     name: ClassVar[str]
     outcome_name: ClassVar[str] = ""  # the drift check's name for the mix of outcome categories; "" for none
     feedback_metric: ClassVar[str] = "accuracy"  # what feedback_score measures
+    one_class: ClassVar[bool] = False  # one class per input, with a logit to explain (core.deploy.explain)
 
     def columns(self, prediction: Prediction) -> dict:
         """Prediction columns for a batch CSV."""
@@ -53,6 +54,7 @@ class LabelOutput(OutputKind):
     """One class and each class's probability."""
 
     name = "label"
+    one_class = True
     outcome_name = "class mix"
 
     def columns(self, prediction: Prediction) -> dict:
