@@ -28,10 +28,10 @@ def _open(source):
     import soundfile
 
     name = shown_name(source)
+    if not isinstance(source, bytes) and not Path(source).is_file():
+        raise DataError(f"The clip '{name}' does not exist.")
     try:
         return soundfile.SoundFile(io.BytesIO(source) if isinstance(source, bytes) else source)
-    except FileNotFoundError:
-        raise DataError(f"The clip '{name}' does not exist.") from None
     except (soundfile.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         empty = isinstance(source, (str, Path)) and Path(source).is_file() and Path(source).stat().st_size == 0
         raise DataError(f"The clip '{name}' " + ("is an empty file." if empty else

@@ -115,6 +115,7 @@ def test_bad_clips_are_left_out_with_a_reason(tmp_path, sample_cache):
                if (name := Path(p).name) in {"empty.wav", "text.wav", "silent.wav"}}
     assert "empty file" in reasons["empty.wav"] and "cannot be read as sound" in reasons["text.wav"]
     assert "silent" in reasons["silent.wav"]
+    assert "does not exist" in get_task("audio_classification").check_file(str(tmp_path / "gone.wav"))
 
 
 @pytest.mark.parametrize("files, expected", [
