@@ -64,8 +64,8 @@ class CrossValidation:
 class CrossValidationJob:
     """The folds' runs one after another behind a TrainingJob's interface (events, start, run, cancel, join, done,
     release), so the queue, the Train tab, the CLI, /train and the search follow it as one job. Each fold's events
-    are passed on (its outcome as a status line); then one Finished: the typical fold's run, its metrics with the
-    primary metric replaced by the mean over folds and the summary under "cross_validation"."""
+    are passed on (its outcome as a status line); then one Finished: the typical fold's run, its metrics replaced by
+    their means over the folds and the summary under "cross_validation"."""
 
     def __init__(self, config: TrainConfig, data: TaskData, store: RunStore | None = None, data_name: str = "data",
                  owner: str | None = None, callbacks: list[TrainerCallback] = (), tags: dict | None = None):
@@ -138,10 +138,19 @@ class CrossValidationJob:
             self.events.publish(ev.Status(f"Fold {self.current.config.fold + 1} of {self.config.folds}: {found}"))
 
     def _finished(self) -> ev.Finished:
+        """The typical fold's outcome with its metrics (the task's cards and the validation loss; the classical
+        baseline's too) replaced by their means over the folds, and the summary."""
         typical = next(f for f in self.folds_done if f.run_dir == self.summary.typical_run)
-        summary, metric = self.summary.to_dict(), self.summary.metric
-        metrics = {**typical.metrics, metric: summary["mean"], "cross_validation": summary}
-        if "classical" in summary:  # the verdict compares the two means
-            metrics["classical"] = {**metrics["classical"], metric: summary["classical"]["mean"]}
+        folds, scored = [f.metrics for f in self.folds_done], {key for key, _ in self.task.view.cards} | {"val_loss"}
+        metrics = {**typical.metrics, **fold_means(folds, scored), "cross_validation": self.summary.to_dict()}
+        if all(isinstance(m.get("classical"), dict) for m in folds):
+            metrics["classical"] = {**typical.metrics["classical"],
+                                    **fold_means([m["classical"] for m in folds], scored)}
         return ev.Finished(typical.run_dir, metrics, sum(f.train_seconds for f in self.folds_done),
                            statistics.fmean(f.samples_per_s for f in self.folds_done))
+
+
+def fold_means(metrics: list[dict], keys: set[str]) -> dict[str, float]:
+    """The mean over folds of each of ``keys`` that every fold reports as a number."""
+    return {key: statistics.fmean(m[key] for m in metrics) for key in keys
+            if all(isinstance(m.get(key), (int, float)) for m in metrics)}

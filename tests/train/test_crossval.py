@@ -82,6 +82,9 @@ def test_a_cross_validation_is_one_job_for_the_queue_and_the_train_tab(tmp_path,
     found = outcome.metrics["cross_validation"]
     assert found["folds"] == 2 and outcome.metrics["macro_f1"] == pytest.approx(sum(found["scores"]) / 2)
     assert outcome.metrics["classical"]["macro_f1"] == pytest.approx(found["classical"]["mean"])
+    folds = [json.loads((tmp_path / run / "metrics.json").read_text()) for run in found["runs"]]
+    assert outcome.metrics["accuracy"] == pytest.approx(sum(m["accuracy"] for m in folds) / 2)  # every metric a mean
+    assert outcome.metrics["classical"]["accuracy"] == pytest.approx(sum(m["classical"]["accuracy"] for m in folds) / 2)
     events = job.events.since(0)
     assert sum(isinstance(e, ev.Started) for e in events) == 2 and sum(isinstance(e, ev.TERMINAL) for e in events) == 1
     shown = latest_run(events)
