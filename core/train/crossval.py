@@ -141,7 +141,8 @@ class CrossValidationJob:
         """The typical fold's outcome with its metrics (the task's cards and the validation loss; the classical
         baseline's too) replaced by their means over the folds, and the summary."""
         typical = next(f for f in self.folds_done if f.run_dir == self.summary.typical_run)
-        folds, scored = [f.metrics for f in self.folds_done], {key for key, _ in self.task.view.cards} | {"val_loss"}
+        folds = [f.metrics for f in self.folds_done]
+        scored = {key for key, _ in self.task.view.cards} | {"val_loss", self.summary.metric}
         metrics = {**typical.metrics, **fold_means(folds, scored), "cross_validation": self.summary.to_dict()}
         if all(isinstance(m.get("classical"), dict) for m in folds):
             metrics["classical"] = {**typical.metrics["classical"],
