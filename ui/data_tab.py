@@ -15,6 +15,7 @@ from core.deploy.chat_feedback import feedback_table
 from core.insight.quality import FIX_TITLES, QualityReport, apply_fix, inspect
 from core.runs.config import DEFAULT_TASK, TrainConfig
 from core.tasks import TASKS, detect_task, get_task
+from core.train.crossval import small_table_hint
 
 from . import charts
 from .context import AppContext, error_md, ok_md
@@ -53,7 +54,9 @@ def analyse(ctx: AppContext, path: str, name: str, columns: dict[str, str] | Non
     state = {"path": path, "name": Path(name).stem, "columns": data.columns, "task": task, "model": suggestion.model,
              "rows": len(data)}
     lines = ([f"✔ <b>{Path(name).name}</b> · {spec.view.title}: {spec.describe(data)}"] + [f"⚠ {w}" for w in data.warnings]
-             + [f"{suggestion.message()} It is selected in the Train tab."])
+             + [f"{suggestion.message()} It is selected in the Train tab."]
+             + [f"ℹ {hint}" for hint in [small_table_hint(len(data), TrainConfig().val_fraction)]
+                if hint and spec.classical_name])
     balance = spec.balance(data)
     return (state, preview, *role_dropdowns(task, names, data.columns), charts.class_balance(balance) if balance else None,
             task, *preview_updates(spec, data), ok_md("<br>".join(lines)))

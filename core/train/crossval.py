@@ -20,6 +20,17 @@ from ..tasks.types import TaskData
 from .callbacks import TrainerCallback
 from .engine import TrainingJob
 
+SMALL_TABLE = 2000  # rows under which one validation split is too noisy to trust alone
+
+
+def small_table_hint(rows: int, val_fraction: float) -> str | None:
+    """Advice for a table too small for one split to be trusted; None for a larger one."""
+    if rows >= SMALL_TABLE:
+        return None
+    return (f"A small table ({rows:,} rows): one validation split of about {round(rows * val_fraction):,} rows is "
+            "noisy. Cross-validation folds 5 (Train tab, Advanced; --folds 5) gives a mean and spread to trust; "
+            "Evaluate's \"How many more labels?\" tells whether labelling more would pay.")
+
 
 @dataclass
 class CrossValidation:

@@ -20,7 +20,7 @@ from ..runs.store import RunStore
 from ..tasks import check_config, column_roles, detect_task, get_task
 from ..tasks.types import TaskData
 from .callbacks import TrainerCallback
-from .crossval import CrossValidationJob
+from .crossval import CrossValidationJob, small_table_hint
 from .engine import TrainingJob
 
 
@@ -41,7 +41,9 @@ class RunPlan:
         model = (f"{self.suggestion.message()} Training {self.config.base_model}." if self.suggestion
                  else f"Training {self.config.base_model} (as asked).")
         how = " (detected from the table)" if self.detected_task else ""
-        return f"{self.config.task}{how}: {found}\n{model}"
+        hint = (small_table_hint(len(self.data), self.config.val_fraction)
+                if self.config.folds == 1 and get_task(self.config.task).classical_name else None)
+        return f"{self.config.task}{how}: {found}\n{model}" + (f"\n{hint}" if hint else "")
 
 
 def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, columns: dict | None = None, *,

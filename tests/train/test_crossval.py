@@ -91,3 +91,14 @@ def test_a_cross_validation_is_one_job_for_the_queue_and_the_train_tab(tmp_path,
     assert isinstance(shown[0], ev.Started) and shown[0] is [e for e in events if isinstance(e, ev.Started)][-1]
     assert "macro-F1 over 2 folds" in outcome_html(shown) and "±" in outcome_html(shown)
     assert {d.name for d in tmp_path.iterdir() if d.is_dir()} >= set(found["runs"])
+
+
+def test_small_tables_get_the_advice_to_cross_validate():
+    from core.train import service
+    from core.train.crossval import small_table_hint
+
+    assert small_table_hint(2000, 0.2) is None and "about 119 rows" in small_table_hint(596, 0.2)
+    small = service.plan_run(toy_frames()["classification"], {"task": "classification"})
+    assert "Cross-validation folds 5" in small.describe()
+    folded = service.plan_run(toy_frames()["classification"], {"task": "classification", "folds": 3})
+    assert "Cross-validation" not in folded.describe()

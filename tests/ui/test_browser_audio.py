@@ -22,7 +22,8 @@ def test_spoken_commands_zip_trains_beats_the_log_mel_baseline_and_predicts_an_u
     page.locator("#data-upload input[type=file]").set_input_files(str(sample_path("spoken_commands")))
     page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('spoken_commands.zip')",
                            timeout=120_000)
-    assert "400 sound clips kept" in page.locator("#data-message").inner_text()
+    message = page.locator("#data-message").inner_text()
+    assert "400 sound clips kept" in message and "Cross-validation folds 5" in message, message  # a small table
     assert page.locator("#task input:checked").input_value() == "audio_classification"
     page.wait_for_function("document.querySelectorAll('#data-clips audio').length >= 30", timeout=30_000)
     assert "yes (40)" in page.locator("#data-clips").inner_text()  # captions: class and its count
