@@ -35,7 +35,8 @@ from core.train import service
 hf_logging.set_verbosity_error()
 
 
-def engine_run(path: Path, settings: dict) -> dict:
+def engine_run(path: Path, settings: dict, rate: str = "images_per_s") -> dict:
+    """One run of the engine through the service: its rate at the last step (as ``rate``), time and scores."""
     plan = service.plan_run(path, settings)
     with tempfile.TemporaryDirectory() as runs:
         job = service.make_job(plan, RunStore(runs))
@@ -44,9 +45,10 @@ def engine_run(path: Path, settings: dict) -> dict:
         events = job.events.since(0)
         metrics = json.loads((job.run_dir / "metrics.json").read_text())
     steps = [e for e in events if isinstance(e, ev.Step)]
-    return {"images_per_s": steps[-1].samples_per_s, "seconds": time.time() - started,
+    return {rate: steps[-1].samples_per_s, "seconds": time.time() - started,
             "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "steps": steps[-1].step,
-            "classical_accuracy": metrics["classical"]["accuracy"]}
+            "classical_accuracy": metrics["classical"]["accuracy"],
+            "classical_macro_f1": metrics["classical"]["macro_f1"]}
 
 
 def trainer_run(path: Path, settings: dict, side: int) -> dict:

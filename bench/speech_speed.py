@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +22,10 @@ from datasets import Dataset
 from transformers import AutoModelForAudioClassification, set_seed
 from transformers import logging as hf_logging
 
+from bench import image_speed
 from bench.image_speed import trainer_recipe
 from bench.speech_unseen import build
 from core.models.registry import resolve_model_path
-from core.runs import events as ev
-from core.runs.store import RunStore
 from core.tasks import get_task
 from core.tasks.metrics import classification_metrics
 from core.train import service
@@ -36,15 +34,7 @@ hf_logging.set_verbosity_error()
 
 
 def engine_run(path: Path, settings: dict) -> dict:
-    plan = service.plan_run(path, settings)
-    with tempfile.TemporaryDirectory() as runs:
-        job = service.make_job(plan, RunStore(runs))
-        started = time.time()
-        job.run()
-        metrics = json.loads((job.run_dir / "metrics.json").read_text())
-    steps = [e for e in job.events.since(0) if isinstance(e, ev.Step)]
-    return {"clips_per_s": steps[-1].samples_per_s, "seconds": time.time() - started, "accuracy": metrics["accuracy"],
-            "macro_f1": metrics["macro_f1"], "classical_macro_f1": metrics["classical"]["macro_f1"]}
+    return image_speed.engine_run(path, settings, rate="clips_per_s")
 
 
 def trainer_run(path: Path, settings: dict) -> dict:
