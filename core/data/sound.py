@@ -47,10 +47,9 @@ def duration(source) -> float:
     return frames / rate
 
 
-def waveform(source) -> np.ndarray:
-    """A clip as 16 kHz mono float32 in [-1, 1] (at most MAX_READ_SECONDS of it)."""
-    import soxr
-
+def mono(source) -> tuple[np.ndarray, int]:
+    """A clip's samples mixed to mono float32 in [-1, 1] at its own rate (at most MAX_READ_SECONDS of it), and the
+    rate."""
     with _open(source) as clip:
         rate = clip.samplerate
         try:
@@ -59,8 +58,15 @@ def waveform(source) -> np.ndarray:
             raise DataError(f"The clip '{shown_name(source)}' is damaged ({exc}).") from None
     if not len(samples):
         raise DataError(f"The clip '{shown_name(source)}' holds no samples.")
-    mono = samples.mean(axis=1)
-    return (soxr.resample(mono, rate, RATE) if rate != RATE else mono).astype(np.float32)
+    return samples.mean(axis=1), rate
+
+
+def waveform(source) -> np.ndarray:
+    """A clip as 16 kHz mono float32 in [-1, 1] (at most MAX_READ_SECONDS of it)."""
+    import soxr
+
+    samples, rate = mono(source)
+    return (soxr.resample(samples, rate, RATE) if rate != RATE else samples).astype(np.float32)
 
 
 def loudest(samples: np.ndarray, length: int) -> np.ndarray:
@@ -75,7 +81,8 @@ def loudest(samples: np.ndarray, length: int) -> np.ndarray:
 
 
 def is_silent(source) -> bool:
-    return float(np.abs(waveform(source)).max(initial=0.0)) < SILENCE
+    """Whether a clip's peak is under SILENCE (read at its own rate: no resampling needed to know)."""
+    return float(np.abs(mono(source)[0]).max(initial=0.0)) < SILENCE
 
 
 def clip_length(durations: list[float]) -> int:

@@ -12,7 +12,16 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 
 from ..common.errors import DataError
 from ..data.modalities import AUDIO
-from ..data.sound import AUDIO_SUFFIXES, Waveforms, clip_length, duration, is_silent, logmel_statistics, waveform_tensor
+from ..data.sound import (
+    AUDIO_SUFFIXES,
+    Waveforms,
+    clip_length,
+    duration,
+    is_silent,
+    logmel_statistics,
+    shown_name,
+    waveform_tensor,
+)
 from ..models import speech_embedding  # noqa: F401  (registers the speech-embedding architecture)
 from .classification import CLASS_CARDS
 from .file_classification import FileClassification, file_roles
@@ -56,7 +65,7 @@ class AudioClassification(FileClassification):
         try:
             duration(path)
             if is_silent(path):
-                return f"The clip '{path.rsplit('/', 1)[-1]}' is silent."
+                return f"The clip '{shown_name(path)}' is silent."
         except DataError as exc:
             return exc.message
         return None
