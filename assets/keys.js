@@ -14,4 +14,17 @@
       document.querySelector("#predict-button")?.click();
     }
   }, true);
+  // Monitor tab, Review panel (while an item is shown and no text box has the focus): 1-9 picks a label,
+  // Enter saves, S skips.
+  document.addEventListener("keydown", (event) => {
+    if (event.isComposing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (!document.querySelector("#review-item [data-review-id]")?.offsetParent) return;
+    if (event.target.closest?.("textarea, select, input:not([type=radio])")) return;  // typing stays typing
+    const key = event.key.toLowerCase();
+    const pick = /^[1-9]$/.test(key) && document.querySelectorAll("#review-label input[type=radio]")[key - 1];
+    const button = pick || (key === "enter" && "#review-save") || (key === "s" && "#review-skip");
+    if (!button) return;
+    event.preventDefault();  // also keeps Enter from pressing a focused button
+    (typeof button === "string" ? document.querySelector(button) : button)?.click();
+  });
 }

@@ -1,4 +1,5 @@
-"""API-only endpoint for headless clients (gradio_client): train on a table and wait for the result."""
+"""API-only endpoints for headless clients (gradio_client): train on a table and wait for the result, search
+settings, slice a run's validation rows."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,13 @@ from pathlib import Path
 import gradio as gr
 
 from core.common.errors import StudioError
+from core.insight.slices import slice_run
 from core.runs import events as ev
 from core.search import space as search_space
 from core.search import study as search
 from core.train import service
 
-from .context import AppContext
+from .context import AppContext, viewer_of
 
 
 def build(ctx: AppContext) -> None:
@@ -86,3 +88,17 @@ def build(ctx: AppContext) -> None:
 
     tune_trigger.click(tune, [data, text_col, label_col, config_json, search_json], result, api_name="tune",
                        concurrency_limit=None)
+
+    with gr.Column(visible=False):
+        run_id, column, browser = gr.Textbox(), gr.Textbox(), gr.Textbox()
+        slices_trigger = gr.Button()
+
+    def slices(run: str, by: str, browser_id: str | None = None, request: gr.Request = None) -> dict:
+        """A run's validation metric per value of a column kept with it (or "input length"), worst first: as
+        `python -m core slices --run RUN --by COLUMN --json`; a column not kept is refused with the usable ones."""
+        try:
+            return slice_run(ctx.store.path_of(run, viewer_of(request, browser_id)), by).to_dict()
+        except StudioError as exc:
+            raise gr.Error(exc.message)
+
+    slices_trigger.click(slices, [run_id, column, browser], result, api_name="slices")

@@ -15,7 +15,7 @@ from core.tasks import get_task
 from core.train import service
 from core.train.learning_curve import learning_curve, saved_curve
 
-from . import charts
+from . import charts, slices_view
 from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
 from .modalities import VIEWS, mistake_updates
 from .strings import format_key, t
@@ -139,6 +139,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             at_threshold = gr.HTML(elem_id="eval-threshold-metrics")
             save = gr.Button(t("save_threshold"), visible=False, elem_id="eval-save-threshold")
     issues = gr.Dataframe(label=t("label_issues"), wrap=True, max_height=400, elem_id="eval-label-issues")
+    slice_by, slice_table, slice_message = slices_view.build()
     with gr.Row():
         with gr.Column():
             grow = gr.Button(t("more_labels"), elem_id="eval-more-labels")
@@ -146,7 +147,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         curve_chart = gr.Plot(label=t("learning_curve"), visible=False, elem_id="eval-learning-curve")
     outputs = [summary, per_class, confusion, wrong, roc, pr, calibration, issues]
     mistakes = [c for view in VIEWS.values() for c in view.build_mistakes()]  # e.g. a gallery of images
-    page_outputs = [*outputs, threshold, at_threshold, save, *mistakes, said, curve_chart]
+    page_outputs = [*outputs, threshold, at_threshold, save, *mistakes, said, curve_chart, slice_by, slice_table,
+                    slice_message]
 
     def on_page(results: tuple, run_id: str | None, viewer: str) -> tuple:
         """The outputs with tables hidden where a task has none, and the threshold slider for two-class runs."""
@@ -162,7 +164,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             saved = None
         return (summary_html, gr.update(value=table, visible=table is not None), chart, worst, *more[:-1],
                 gr.update(value=label_errors, visible=label_errors is not None), *slider, *mistake_updates(worst),
-                *curve_outputs(saved))
+                *curve_outputs(saved), *slices_view.shown(ctx, run_id, viewer))
 
     def choose(selected: str | None, browser_id: str | None = None, request: gr.Request = None):
         viewer = viewer_of(request, browser_id)
@@ -227,6 +229,12 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         yield curve_outputs(found)
 
     grow.click(more_labels, [run, user], [said, curve_chart], api_name="learning_curve")
+
+    def slice_rows(run_id: str | None, by: str | None, browser_id: str | None = None, request: gr.Request = None):
+        """The run's validation metric per value of the chosen column (core.insight.slices), worst first."""
+        return slices_view.sliced(ctx, run_id, by, viewer_of(request, browser_id))
+
+    slice_by.input(slice_rows, [run, slice_by, user], [slice_table, slice_message], api_visibility="private")
     threshold.input(at, [run, threshold, user], at_threshold, api_name="threshold_metrics")
     save.click(keep, [run, threshold, user], at_threshold, api_name="save_threshold")
     return {"choose": choose, "run": run, "outputs": chosen}

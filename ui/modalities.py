@@ -86,6 +86,14 @@ class ModalityView:
         its other boxes."""
         raise NotImplementedError
 
+    def build_explanation(self) -> list:
+        """The Predict tab's components showing why a prediction was made (core.deploy.explain), hidden until then."""
+        return []
+
+    def explanation(self, found, value) -> list:
+        """Updates of those components: ``found`` explains the prediction for the box's ``value``; None hides them."""
+        return []
+
     # -- Evaluate tab -----------------------------------------------------------
     def build_mistakes(self) -> list:
         """The Evaluate tab's components for the most confident mistakes (hidden until a run has them)."""
@@ -136,6 +144,16 @@ class TextView(ModalityView):
             return predict(self, [sentence, second], run_id, browser_id, request)
 
         return [("predict", one, boxes[:1]), ("predict_pair", one, boxes)]
+
+    def build_explanation(self) -> list:
+        return [gr.HighlightedText(label=t("explanation"), show_legend=False, visible=False,
+                                   elem_id="predict-explanation")]
+
+    def explanation(self, found, value) -> list:
+        """The words as a heat map (integrated gradients)."""
+        if found is None:
+            return [gr.update(value=None, visible=False)]
+        return [gr.update(value=[(f"{word} ", weight) for word, weight in found.words], visible=True)]
 
 
 def examples_per_class(data: TaskData, role: str, per_class: int) -> list[tuple[str, str]]:
@@ -211,6 +229,16 @@ class ImageView(FileView):
 
     def triggers(self, boxes: list) -> list:
         return [boxes[0].upload]
+
+    def build_explanation(self) -> list:
+        return [gr.Image(label=t("saliency"), interactive=False, visible=False, height=240,
+                         elem_id="predict-saliency")]
+
+    def explanation(self, found, value) -> list:
+        """The picture with its saliency map (occlusion) in red."""
+        if found is None:
+            return [gr.update(value=None, visible=False)]
+        return [gr.update(value=found.overlay(value), visible=True)]
 
     def build_mistakes(self) -> list:
         return [gr.Gallery(label=t("mistake_images"), columns=6, height="auto", visible=False,
@@ -293,6 +321,12 @@ class PredictInputs:
 def preview_updates(task: Task | None, data: TaskData | None) -> list:
     """Every view's Data tab preview: the loaded task's filled with ``data``, the others (all, for None) hidden."""
     return [u for view in VIEWS.values() for u in view.preview(data if task and view_of(task) is view else None)]
+
+
+def explanation_updates(view: ModalityView | None = None, found=None, value=None) -> list:
+    """Every view's Predict tab explanation: ``view``'s showing ``found`` for the box's ``value``, the others (all,
+    for None) hidden."""
+    return [u for v in VIEWS.values() for u in v.explanation(found if v is view else None, value)]
 
 
 def mistake_updates(worst: pd.DataFrame | None) -> list:

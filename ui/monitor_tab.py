@@ -1,5 +1,6 @@
 """Monitor tab: a served model's traffic against its validation data: drift checks and a verdict, traffic and
-latency, the class mix (or scores) now vs then, accuracy on feedback, and a training table made from feedback."""
+latency, the class mix (or scores) now vs then, accuracy on feedback, a training table made from feedback, and the
+review queue (ui/review_panel.py)."""
 from __future__ import annotations
 
 import html
@@ -13,7 +14,7 @@ from core.deploy.monitoring.drift import ALPHA, PSI_DRIFT
 from core.deploy.monitoring.report import open_log
 from core.runs.run_folder import RunFolder
 
-from . import charts
+from . import charts, review_panel
 from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
 
@@ -102,4 +103,5 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     refresh.click(show, [run, database, window, user], [summary, checks, traffic, mix], api_visibility="private")
     make_table.click(make, [run, database, user], [table_file, table_message], api_visibility="private")
+    review_panel.build(log_of, [run, database], user)
     return {"run": run, "choose": choose}

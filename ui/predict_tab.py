@@ -9,7 +9,6 @@ import gradio as gr
 
 from core.common.errors import StudioError
 from core.common.foreground import person_waiting
-from core.data.modalities import TEXT
 from core.deploy.examples import example_inputs
 from core.deploy.explain import explain, explainable
 from core.deploy.predict import load_predictor
@@ -17,7 +16,7 @@ from core.tasks import get_task
 from core.tasks.types import Prediction
 
 from .context import AppContext, error_md, first_steps, first_steps_shown, ok_md, run_picker, viewer_of
-from .modalities import VIEWS, ModalityView, PredictInputs, view_of
+from .modalities import VIEWS, ModalityView, PredictInputs, explanation_updates, view_of
 from .strings import t
 
 
@@ -80,8 +79,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
             message = gr.HTML(elem_id="predict-message")
             label = gr.Label(label=t("prediction"), num_top_classes=5, elem_id="predict-label")
             spans = gr.HighlightedText(label=t("entities"), combine_adjacent=False, visible=False, elem_id="predict-spans")
-            explanation = gr.HighlightedText(label=t("explanation"), show_legend=False, visible=False,
-                                             elem_id="predict-explanation")
+            explanations = [c for view in VIEWS.values() for c in view.build_explanation()]
     with gr.Row():
         batch_in = gr.File(label=t("batch_in"), type="filepath", elem_id="batch-in")
         batch_out = gr.File(label=t("batch_out"), elem_id="batch-out")
@@ -114,16 +112,18 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     @person_waiting()
     def explained(values: dict, request: gr.Request = None):
-        """Which words moved a text classifier's prediction (core.deploy.explain), as a heat map."""
-        text = values[boxes[TEXT.name][0]]
+        """Why the run predicted what it did (core.deploy.explain): a text's words as a heat map, an image's
+        saliency map in red; shown by the view of the run's modality."""
         try:
             predictor = load_predictor(_run_dir(ctx, values[run], viewer_of(request, values[user])))
-            if explainable(predictor) is not None or not (text or "").strip():
-                return gr.update(value=None, visible=False)
-            found = explain(predictor, [text])[0]
+            chosen = next(i for i in inputs if i.view is view_of(predictor.task))
+            given = [values[b] for b in chosen.boxes]
+            if explainable(predictor) is not None or chosen.view.missing(given):
+                return explanation_updates()
+            found = explain(predictor, given[:1])[0]
         except StudioError:
-            return gr.update(value=None, visible=False)
-        return gr.update(value=[(f"{word} ", weight) for word, weight in found.words], visible=True)
+            return explanation_updates()
+        return explanation_updates(chosen.view, found, given[0])
 
     @person_waiting()
     def predict_file(path: str | None, run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
@@ -150,7 +150,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
     every_box = {run, user, *(b for i in inputs for b in i.boxes)}
     for trigger in [button.click, *(e for i in inputs for e in i.view.triggers(i.boxes))]:
         trigger(show, every_box, outputs, api_visibility="private", concurrency_limit=4).then(
-            explained, every_box, explanation, api_visibility="private", concurrency_limit=4)
+            explained, every_box, explanations, api_visibility="private", concurrency_limit=4)
     with gr.Row(visible=False):  # API endpoints: plain values, /predict keeps its one-text signature
         for i in inputs:
             for api_name, fn, api_boxes in i.view.endpoints(i.boxes, predict):
@@ -165,8 +165,8 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
         for table in i.tables:
             picked = table.click(i.view.example_values, table, i.boxes, api_visibility="private")
             if i.view.predicts_example:
-                picked.then(show, every_box, outputs, api_visibility="private")
+                picked.then(show, every_box, outputs, api_visibility="private").then(
+                    explained, every_box, explanations, api_visibility="private")
             else:
-                picked.then(lambda: gr.update(value=None, visible=False), None, explanation,
-                            api_visibility="private")
+                picked.then(explanation_updates, None, explanations, api_visibility="private")
     return {"choose": choose, "run": run, "outputs": chosen}

@@ -14,6 +14,7 @@ from core.runs.config import DEFAULT_TASK, PRESETS, TrainConfig
 from core.tasks import check_config, get_task
 from core.tasks.base import Task
 from core.train import service
+from core.train.base_run import runs_to_train_on
 from core.train.estimate import estimate as estimate_run
 from core.train.parallel.launch import describe_devices, max_processes
 from core.train.render import cross_validation_line, event_line
@@ -128,10 +129,11 @@ def outcome_html(events: list[ev.Event]) -> str:
 
 
 def model_choices(ctx: AppContext, task: str, viewer: str | None) -> list[tuple[str, str]]:
-    """The base models offered: the registered ones, the viewer's chat runs where the task builds on them (their
-    folder is the base model), and a local folder."""
+    """The base models offered: the registered ones, the viewer's chat runs where the task builds on them, the
+    viewer's finished runs of the task to train on from (a run's folder is the base model), and a local folder."""
     runs = ctx.runs_with_model(viewer, chat=True) if get_task(task).builds_on_chat_runs else []
     return ([(m.label, k) for k, m in REGISTRY.items()] + [(f"{t('run_as_base')} {r.run_id}", str(r.path)) for r in runs]
+            + [(f"{t('train_on_run')} {r.run_id}", str(r.path)) for r in runs_to_train_on(ctx.store, task, viewer)]
             + [(LOCAL, LOCAL)])
 
 
@@ -140,9 +142,11 @@ def base_model_update(ctx: AppContext, state: dict | None, viewer: str | None):
     feedback) or the newest chat run selected where the task builds on one, else the model suggested for the data."""
     if not state or not state.get("model"):
         return gr.skip()
-    choices = model_choices(ctx, state.get("task", DEFAULT_TASK), viewer)
+    task = state.get("task", DEFAULT_TASK)
+    choices = model_choices(ctx, task, viewer)
     runs = [value for _, value in choices if value not in REGISTRY and value != LOCAL]
-    chosen = state.get("base_run") if state.get("base_run") in runs else runs[0] if runs else state["model"]
+    newest = runs[0] if runs and get_task(task).builds_on_chat_runs else state["model"]  # train on from a run: asked
+    chosen = state.get("base_run") if state.get("base_run") in runs else newest
     return gr.update(choices=choices, value=chosen)
 
 

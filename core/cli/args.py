@@ -22,6 +22,7 @@ def role_flags(pairs: list[str]) -> dict[str, str]:
     return columns
 
 
-def run_path(args: argparse.Namespace) -> Path:
-    """``--run``: a run folder, or a run id in the runs folder."""
-    return Path(args.run).resolve() if Path(args.run).is_dir() else RunStore(args.runs).path_of(args.run)
+def run_path(args: argparse.Namespace, name: str | None = None) -> Path:
+    """``--run`` (or ``name``): a run folder, or a run id in the runs folder."""
+    name = name or args.run
+    return Path(name).resolve() if Path(name).is_dir() else RunStore(args.runs).path_of(name)

@@ -12,6 +12,7 @@ from ..deploy.export import EXPORTERS, FORMATS, cached_export, export_run
 from ..deploy.predict import Predictor
 from ..runs.run_folder import RunFolder
 from .args import EXIT_OK, role_flags, run_path
+from .versions import served_model
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -45,7 +46,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from ..deploy.serve import MonitorOptions, create_app, serves_assistant
 
-    folder = run_path(args)
+    folder, named, label = served_model(args)
     monitor = None if args.no_monitor else MonitorOptions(args.monitor_db, args.log_inputs, run_dir=folder)
     if args.format != "hf":
         print(f"{folder.name} as {args.format}: exported into the cache on first use, then reused ...", flush=True)
@@ -53,10 +54,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
         print(f"warning: serving on {args.host} without --token: anyone who reaches it can use the model",
               file=sys.stderr)
-    app = create_app(folder, args.token, monitor_options=monitor)
+    app = create_app(folder, args.token, monitor_options=monitor, named=named, label=label)
     routes = ("OpenAI-compatible: POST /v1/chat/completions, GET /v1/models" if serves_assistant(folder) else
-              "POST /v1/predict; monitor: GET /v1/monitor, POST /v1/feedback, GET /metrics")
-    print(f"serving {folder.name} on http://{args.host}:{args.port} ({routes}; GET /healthz, /docs)", flush=True)
+              "POST /v1/predict, /v1/promote; monitor: GET /v1/monitor, POST /v1/feedback, GET /metrics")
+    print(f"serving {label} on http://{args.host}:{args.port} ({routes}; GET /healthz, /docs)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 
@@ -113,7 +114,10 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 def add_serve(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("serve", help="serve a run over HTTP: POST /v1/predict (assistants: OpenAI-compatible "
                                           "/v1/chat/completions), GET /healthz")
-    serve.add_argument("--run", required=True, help="run folder, run id or export folder")
+    serve.add_argument("--run", default=None, help="run folder, run id or export folder")
+    serve.add_argument("--model", default=None, help="or a served name: its version under --alias (`versions`)")
+    serve.add_argument("--alias", default=None, help="with --model: the alias or version number to serve "
+                                                     "(default: production, else the newest)")
     serve.add_argument("--format", choices=FORMATS, default="hf", help="serve the run as is (hf) or exported first")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)

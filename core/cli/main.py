@@ -5,13 +5,14 @@ import argparse
 import sys
 
 from ..common.errors import StudioError
-from . import deploy, inspect, train, tune
+from . import deploy, held_out, inspect, review, slices, train, tune, versions
 from .args import EXIT_BAD_INPUT
 
 # Each adds its subcommand, in the order `--help` lists them.
 COMMANDS = (train.add_train, tune.add_tune, inspect.add_inspect, deploy.add_predict, train.add_resume,
-            train.add_learning_curve,
-            deploy.add_export, deploy.add_serve, deploy.add_chat, deploy.add_monitor, inspect.add_lists)
+            train.add_learning_curve, slices.add_slices,
+            deploy.add_export, deploy.add_serve, deploy.add_chat, deploy.add_monitor, review.add_review,
+            versions.add_versions, versions.add_promote, held_out.add_compare_held_out, inspect.add_lists)
 
 
 def build_parser() -> argparse.ArgumentParser:

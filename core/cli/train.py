@@ -14,6 +14,7 @@ from ..runs.settings import add_flags, settings_from_args
 from ..runs.store import RunStore
 from ..tasks import TASKS
 from ..train import service
+from ..train.base_run import base_model_path
 from ..train.engine import TrainingJob
 from ..train.learning_curve import learning_curve
 from ..train.render import event_line, outcome_lines, started_lines, step_stats
@@ -21,7 +22,10 @@ from .args import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, role_flags, run_path
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    plan = service.plan_run(args.data, settings_from_args(args, TrainConfig), role_flags(args.col),
+    settings = settings_from_args(args, TrainConfig)
+    if "base_model" in settings:  # a run id trains on from that run
+        settings["base_model"] = base_model_path(settings["base_model"], RunStore(args.runs))
+    plan = service.plan_run(args.data, settings, role_flags(args.col),
                             limits=DataLimits(max_bytes=args.max_mb * 2**20), text_column=args.text_col,
                             label_column=args.label_col, base=TrainConfig.load(args.config) if args.config else None)
     print(plan.describe())

@@ -28,6 +28,7 @@ class Modality:
     text_checks: ClassVar[bool] = False  # duplicates, near duplicates, leakage, lengths, language (core.insight)
     monitored: ClassVar[bool] = False  # the prediction server's monitor watches its inputs (core.deploy.monitoring)
     tokens: ClassVar[bool] = False  # read as tokens whose embeddings an explanation attributes (core.deploy.explain)
+    pixels: ClassVar[bool] = False  # read as pixels an explanation greys patch by patch (core.deploy.saliency)
 
     def models(self) -> dict[str, BaseModel]:
         """The registered base models that read it."""
@@ -90,6 +91,7 @@ class ImageModality(Modality):
     payload = "a base64-encoded image (PNG, JPEG, WebP or BMP)"
     processor_class = "AutoImageProcessor"
     processor_inputs = "images"
+    pixels = True
 
     def decode(self, item, max_chars: int) -> bytes:
         """The image's bytes, read within the pixel limit (core.data.pixels); the size limit is the body's."""

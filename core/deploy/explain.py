@@ -3,7 +3,8 @@ input embeddings, from a baseline of padding tokens (special tokens kept) to the
 predicted class. Each token's attribution is summed over the embedding, the tokens of one word are added up (the
 tokenizer's offsets), and the words' weights are scaled to [-1, 1]: positive pushed towards the predicted class.
 
-Tasks with one text in and one class out (classification) are explained; the others get a clear message.
+Tasks with one text in and one class out (classification) are explained so; image classifiers get an occlusion map
+instead (core.deploy.saliency); the others get a clear message.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 
 from ..common.errors import DataError
 from .predict import Predictor
+from .saliency import Saliency, saliency
 
 STEPS = 32  # integration steps: the attributions' sum is within a few percent of the logit difference
 WORD = re.compile(r"\w+|[^\w\s]")  # a word, or one punctuation mark (a Chinese character run is one \w+ word)
@@ -35,17 +37,26 @@ class Explanation:
 def explainable(predictor: Predictor) -> str | None:
     """Why the run's predictions cannot be explained, or None."""
     task = predictor.task
-    if not (task.modality.tokens and task.output.one_class and len(predictor.inputs) == 1):
-        return f"Explanations cover tasks with one text in and one class out, not {task.view.title}."
+    modality = task.modality
+    if not ((modality.tokens or modality.pixels) and task.output.one_class and len(predictor.inputs) == 1):
+        return (f"Explanations cover tasks with one text in and one class out (its words), or one image in and one "
+                f"class out (a saliency map), not {task.view.title}.")
     return None
 
 
-def explain(predictor: Predictor, texts: list[str], steps: int = STEPS) -> list[Explanation]:
-    """One explanation per text (at most ``predictor.max_length`` tokens of it are read, as in prediction)."""
-    from captum.attr import LayerIntegratedGradients
-
+def explain(predictor: Predictor, inputs: list, steps: int = STEPS) -> list[Explanation | Saliency]:
+    """One explanation per input: a text's words (at most ``predictor.max_length`` tokens of it are read, as in
+    prediction), or an image's saliency map."""
     if (why := explainable(predictor)) is not None:
         raise DataError(why)
+    if predictor.task.modality.pixels:
+        return saliency(predictor, inputs)
+    return explain_words(predictor, inputs, steps)
+
+
+def explain_words(predictor: Predictor, texts: list[str], steps: int) -> list[Explanation]:
+    from captum.attr import LayerIntegratedGradients
+
     model, tokenizer = predictor.model, predictor.tokenizer
     predictions = predictor.predict(texts)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

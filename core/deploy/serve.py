@@ -6,19 +6,22 @@ POST /v1/predict {"inputs": ["a text", ...]} (pair tasks: [{"text_a": "...", "te
 base64-encoded image files) returns
 {"predictions": [{"label": ..., "probabilities": {...}} | {"value": ...} | {"labels": [...]} | {"spans": [...]}]};
 POST /v1/explain {"inputs": ["a text", ...]} (text classifiers, at most 16 texts) returns each prediction's words
-with their weights; GET /healthz says what the model is; /docs has the OpenAPI page. An assistant run is served OpenAI-compatible
+with their weights (image classifiers: base64 images in, each saliency map out as a base64 grey PNG);
+GET /healthz says what the model is; /docs has the OpenAPI page. Every answer names the model
+(``"model": "name:version"``, or the run folder's name); POST /v1/promote {"run": ...} | {"version": N} swaps it
+without dropping a request (core.deploy.model_slot). An assistant run is served OpenAI-compatible
 instead (core.deploy.chat_server: POST /v1/chat/completions, GET /v1/models).
 
 With the monitor on (the default), each prediction carries an ``id`` and is logged (core.deploy.monitoring);
 POST /v1/feedback {"id": ..., "label": ...} records the true answer, GET /v1/monitor reports drift against the
-validation rows and the score on feedback, and GET /metrics gives the same to Prometheus.
+validation rows and the score on feedback, GET /v1/review?size=40 lists the predictions most worth a person's
+look (one-label classifiers served with --log-inputs), and GET /metrics gives the drift to Prometheus.
 """
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -28,59 +31,13 @@ from ..data.modalities import TOO_LARGE
 from ..runs.config import TrainConfig
 from ..runs.run_folder import RunFolder
 from ..tasks import get_task
+from .batching import MicroBatcher, ServeLimits
 from .explain import explain, explainable
+from .model_slot import ModelSlot, Served, add_promote_route, warm
 from .predict import Predictor
+from .versions import NamedModel
 
 EXPLAIN_MAX = 16  # texts per /v1/explain request (each costs STEPS forward and backward passes)
-
-
-@dataclass(frozen=True)
-class ServeLimits:
-    max_inputs: int = 256  # rows per request
-    max_chars: int = 20_000  # characters per text
-    max_body_bytes: int = 2 * 2**20
-    max_batch: int = 16  # rows gathered across concurrent requests into one predict call
-    wait_ms: float = 3.0  # how long the first request of a batch waits for others
-    max_new_tokens: int = 512  # assistants: the longest answer a request may ask for
-
-
-class MicroBatcher:
-    """Gathers the rows of concurrent requests into one model call (up to max_batch rows or wait_ms)."""
-
-    def __init__(self, predictor: Predictor, limits: ServeLimits):
-        self.predictor, self.limits = predictor, limits
-        self.queue: asyncio.Queue | None = None
-
-    async def predict(self, rows: dict[str, list[str]]) -> list:
-        if self.queue is None:
-            self.queue = asyncio.Queue()
-            asyncio.get_running_loop().create_task(self._worker())
-        done = asyncio.get_running_loop().create_future()
-        await self.queue.put((rows, done))
-        return await done
-
-    async def _worker(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            pending = [await self.queue.get()]
-            deadline = loop.time() + self.limits.wait_ms / 1000
-            while sum(len(next(iter(r.values()))) for r, _ in pending) < self.limits.max_batch:
-                try:
-                    pending.append(await asyncio.wait_for(self.queue.get(), max(0.0, deadline - loop.time())))
-                except asyncio.TimeoutError:
-                    break
-            merged = {role: [t for rows, _ in pending for t in rows[role]] for role in pending[0][0]}
-            try:
-                predictions = await loop.run_in_executor(None, self.predictor.predict, merged)
-            except Exception as exc:  # one bad batch must not stop the server
-                for _, done in pending:
-                    done.set_exception(exc)
-                continue
-            start = 0
-            for rows, done in pending:
-                count = len(next(iter(rows.values())))
-                done.set_result(predictions[start:start + count])
-                start += count
 
 
 @dataclass(frozen=True)
@@ -175,16 +132,24 @@ def create_chat_app(folder: str | Path, token: str | None = None, limits: ServeL
 
 
 def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits = ServeLimits(),
-               monitor_options: MonitorOptions | None = MonitorOptions()):
-    """The prediction server for ``folder``; an assistant run gets the OpenAI-compatible chat server instead."""
+               monitor_options: MonitorOptions | None = MonitorOptions(), named: NamedModel | None = None,
+               label: str | None = None):
+    """The prediction server for ``folder``, answering as ``label`` (default: the folder's name); ``named``: served
+    by name, so promotions add versions. An assistant run gets the OpenAI-compatible chat server instead."""
     from fastapi.responses import JSONResponse, Response
 
     if serves_assistant(Path(folder)):
         return create_chat_app(folder, token, limits)
-    predictor = Predictor(folder)
-    monitor, monitor_off = start_monitor(predictor, Path(folder), monitor_options)
+
+    def load(run: Path, name: str, options: MonitorOptions | None) -> Served:
+        predictor = Predictor(run)
+        warm(predictor)
+        return Served(predictor, MicroBatcher(predictor, limits), *start_monitor(predictor, run, options), name)
+
+    slot = ModelSlot(load(Path(folder), label or Path(folder).name, monitor_options),
+                     lambda run, name: load(run, name, monitor_options and replace(monitor_options, run_dir=run)), named)
+    predictor, monitor_off = slot.current.predictor, slot.current.monitor_off
     inputs, modality = predictor.inputs, predictor.task.modality
-    batcher = MicroBatcher(predictor, limits)
 
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
@@ -192,12 +157,14 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
     app = guarded_app("SFT Studio prediction server",
                       f"{predictor.task.name} model from {Path(folder).name}; inputs: {', '.join(inputs)}.",
                       token, limits, error, '{"inputs": ["a text", ...]}')
-    app.state.monitor = monitor
+    app.state.monitor = slot.current.monitor  # the current model's: promotions replace it
+    add_promote_route(app, slot, error)
 
     @app.get("/healthz")
     def healthz() -> dict:
-        return {"status": "ok", "task": predictor.task.name, "inputs": list(inputs),
-                "labels": predictor.label_names, "model": Path(folder).name, "monitor": monitor_off or "on"}
+        served = slot.current
+        return {"status": "ok", "task": served.predictor.task.name, "inputs": list(inputs),
+                "labels": served.predictor.label_names, "model": served.label, "monitor": served.monitor_off or "on"}
 
     @app.post("/v1/predict")
     async def predict(body: PredictRequest):
@@ -219,36 +186,38 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
             for role in inputs:
                 rows[role].append(decoded[role])
         try:
-            predictions = await batcher.predict(rows)
+            served, predictions = await slot.predict(rows)
         except StudioError as exc:  # e.g. an image that cannot be decoded
             return error(422, exc.message)
         responses = [plain(p) for p in predictions]
-        if monitor:
+        if served.monitor:
             try:
-                ids = monitor.record(rows, predictions, responses, (time.perf_counter() - started) * 1000)
+                ids = served.monitor.record(rows, predictions, responses, (time.perf_counter() - started) * 1000)
                 responses = [{**r, "id": i} for r, i in zip(responses, ids)]
             except Exception:  # the monitor never fails a prediction
                 pass
-        return {"predictions": responses}
+        return {"predictions": responses, "model": served.label}
 
     @app.post("/v1/explain")
     def explain_inputs(body: PredictRequest):
-        """Which words moved each prediction (integrated gradients, core.deploy.explain)."""
-        if (why := explainable(predictor)) is not None:
+        """Which words (integrated gradients) or which parts of an image (occlusion) moved each prediction
+        (core.deploy.explain)."""
+        served = slot.current
+        if (why := explainable(served.predictor)) is not None:
             return error(422, why)
         if not body.inputs or len(body.inputs) > EXPLAIN_MAX:
-            return error(413 if body.inputs else 422, f"Send 1 to {EXPLAIN_MAX} texts to explain.")
+            return error(413 if body.inputs else 422, f"Send 1 to {EXPLAIN_MAX} inputs to explain.")
         texts = []
         for n, item in enumerate(body.inputs):
             try:
                 texts.append(modality.decode(item, limits.max_chars))
             except StudioError as exc:
                 return error(413 if exc.code == TOO_LARGE else 422, f"Input {n} is {exc.message}.")
-        return {"explanations": [e.to_dict() for e in explain(predictor, texts)], "model": Path(folder).name}
+        return {"explanations": [e.to_dict() for e in explain(served.predictor, texts)], "model": served.label}
 
     @app.post("/v1/feedback", status_code=202)
     def feedback(body: FeedbackRequest):
-        if not monitor:
+        if not (monitor := app.state.monitor):
             return error(503, monitor_off)
         try:
             monitor.feedback(body.id, body.label)
@@ -258,18 +227,30 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
 
     @app.get("/v1/monitor")
     def monitor_report(last: int = 500, since_s: float | None = None):
-        if not monitor:
+        if not (monitor := app.state.monitor):
             return error(503, monitor_off)
         try:
             return monitor.report(max(1, last), time.time() - since_s if since_s else None)
         except Exception as exc:  # the database may be locked or gone
             return error(503, f"Could not read the request log: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
 
+    @app.get("/v1/review")
+    def review(size: int = 40):
+        """The predictions most worth a person's look, and the accuracy on answered ones (monitoring.review)."""
+        from .monitoring.review import review_queue
+
+        if not (monitor := app.state.monitor):
+            return error(503, monitor_off)
+        try:
+            return review_queue(monitor.view(), min(max(1, size), 500)).to_dict()
+        except StudioError as exc:  # inputs not logged, or not a one-label classifier
+            return error(422, exc.message)
+
     @app.get("/metrics")
     def metrics():
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        if not monitor:
+        if not (monitor := app.state.monitor):
             return Response(f"# {monitor_off}\n", media_type=CONTENT_TYPE_LATEST)
         return Response(monitor.metrics.text(), media_type=CONTENT_TYPE_LATEST)
 

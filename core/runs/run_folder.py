@@ -42,6 +42,7 @@ class RunFolder:
     CHAT_PREFERENCES = "chat_preferences.csv"  # prompt / chosen / rejected rows given in the Chat tab
     MONITOR_REFERENCE = "monitor_reference.json"  # the validation predictions served traffic is compared with
     LEARNING_CURVE = "learning_curve.json"  # the run's metric at smaller shares of its training rows, and the fit
+    SLICES = "slice_columns.csv"  # the table's unused columns that can group rows, row i for dataset.csv's row i
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -68,6 +69,14 @@ class RunFolder:
 
     def dataset(self) -> pd.DataFrame:
         return pd.read_csv(self.path / self.DATASET, dtype=str, keep_default_na=False)
+
+    def write_slices(self, frame: pd.DataFrame) -> None:
+        write_csv_atomic(frame, self.path / self.SLICES)
+
+    def slices(self) -> pd.DataFrame | None:
+        """The columns kept to slice the validation rows by (core.insight.slices), or None."""
+        path = self.path / self.SLICES
+        return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
 
     def model_config(self) -> dict:
         return read_json(self.path / self.MODEL_CONFIG, {}) or {}

@@ -7,6 +7,7 @@ from pathlib import Path
 from transformers import AutoConfig
 
 from ..common.errors import ModelError
+from ..models.labels_carried import carry_labels, saved_head
 from ..models.lora import is_adapter_run, load_adapter
 from ..models.onnx_model import ONNX_FILE, OnnxModel
 from ..models.registry import resolve_model_path
@@ -32,6 +33,8 @@ def load_run_model(run_dir: Path, model_class, base_model: str, merge: bool = Tr
         base_path = resolve_model_path(base_model)
         if is_adapter_run(base_path):  # tuned on top of another LoRA run (e.g. preference tuning after SFT)
             base = load_run_model(base_path, model_class, RunFolder(base_path).config().base_model)
+            if (head := saved_head(run_dir)):  # this run's labels: the base's head re-indexed, the adapter's on top
+                carry_labels(base, head, base_path.name)
         else:
             base = model_class.from_pretrained(base_path, config=AutoConfig.from_pretrained(run_dir, local_files_only=True),
                                                local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True)

@@ -8,6 +8,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 
 from ..common.errors import DataError
 from .types import Prediction
@@ -27,6 +28,8 @@ class OutputKind:
     outcome_name: ClassVar[str] = ""  # the drift check's name for the mix of outcome categories; "" for none
     feedback_metric: ClassVar[str] = "accuracy"  # what feedback_score measures
     one_class: ClassVar[bool] = False  # one class per input, with a logit to explain (core.deploy.explain)
+    slice_metric: ClassVar[str] = ""  # what core.insight.slices measures of each validation row; "" for nothing
+    slice_share: ClassVar[bool] = True  # that metric is the share of rows right (else a mean error, lower is better)
 
     def columns(self, prediction: Prediction) -> dict:
         """Prediction columns for a batch CSV."""
@@ -39,6 +42,11 @@ class OutputKind:
     def checked_truth(self, truth, labels: list[str]):
         """A true answer sent as feedback, as it is logged; refuses one that does not fit the model's ``labels``."""
         return truth
+
+    def row_scores(self, predictions: pd.DataFrame) -> np.ndarray:
+        """Each validation row's ``slice_metric`` from ``validation_predictions.csv``: 1 where the predicted
+        answer is the given one, else 0."""
+        return (predictions["label"].astype(str) == predictions["predicted"].astype(str)).to_numpy(float)
 
     def feedback_score(self, predictions: list[dict], truths: list) -> float | None:
         """``feedback_metric`` of served predictions (as JSON) against their true answers; None without any."""
@@ -55,6 +63,7 @@ class LabelOutput(OutputKind):
 
     name = "label"
     one_class = True
+    slice_metric = "accuracy"
     outcome_name = "class mix"
 
     def columns(self, prediction: Prediction) -> dict:
@@ -74,6 +83,14 @@ class LabelsOutput(OutputKind):
     """A set of labels (each above its threshold) and each label's probability."""
 
     name = "labels"
+    slice_metric = "exact match"
+
+    def row_scores(self, predictions: pd.DataFrame) -> np.ndarray:
+        """1 where the predicted set of labels is the given one (``|``-separated, in any order), else 0."""
+        def labels(cell) -> set[str]:
+            return set(str(cell).split("|")) - {""}
+
+        return np.array([float(labels(a) == labels(b)) for a, b in zip(predictions["label"], predictions["predicted"])])
     outcome_name = "label mix"
     feedback_metric = "exact match"
 
@@ -99,6 +116,12 @@ class NumberOutput(OutputKind):
 
     name = "number"
     feedback_metric = "RMSE"
+    slice_metric = "MAE"
+    slice_share = False
+
+    def row_scores(self, predictions: pd.DataFrame) -> np.ndarray:
+        """Each validation row's absolute error."""
+        return (predictions["label"].astype(float) - predictions["predicted"].astype(float)).abs().to_numpy()
 
     def columns(self, prediction: Prediction) -> dict:
         return {"predicted_score": round(prediction.value, 4)}
@@ -121,6 +144,7 @@ class SpansOutput(OutputKind):
     """Entity spans of the text: type, character offsets, text and score."""
 
     name = "spans"
+    slice_metric = "exact match"
     outcome_name = "entity types"
 
     def columns(self, prediction: Prediction) -> dict:

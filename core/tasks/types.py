@@ -43,6 +43,8 @@ class TaskData:
     rows_total: int = 0
     rows_dropped: int = 0
     warnings: list[str] = field(default_factory=list)
+    slices: pd.DataFrame | None = None  # the table's unused columns that can group rows, one row per row
+    # (core.insight.slices); kept with the run, not carried by ``subset``
 
     def __len__(self) -> int:
         return len(self.targets)

@@ -25,6 +25,7 @@ from ..runs.store import RunStore
 from ..runs.tensorboard_log import TensorBoardLog
 from ..tasks import check_config, get_task
 from ..tasks.base import Task
+from ..tasks.rows import run_rows
 from ..tasks.types import TaskData
 from .callbacks import CallbackHandler, TrainerCallback, default_callbacks
 from .checkpoint import save_model
@@ -286,11 +287,3 @@ class TrainingJob:
         self.folder.write_metrics(metrics)
         return metrics
 
-
-def run_rows(folder: RunFolder) -> TaskData:
-    """The cleaned rows a run folder keeps (``dataset.csv``), prepared again for its task."""
-    meta, task = folder.data(), get_task(folder.config().task)
-    data = task.prepare(folder.dataset(), {role.name: role.name for role in task.roles})
-    data.columns = meta.get("columns") or data.columns
-    data.rows_total, data.rows_dropped = meta["rows_total"], meta["rows_dropped"]
-    return data

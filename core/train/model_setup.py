@@ -10,6 +10,7 @@ from transformers import AutoConfig
 
 from ..common.devices import free_memory_bytes
 from ..common.errors import StudioError
+from ..models.labels_carried import CarriedHead, carries_labels, carry_labels
 from ..models.lora import apply_lora, is_adapter_run
 from ..models.registry import resolve_model_path
 from ..runs.config import TrainConfig
@@ -149,7 +150,8 @@ LOADING = threading.Lock()
 
 def load_training_model(config: TrainConfig, task, data, device: torch.device, state: dict | None = None):
     """The tokenizer (an image processor for images; ``state``: the task's fitted state), the base model from a local folder with the task's head (LoRA or frozen embeddings as
-    configured) and the names of the weights the base model did not have (the new head)."""
+    configured), the names of the weights the base model did not have (the new head) and the warnings of carrying a
+    fine-tuned base's labels over (``core.models.labels_carried``)."""
     with LOADING:
         return _load_training_model(config, task, data, device, state or {})
 
@@ -158,13 +160,16 @@ def _load_training_model(config: TrainConfig, task, data, device: torch.device, 
     path = resolve_model_path(config.base_model)
     tokenizer = task.processor(config.base_model, state)
     task.check_tokenizer(tokenizer, config.base_model)
+    head = task.head(data)
+    carrying = carries_labels(path, head)  # a fine-tuned base: loaded with its own head, then re-indexed by label
     if is_adapter_run(path):  # a LoRA run as the base model (e.g. preference tuning after SFT): merged first
         model, loading = load_run_model(path, task.model_class, RunFolder(path).config().base_model), {}
     else:
         model, loading = task.model_class.from_pretrained(
             path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True,
-            **task.head(data), **training_overrides(path, config, device))
-    new_weights = set(loading.get("missing_keys", ())) | {
+            **({} if carrying else head), **training_overrides(path, config, device))
+    carried = carry_labels(model, head, path.name) if carrying else CarriedHead()
+    new_weights = carried.new_weights | set(loading.get("missing_keys", ())) | {
         key if isinstance(key, str) else key[0] for key in loading.get("mismatched_keys", ())}
     if getattr(tokenizer, "pad_token_id", None) is not None:
         model.config.pad_token_id = tokenizer.pad_token_id
@@ -175,4 +180,4 @@ def _load_training_model(config: TrainConfig, task, data, device: torch.device, 
         model = apply_lora(model, config, task.peft_task)
     elif config.freeze_embeddings:
         freeze_input_layers(model)
-    return tokenizer, model, new_weights
+    return tokenizer, model, new_weights, carried.warnings

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..data.dedup import deduplicate
 from ..runs.config import BATCH_AUGMENTATIONS, TrainConfig
 from ..runs.run_folder import RunFolder
 from ..tasks.base import Task
+from ..tasks.rows import held_out
 from ..tasks.types import TaskData
 from .augment import augment
 
@@ -24,12 +24,8 @@ class Splits:
 
 def prepare_splits(task: Task, data: TaskData, config: TrainConfig, status: Callable[[str], None]) -> Splits:
     """Deduplicate (as configured), split, then augment the training split (``status`` shows that it is under way)."""
-    warnings = []
-    if config.deduplicate:
-        data, dropped = deduplicate(data)
-        if dropped:
-            warnings.append(f"Dropped {dropped:,} exact duplicate row(s) before the split.")
-    train, val = task.split(data, config.val_fraction, config.seed, config.folds, config.fold)
+    train, val, dropped = held_out(task, data, config)
+    warnings = [f"Dropped {dropped:,} exact duplicate row(s) before the split."] if dropped else []
     if config.train_share < 1:  # a point of a learning curve: the same validation rows, fewer training rows
         before, train = len(train), task.split(train, 1 - config.train_share, config.seed)[0]
         warnings.append(f"Trained on {len(train):,} of the {before:,} training rows (share {config.train_share:g}).")
@@ -48,3 +44,5 @@ def save_dataset(folder: RunFolder, task: Task, data: TaskData, name: str, **spl
         "rows_total": data.rows_total, "rows_dropped": data.rows_dropped, **split_counts,
         "class_counts": task.balance(data),
     }, task.to_frame(data))
+    if data.slices is not None:
+        folder.write_slices(data.slices)

@@ -12,13 +12,14 @@ from typing import Callable
 import pandas as pd
 
 from ..data.tables import DataLimits, read_table
+from ..insight.slices import kept_columns
 from ..models.language import ModelSuggestion
-from ..models.registry import REGISTRY, resolve_model_path
 from ..runs import events as ev
 from ..runs.config import TrainConfig
 from ..runs.store import RunStore
 from ..tasks import check_config, column_roles, detect_task, get_task
 from ..tasks.types import TaskData
+from .base_run import check_base_model
 from .callbacks import TrainerCallback
 from .crossval import CrossValidationJob, small_table_hint
 from .engine import TrainingJob
@@ -63,13 +64,13 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
     if base is None:  # the task's own suggestions (e.g. a higher learning rate for images) where none was given
         config = replace(config, **{k: v for k, v in task.suggested.items() if k not in given})
     data = task.prepare(frame, column_roles(config.task, columns, text_column, label_column))
+    data.slices = kept_columns(frame, data)  # kept with the run to slice its validation rows by
     suggestion = None
     if "base_model" not in given and base is None:
         suggestion = task.modality.suggest(task, data)
         config = replace(config, base_model=suggestion.model)
     check_config(config)  # with the task's own checks (its augmentations, a model of its modality)
-    if config.base_model not in REGISTRY:  # a missing local folder is refused now, not in the training thread
-        resolve_model_path(config.base_model)
+    check_base_model(config)  # a missing local folder or a run of another task is refused now, not in training
     name = data_name or (Path(table).stem if not isinstance(table, pd.DataFrame) else "data")
     return RunPlan(config, data, name, suggestion, detected)
 

@@ -88,7 +88,7 @@ def set_up(job: TrainingJob, splits: Splits) -> tuple[Encoding, Optimization, Ev
         job.events.publish(ev.Status(message))
 
     job.task_state = task.fit(splits.train, cfg)
-    tokenizer, model, new_weights = load_training_model(cfg, task, job.data, device, job.task_state)
+    tokenizer, model, new_weights, carried = load_training_model(cfg, task, job.data, device, job.task_state)
     if device.type == "cpu":
         use_fast_dropout(model)
     job.check_cancel()
@@ -99,6 +99,7 @@ def set_up(job: TrainingJob, splits: Splits) -> tuple[Encoding, Optimization, Ev
         tokenizer.save_pretrained(job.run_dir)
     status(task.encoding_status)
     encoding = encode_split(task, tokenizer, job.model, cfg, splits, job.task_state, device)
+    encoding.warnings += carried  # the labels a fine-tuned base model kept, gained and dropped
     evaluation = EvalContext(job.model, tokenizer, device, job.precision, splits.val, job.task_state,
                              lambda rows: task.encode(tokenizer, rows, encoding.max_length, job.task_state),
                              job.check_cancel, max(64, cfg.batch_size * 2), status=status)

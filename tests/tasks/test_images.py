@@ -255,6 +255,25 @@ def test_served_model_takes_base64_images_and_refuses_paths(faces_run):
     assert client.get("/healthz").json()["monitor"].endswith("this model reads images.")
 
 
+def test_image_predictions_are_explained_by_a_saliency_map_on_the_server(faces_run):
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from core.deploy.predict import Predictor
+    from core.deploy.serve import create_app
+
+    image = pd.read_csv(faces_run / "validation_predictions.csv")["image"].tolist()[0]
+    client = TestClient(create_app(faces_run, monitor_options=None))
+    answer = client.post("/v1/explain", json={"inputs": [base64.b64encode(Path(image).read_bytes()).decode()]})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()["explanations"][0]
+    assert found["label"] == Predictor(faces_run).predict({"image": [image]})[0].label
+    heat = Image.open(io.BytesIO(base64.b64decode(found["saliency_png"])))
+    assert heat.mode == "L" and heat.size == (64, 64) and np.asarray(heat).max() == 255
+    assert client.post("/v1/explain", json={"inputs": [image]}).status_code == 422  # a server path, not an image
+
+
 def test_a_zip_of_loose_images_is_predicted_to_a_csv(faces_run, tmp_path):
     from core.deploy.predict import Predictor
 

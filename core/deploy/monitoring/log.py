@@ -49,8 +49,9 @@ def database_url(target: str | Path) -> str:
     return text if "://" in text else f"sqlite:///{Path(text).resolve()}"
 
 
-def open_database(url: str) -> sa.Engine:
-    """An engine with the tables created; SQLite files get their folder, WAL and a short lock timeout."""
+def open_database(url: str, tables: sa.MetaData = metadata) -> sa.Engine:
+    """An engine with ``tables`` created (the request log's by default); SQLite files get their folder, WAL and a
+    short lock timeout."""
     url = database_url(url)
     options = {}
     if url.startswith("sqlite:///"):
@@ -59,7 +60,7 @@ def open_database(url: str) -> sa.Engine:
     engine = sa.create_engine(url, **options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", sqlite_settings)
-    metadata.create_all(engine)
+    tables.create_all(engine)
     return engine
 
 
@@ -148,13 +149,10 @@ class RequestLog:
         if logged:
             rows = {role: [e.input[role] for e in logged] for role in logged[0].input}
             predictions = [prediction_row(e, o) for e, o in zip(logged, self.describe(rows, [e.prediction for e in logged]))]
-        feedback = [{"id": e[0], "time": e[1], "truth": json.dumps(e[2])} for e in batch if not isinstance(e, Logged)]
         with self.engine.begin() as conn:
             if predictions:
                 conn.execute(PREDICTIONS.insert(), predictions)
-            for row in feedback:  # the latest answer for an id wins
-                conn.execute(FEEDBACK.delete().where(FEEDBACK.c.id == row["id"]))
-                conn.execute(FEEDBACK.insert(), row)
+            write_feedback(conn, [e for e in batch if not isinstance(e, Logged)])
             self._since_trim += len(predictions)
             if self._since_trim >= min(1000, self.max_rows):
                 self._trim(conn)
@@ -183,6 +181,13 @@ def prediction_row(entry: Logged, o: Observation) -> dict:
             "confidence": o.confidence, "value": o.value, "input_chars": o.input_chars,
             "unknown_rate": o.unknown_rate, "prediction": json.dumps(entry.response, ensure_ascii=False),
             "input": json.dumps(entry.input, ensure_ascii=False) if entry.keep_input else None}
+
+
+def write_feedback(conn, answers: list[tuple[str, float, object]]) -> None:
+    """Store ``(id, time, truth)`` answers in the feedback table; the latest answer for an id wins."""
+    for prediction_id, when, truth in answers:
+        conn.execute(FEEDBACK.delete().where(FEEDBACK.c.id == prediction_id))
+        conn.execute(FEEDBACK.insert(), {"id": prediction_id, "time": when, "truth": json.dumps(truth)})
 
 
 def read_meta(engine: sa.Engine) -> dict:

@@ -12,7 +12,7 @@ from ...tasks.types import Prediction
 from .log import Logged, RequestLog
 from .observe import observe
 from .reference import reference_for
-from .report import WINDOW, report
+from .report import WINDOW, LogView, report
 
 
 class Monitor:
@@ -25,12 +25,12 @@ class Monitor:
         self.predictor, self.output, self.log_inputs = predictor, predictor.task.output, log_inputs
         self.reference = reference_for(predictor, Path(folder), run_dir)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)  # the writer thread's own copy
-        meta = {"folder": str(Path(folder).resolve()), "run": str(Path(run_dir or folder).resolve()),
-                "task": predictor.task.name, "output": self.output.name, "inputs": list(predictor.inputs),
-                "labels": predictor.label_names, "inputs_logged": log_inputs}
+        self.meta = {"folder": str(Path(folder).resolve()), "run": str(Path(run_dir or folder).resolve()),
+                     "task": predictor.task.name, "output": self.output.name, "inputs": list(predictor.inputs),
+                     "labels": predictor.label_names, "inputs_logged": log_inputs}
         self.log = RequestLog(database or Path(run_dir or folder) / RunFolder.MONITOR_DB,
                               lambda rows, predictions: observe(tokenizer, self.output, rows, predictions),
-                              meta, max_rows)
+                              self.meta, max_rows)
         self.metrics = PrometheusMetrics(self)
 
     def record(self, rows: dict[str, list[str]], predictions: list[Prediction], responses: list[dict],
@@ -47,6 +47,10 @@ class Monitor:
     def feedback(self, prediction_id: str, truth) -> None:
         """Queue the true answer for a prediction; refuses answers that do not fit the task."""
         self.log.add((prediction_id, time.time(), self.output.checked_truth(truth, self.predictor.label_names)))
+
+    def view(self) -> LogView:
+        """The request log as ``open_log`` reads it offline (for the review queue)."""
+        return LogView(self.log.engine, self.meta, self.reference)
 
     def report(self, last: int | None = WINDOW, since: float | None = None) -> dict:
         found = report(self.log.engine, self.reference, last, since)

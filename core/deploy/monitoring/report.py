@@ -67,20 +67,40 @@ def summarise(rows: list[dict], reference: Reference) -> dict:
     }
 
 
-def training_table(engine, run_dir: Path, inputs: list[str]) -> tuple[pd.DataFrame, int]:
-    """The run's cleaned rows plus every logged input that got feedback, with the feedback as its target, in the
-    run's own column layout (the Data tab reads it back). Returns the table and how many rows feedback added."""
+def dataset_columns(run_dir: Path, frame: pd.DataFrame, inputs: list[str]) -> tuple[dict[str, str], str]:
+    """Which columns of the run's ``dataset.csv`` (``frame``) hold each input role, and which the target: a column
+    named after the role, or else the user's own column name that data.json keeps for it."""
+    named = RunFolder(run_dir).data().get("columns") or {}
+    columns = {role: role if role in frame.columns else named.get(role, role) for role in inputs}
+    missing = [c for c in columns.values() if c not in frame.columns]
+    if missing or len(frame.columns) <= len(columns):
+        lacking = ", ".join(missing) or "of the target"
+        raise DataError(f"The rows of '{Path(run_dir).name}' lack the column(s) {lacking}.")
+    return columns, next(c for c in frame.columns if c not in columns.values())
+
+
+def feedback_rows(engine, run_dir: Path, inputs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's cleaned rows, and every logged input that got feedback as a row in the same columns (the feedback
+    as its target, indexed by the prediction's id)."""
     original = RunFolder(run_dir).dataset()
-    target = next(c for c in original.columns if c not in inputs)
-    added = []
+    columns, target = dataset_columns(run_dir, original, inputs)
+    added, ids = [], []
     for row in read_window(engine):
         if row["truth"] is None or not row["input"]:
             continue
         truth = row["truth"]
         value = json.dumps(truth, ensure_ascii=False) if isinstance(truth, list) else repr(truth) if isinstance(
             truth, float) else str(truth)
-        added.append({**{c: row["input"].get(c, "") for c in inputs}, target: value})
-    return pd.concat([original, pd.DataFrame(added, columns=original.columns)], ignore_index=True), len(added)
+        added.append({**{column: row["input"].get(role, "") for role, column in columns.items()}, target: value})
+        ids.append(row["id"])
+    return original, pd.DataFrame(added, columns=original.columns, index=pd.Index(ids, name="id"))
+
+
+def training_table(engine, run_dir: Path, inputs: list[str]) -> tuple[pd.DataFrame, int]:
+    """The run's cleaned rows plus every logged input that got feedback, in the run's own column layout (the Data
+    tab reads it back). Returns the table and how many rows feedback added."""
+    original, added = feedback_rows(engine, run_dir, inputs)
+    return pd.concat([original, added], ignore_index=True), len(added)
 
 
 @dataclass
@@ -102,9 +122,12 @@ class LogView:
         return summarise(rows, self.reference), frame
 
     def training_table(self) -> tuple[pd.DataFrame, int]:
+        self.need_inputs()
+        return training_table(self.engine, Path(self.meta["run"]), self.meta["inputs"])
+
+    def need_inputs(self) -> None:
         if not self.meta.get("inputs_logged"):
             raise DataError("This log has no inputs: serve with --log-inputs to turn feedback into training rows.")
-        return training_table(self.engine, Path(self.meta["run"]), self.meta["inputs"])
 
 
 def open_log(database: str | Path) -> LogView:
