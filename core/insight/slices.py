@@ -123,8 +123,9 @@ def choices(run_dir: str | Path) -> list[str]:
     task = get_task(folder.config().task)
     if not task.output.slice_metric or not (folder / RunFolder.PREDICTIONS).is_file():
         return []
-    kept = folder.slices()
-    return (list(kept.columns) if kept is not None else []) + ([INPUT_LENGTH] if text_roles(task) else [])
+    kept = folder / RunFolder.SLICES
+    names = list(pd.read_csv(kept, nrows=0).columns) if kept.is_file() else []
+    return names + ([INPUT_LENGTH] if text_roles(task) else [])
 
 
 def wilson(right: float, rows: int, z: float = Z95) -> tuple[float, float]:

@@ -21,7 +21,8 @@ from core.deploy.serve import MonitorOptions, create_app
 from core.runs.config import TrainConfig
 from core.runs.run_folder import RunFolder
 from core.runs.store import RunStore
-from core.tasks import prepare_data
+from core.tasks import get_task, prepare_data
+from core.tasks.rows import held_out as run_split, run_rows
 from core.train.engine import TrainingJob
 
 GOOD = ["great", "wonderful", "excellent", "lovely", "superb", "fantastic"]
@@ -142,6 +143,8 @@ def test_table_splits_reviewed_rows_70_30_in_the_users_columns(crafted, review_r
     folder = RunFolder(copied)
     folder.dataset().rename(columns={"text": "review", "label": "sentiment"}).to_csv(folder / RunFolder.DATASET,
                                                                                       index=False)
+    served = RunFolder(review_run)  # both copies split alike: the same rows trained on, the same validation rows
+    trained, validation, _ = run_split(get_task("classification"), run_rows(served), served.config())
     for run in (review_run, copied):
         view.meta["run"] = str(run)
         written = reviewed_table(view, tmp_path / "next.csv")
@@ -151,7 +154,8 @@ def test_table_splits_reviewed_rows_70_30_in_the_users_columns(crafted, review_r
         answered = dict(sqlite3.connect(view.engine.url.database).execute("SELECT id, truth FROM feedback").fetchall())
         training = [i for i in answered if for_training(i)]
         assert written.added == len(training) and written.held_out == len(answered) - len(training) == len(held_out)
-        assert len(table) == len(original) + len(training) == written.rows
+        assert len(table) == len(trained) + len(training) == written.rows < len(original) + len(training)
+        assert not set(validation.inputs["text"]) & set(table.iloc[:, 0])  # the served run's validation rows stay out
         assert written.held_out_path.name == "next_held_out.csv"
         assert len(prepare_data("classification", table)) == len(table)  # the Data tab can train on it
         queue = review_queue(view, size=8)  # the classical model reads either layout

@@ -26,6 +26,7 @@ from ...runs.run_folder import RunFolder
 from ...tasks import get_task
 from ...tasks.classical import TextFeatures, subsample
 from ...tasks.rows import held_out
+from ...tasks.base import Task
 from ...tasks.types import TaskData
 from .log import PREDICTIONS, read_window, write_feedback
 from .report import LogView, dataset_columns, feedback_rows
@@ -111,7 +112,7 @@ class ReviewQueue:
 
 @dataclass(frozen=True)
 class ReviewedTable:
-    """The training table (the run's rows + TRAIN_SHARE of the reviewed predictions) and the held-out rest."""
+    """The training table (the rows the run trained on + TRAIN_SHARE of the reviewed predictions) and the held-out rest."""
 
     path: Path
     held_out_path: Path
@@ -146,20 +147,16 @@ def classical_labeller(run_dir: str, stamp: float):
     modification time, so changed rows are fitted again."""
     folder = RunFolder(run_dir)
     try:
-        config, frame = folder.config(), folder.dataset()
-        task = get_task(config.task)
-        texts = [r.name for r in task.roles if r.text]
-        columns, target = dataset_columns(Path(run_dir), frame, texts)
-        data = task.prepare(frame, {**columns, next(r.name for r in task.roles if not r.text): target})
-        train = subsample(held_out(task, data, config)[0], config.seed)
+        task, train, _ = trained_rows(Path(run_dir), folder.dataset())
+        train = subsample(train, folder.config().seed)
         features = TextFeatures.fit(task.texts(train))
         model = task.classical_model().fit(task.classical_matrix(features, train), train.targets)
     except (OSError, StudioError, ValueError):  # no rows kept (an export), one class left, an empty vocabulary
         return None
 
     def label(inputs: dict[str, list[str]]) -> list[str]:
-        rows = TaskData(inputs, [0] * len(next(iter(inputs.values()))), data.columns, data.label_names)
-        return [data.label_names[int(k)] for k in model.predict(task.classical_matrix(features, rows))]
+        rows = TaskData(inputs, [0] * len(next(iter(inputs.values()))), train.columns, train.label_names)
+        return [train.label_names[int(k)] for k in model.predict(task.classical_matrix(features, rows))]
 
     return label
 
@@ -220,13 +217,32 @@ def record_answers(view: LogView, answers: dict[str, str]) -> int:
     return len(checked)
 
 
+def trained_rows(run_dir: Path, original: pd.DataFrame) -> tuple[Task, TaskData, dict[str, str]]:
+    """The run's task, the rows of its ``dataset.csv`` (``original``, in either column layout) it trained on (its own
+    split: the validation rows left out), and which column of ``original`` holds each role."""
+    config = RunFolder(run_dir).config()
+    task = get_task(config.task)
+    columns, target = dataset_columns(run_dir, original, [r.name for r in task.roles if r.text])
+    columns[next(r.name for r in task.roles if not r.text)] = target
+    return task, held_out(task, task.prepare(original, columns), config)[0], columns
+
+
+def training_split(run_dir: Path, original: pd.DataFrame) -> pd.DataFrame:
+    """The rows the run trained on, in the columns of ``original``: its validation rows are left out, so a model
+    trained on from them can be compared with the run on those rows (core.deploy.held_out_check)."""
+    task, train, columns = trained_rows(run_dir, original)
+    return task.to_frame(train).rename(columns=columns)[list(original.columns)]
+
+
 def reviewed_table(view: LogView, path: str | Path) -> ReviewedTable:
-    """Write the run's rows + TRAIN_SHARE of the reviewed predictions (a stable split by id) to ``path``, and the
-    other reviewed predictions to ``<path>_held_out.csv`` beside it: rows to compare a new model with the served one."""
+    """Write the rows the run trained on (not its validation rows) + TRAIN_SHARE of the reviewed predictions (a stable
+    split by id) to ``path``, and the other reviewed predictions to ``<path>_held_out.csv`` beside it: the served run's
+    validation rows and these are the rows to compare a new model with the served one."""
     reviewable(view)
-    original, reviewed = feedback_rows(view.engine, Path(view.meta["run"]), view.meta["inputs"])
+    run_dir = Path(view.meta["run"])
+    original, reviewed = feedback_rows(view.engine, run_dir, view.meta["inputs"])
     training = np.array([for_training(i) for i in reviewed.index], dtype=bool)
-    table = pd.concat([original, reviewed[training]], ignore_index=True)
+    table = pd.concat([training_split(run_dir, original), reviewed[training]], ignore_index=True)
     path = Path(path)
     held_out_path = path.with_name(f"{path.stem}_held_out.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
