@@ -14,7 +14,7 @@ from core.deploy.monitoring.drift import ALPHA, PSI_DRIFT
 from core.deploy.monitoring.report import open_log
 from core.runs.run_folder import RunFolder
 
-from . import charts, review_panel
+from . import charts, promote_panel, review_panel
 from .context import AppContext, error_md, ok_md, viewer_of
 from .strings import t
 
@@ -103,5 +103,5 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     refresh.click(show, [run, database, window, user], [summary, checks, traffic, mix], api_visibility="private")
     make_table.click(make, [run, database, user], [table_file, table_message], api_visibility="private")
-    review_panel.build(log_of, [run, database], user)
+    promote_panel.build(ctx, run, review_panel.build(log_of, [run, database], user), user)
     return {"run": run, "choose": choose}

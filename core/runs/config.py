@@ -17,6 +17,8 @@ BATCH_AUGMENTATIONS = ("crops", "crops_flips", "sound")  # images: new random cr
 COPYING_AUGMENTATIONS = ("eda", "synonyms", "entities")  # add augment_copies new rows per training row (at most)
 PREFERENCE_LOSSES = ("dpo", "orpo")  # of the preference task (core/tasks/preference.py)
 DEFAULT_TASK = "classification"  # what a table is trained for when nothing else is known
+FEW_SHOT_MODES = ("auto", "on", "off")  # core/train/few_shot.py
+FEW_SHOT_ROWS = 32  # auto: the few-shot mode below this many training rows per class (the median class)
 
 
 @dataclass
@@ -129,6 +131,12 @@ class TrainConfig:
     augment_copies: int = setting(1, ("New rows per training row", "每行生成的新行数"), (  # eda, synonyms, entities
         "How many new rows each training row gives", "每个训练行生成几个新行"),
         low=1, high=10, widget="number", row="extras", speed=True)
+    few_shot: str = setting("auto", ("Few-shot mode (SetFit)", "小样本模式（SetFit）"), (  # core/train/few_shot.py
+        f"auto: on under {FEW_SHOT_ROWS} training rows per class with a sentence encoder; trains on pairs of rows, "
+        "then fits a logistic-regression head", f"auto：每类训练行少于 {FEW_SHOT_ROWS} 且基础模型是句向量编码器时开启；"
+        "先用成对的行训练，再拟合逻辑回归输出层"),
+        choices=FEW_SHOT_MODES, choice_labels=(("auto", "自动"), ("on", "开启"), ("off", "关闭")), widget="radio",
+        row="extras", speed=True, task="classification")
     preference_loss: str = setting("dpo", (
         "Preference loss (prompt / chosen / rejected tables)", "偏好损失（提示 / 更好 / 更差 表格）"), (
         "DPO compares with the starting model; ORPO needs none and also learns the chosen answers",

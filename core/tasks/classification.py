@@ -9,6 +9,7 @@ from sklearn.model_selection import train_test_split
 
 from ..common.errors import DataError
 from ..data.tables import LABEL_NAME_HINTS, TEXT_NAME_HINTS, as_strings, name_hint
+from ..models import mean_pooled  # noqa: F401  (registers the few-shot mode's architecture for loading runs)
 from .base import Task, missing_text_warnings
 from .metrics import classification_metrics
 from .outputs import LABEL

@@ -30,6 +30,8 @@ from ..tasks.types import TaskData
 from .callbacks import CallbackHandler, TrainerCallback, default_callbacks
 from .checkpoint import save_model
 from .evaluation import EvalContext
+from .few_shot import few_shot_mode
+from .few_shot_loop import FewShotLoop
 from .loop import Cancelled, StepLoop
 from .parallel.peers import PeerLost, SingleProcess
 from .prepare import Splits, prepare_splits, save_dataset
@@ -226,10 +228,12 @@ class TrainingJob:
         self.precision = resolve_precision(cfg.precision, self.device, task.bf16_on_cpu)
         splits = prepare_splits(task, self.data, cfg, self._status)
         self.val = splits.val
-        encoding, optimization, self._eval = set_up(self, splits)
+        mode = few_shot_mode(cfg, self.data)
+        encoding, optimization, self._eval = set_up(self, splits, mode)
         handler = self._begin(splits, encoding, optimization)
         self._started = time.time() - handler.state.elapsed
-        StepLoop(self, encoding.rows, optimization, self._eval, handler, self._started).run()
+        loop = FewShotLoop if mode.on else StepLoop
+        loop(self, encoding.rows, optimization, self._eval, handler, self._started).run()
         if not self.parallel.main:
             return
         self._samples_per_s = handler.state.seen / (time.time() - self._started)

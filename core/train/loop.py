@@ -40,13 +40,10 @@ class StepLoop:
 
     def run(self) -> None:
         state, generator = self.handler.state, self.optimization.generator
-        cfg, lengths = self.job.config, self.rows.lengths()
         self.job.model.train()
         while state.step < state.total:
             epoch_rng = generator.get_state()
-            batches = length_grouped_batches(lengths, cfg.batch_size * self.job.parallel.world, generator,
-                                             cfg.group_by_length)
-            for index, rows in enumerate(batches):
+            for index, rows in enumerate(self.batches(generator)):
                 if index < state.batch_in_epoch:
                     continue  # already trained before the resume checkpoint
                 self.step(index, rows)
@@ -55,15 +52,26 @@ class StepLoop:
                     break
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
+    def batches(self, generator: torch.Generator) -> list[list[int]]:
+        """One epoch's batches of training rows (of every process), grouped by length as configured."""
+        cfg = self.job.config
+        return length_grouped_batches(self.rows.lengths(), cfg.batch_size * self.job.parallel.world, generator,
+                                      cfg.group_by_length)
+
+    def backward(self, indices: list[int]) -> torch.Tensor:
+        """The task's loss on the training rows ``indices``, its gradients computed."""
+        job = self.job
+        batch = self.rows.batch(indices, job.tokenizer, job.device)
+        with autocast(job.device, job.precision):
+            loss = job.task.loss(job.model, batch)
+        loss.backward()
+        return loss
+
     def step(self, index: int, rows: list[int]) -> None:
         """One optimizer step on this process's share of the batch ``rows``, gradients averaged over the group."""
         job, state, opt = self.job, self.handler.state, self.optimization
-        indices, loss = job.parallel.shard(rows), None
-        if indices:
-            batch = self.rows.batch(indices, job.tokenizer, job.device)
-            with autocast(job.device, job.precision):
-                loss = job.task.loss(job.model, batch)
-            loss.backward()
+        indices = job.parallel.shard(rows)
+        loss = self.backward(indices) if indices else None
         loss_value, stop = job.parallel.sync_step(job.model, loss, len(indices), job.cancel_requested)
         if stop:
             raise Cancelled()

@@ -148,24 +148,26 @@ def make_optimizer(model: torch.nn.Module, config: TrainConfig, new: set[str] = 
 LOADING = threading.Lock()
 
 
-def load_training_model(config: TrainConfig, task, data, device: torch.device, state: dict | None = None):
+def load_training_model(config: TrainConfig, task, data, device: torch.device, state: dict | None = None,
+                        model_class: type | None = None):
     """The tokenizer (an image processor for images; ``state``: the task's fitted state), the base model from a local folder with the task's head (LoRA or frozen embeddings as
-    configured), the names of the weights the base model did not have (the new head) and the warnings of carrying a
-    fine-tuned base's labels over (``core.models.labels_carried``)."""
+    configured; ``model_class``: another than the task's, e.g. the few-shot mode's), the names of the weights the
+    base model did not have (the new head) and the warnings of carrying a fine-tuned base's labels over
+    (``core.models.labels_carried``)."""
     with LOADING:
-        return _load_training_model(config, task, data, device, state or {})
+        return _load_training_model(config, task, data, device, state or {}, model_class or task.model_class)
 
 
-def _load_training_model(config: TrainConfig, task, data, device: torch.device, state: dict):
+def _load_training_model(config: TrainConfig, task, data, device: torch.device, state: dict, model_class: type):
     path = resolve_model_path(config.base_model)
     tokenizer = task.processor(config.base_model, state)
     task.check_tokenizer(tokenizer, config.base_model)
     head = task.head(data)
     carrying = carries_labels(path, head)  # a fine-tuned base: loaded with its own head, then re-indexed by label
     if is_adapter_run(path):  # a LoRA run as the base model (e.g. preference tuning after SFT): merged first
-        model, loading = load_run_model(path, task.model_class, RunFolder(path).config().base_model), {}
+        model, loading = load_run_model(path, model_class, RunFolder(path).config().base_model), {}
     else:
-        model, loading = task.model_class.from_pretrained(
+        model, loading = model_class.from_pretrained(
             path, local_files_only=True, use_safetensors=True, ignore_mismatched_sizes=True, output_loading_info=True,
             **({} if carrying else head), **training_overrides(path, config, device))
     carried = carry_labels(model, head, path.name) if carrying else CarriedHead()

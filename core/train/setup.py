@@ -19,9 +19,10 @@ from .callbacks import LoopState
 from .checkpoint import load_resume
 from .dropout import use_fast_dropout
 from .evaluation import EvalContext
+from .few_shot import FewShotMode
 from .model_setup import check_memory, load_training_model, make_optimizer
 from .prepare import Splits
-from .schedule import Schedule, plan_schedule
+from .schedule import Schedule
 
 if TYPE_CHECKING:
     from .engine import TrainingJob
@@ -68,10 +69,9 @@ class Optimization:
         self.state = load_resume(folder, model, self.optimizer, self.scheduler, self.generator, device)
 
 
-def make_optimization(model, config: TrainConfig, new_weights: set[str], train_rows: int, world: int) -> Optimization:
+def make_optimization(model, config: TrainConfig, new_weights: set[str], schedule: Schedule) -> Optimization:
     """The optimizer (``new_weights``: the head's, see ``make_optimizer``) with linear warmup and decay over the
-    run's planned steps, and the seeded generator of the batch order."""
-    schedule = plan_schedule(config, train_rows, world)
+    ``schedule``'s steps, and the seeded generator of the batch order."""
     total = schedule.total_steps
     optimizer = make_optimizer(model, config, new_weights)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
@@ -79,16 +79,18 @@ def make_optimization(model, config: TrainConfig, new_weights: set[str], train_r
                         torch.Generator().manual_seed(config.seed))
 
 
-def set_up(job: TrainingJob, splits: Splits) -> tuple[Encoding, Optimization, EvalContext]:
+def set_up(job: TrainingJob, splits: Splits, mode: FewShotMode) -> tuple[Encoding, Optimization, EvalContext]:
     """The task's state fitted on the training split and ``job``'s model loaded (process 0 keeps the data and the
-    tokenizer in the run folder), the split encoded, the optimizer made and, when resuming, restored."""
+    tokenizer in the run folder), the split encoded, the optimizer made and, when resuming, restored; ``mode`` (the
+    few-shot mode's or the plain fine-tune's) gives the model class, the learning rate and the schedule."""
     cfg, task, device = job.config, job.task, job.device
 
     def status(message: str) -> None:
         job.events.publish(ev.Status(message))
 
     job.task_state = task.fit(splits.train, cfg)
-    tokenizer, model, new_weights, carried = load_training_model(cfg, task, job.data, device, job.task_state)
+    tokenizer, model, new_weights, carried = load_training_model(cfg, task, job.data, device, job.task_state,
+                                                                 mode.model_class)
     if device.type == "cpu":
         use_fast_dropout(model)
     job.check_cancel()
@@ -103,7 +105,8 @@ def set_up(job: TrainingJob, splits: Splits) -> tuple[Encoding, Optimization, Ev
     evaluation = EvalContext(job.model, tokenizer, device, job.precision, splits.val, job.task_state,
                              lambda rows: task.encode(tokenizer, rows, encoding.max_length, job.task_state),
                              job.check_cancel, max(64, cfg.batch_size * 2), status=status)
-    optimization = make_optimization(job.model, cfg, new_weights, len(splits.train), job.parallel.world)
+    optimization = make_optimization(job.model, mode.optimizer_settings(cfg), new_weights,
+                                     mode.schedule(cfg, len(splits.train), job.parallel.world))
     job.model.eval()  # no dropout (peft's wrapper turns training mode on)
     task.before_training(evaluation, encoding.rows)  # on the starting model, also when resuming
     if job.resuming:

@@ -78,6 +78,21 @@ def review_in_browser(page, run, truth: dict[str, str], labels: list[str]) -> No
     shot(page, "loop-review-done")
 
 
+def compare_in_browser(page, new_run, held_out, url: str) -> None:
+    """The Monitor tab's Compare and promote panel: the new run against the served one on the same held-out rows."""
+    page.locator("#promote-panel .label-wrap").first.click()
+    page.wait_for_function(f"document.querySelector('#promote-new-run input')?.value == '{new_run.name}'",
+                           timeout=30_000)
+    page.locator("#promote-held-out input[type=file]").set_input_files(str(held_out))
+    page.locator("#promote-server input, #promote-server textarea").first.fill(url)
+    page.locator("#promote-held-out a").first.wait_for(timeout=30_000)
+    page.locator("#promote-compare").click()
+    page.locator("#promote-verdict").wait_for(timeout=120_000)
+    assert page.locator("#promote-verdict").get_attribute("data-verdict") == "not worse"
+    assert "extra rows (" in page.locator("#promote-report").inner_text()
+    shot(page, "loop-compare")
+
+
 def test_the_loop_from_shifted_traffic_to_a_better_model_without_a_failed_request(page, app, tmp_path, capsys):
     store, registry = RunStore(app.runs), Registry(app.runs)
     tweets = pd.read_csv(sample_path("tweet_sentiment"))  # served early, on few labels: 60 tweets a class
@@ -111,6 +126,7 @@ def test_the_loop_from_shifted_traffic_to_a_better_model_without_a_failed_reques
             print("\n" + "\n".join(report.lines()))
         shifted = report.comparisons[-1].metrics[0]
         assert shifted.new > shifted.served, report.lines()  # better on the held-out share of the shifted traffic
+        compare_in_browser(page, new_run, tmp_path / "next_held_out.csv", url)
 
         errors, seen = [], [[] for _ in range(CLIENTS)]
         stop = threading.Event()
@@ -130,7 +146,9 @@ def test_the_loop_from_shifted_traffic_to_a_better_model_without_a_failed_reques
             worker.start()
         try:
             time.sleep(1)
-            assert cli.main(["promote", "--run", str(new_run), "--server", url]) == 0
+            page.locator("#promote-button").click()  # enabled: the new run is not worse
+            page.wait_for_function("document.querySelector('#promote-message')?.innerText.includes('serves "
+                                   "sentiment:2 (was sentiment:1)')", timeout=120_000)
             deadline = time.time() + 60
             while not all("sentiment:2" in s for s in seen) and time.time() < deadline:
                 time.sleep(0.1)
