@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .monitoring.monitor import Monitor
 
 BUSY = "busy"  # the error code of a promotion refused because another one is under way
+RETIRED_KEPT = 4  # earlier models whose logs still take feedback on their predictions
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,18 @@ class ModelSlot:
 
     def __init__(self, current: Served, load: Load, named: NamedModel | None = None):
         self.current, self._load, self.named = current, load, named
+        self.retired: list[Served] = []  # the models served before, newest first (feedback may still name theirs)
         self._promoting = False
+
+    def monitor_for(self, prediction_id: str) -> Monitor | None:
+        """The monitor whose log holds the prediction (one made before a promotion keeps its feedback in its own
+        model's log), else the current one (a prediction too new to be written yet)."""
+        from .monitoring.log import logged
+
+        for served in (self.current, *self.retired):
+            if served.monitor is not None and logged(served.monitor.log.engine, prediction_id):
+                return served.monitor
+        return self.current.monitor
 
     async def predict(self, rows: dict[str, list[str]]) -> tuple[Served, list[Prediction]]:
         """The predictions of the model current when the rows were queued, and that model."""
@@ -70,6 +82,7 @@ class ModelSlot:
         try:
             new = await asyncio.to_thread(self._prepare, run, version)
             old, self.current = self.current, new
+            self.retired = [old, *self.retired][:RETIRED_KEPT]
             await old.batcher.close()
         finally:
             self._promoting = False

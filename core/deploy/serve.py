@@ -217,7 +217,7 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
 
     @app.post("/v1/feedback", status_code=202)
     def feedback(body: FeedbackRequest):
-        if not (monitor := app.state.monitor):
+        if not (monitor := slot.monitor_for(body.id)):
             return error(503, monitor_off)
         try:
             monitor.feedback(body.id, body.label)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -19,9 +20,10 @@ from core.cli import main as cli
 from core.cli.versions import served_model
 from core.common.errors import DataError, ModelError
 from core.deploy.batching import MicroBatcher, ServeLimits
-from core.deploy.serve import create_app
+from core.deploy.serve import MonitorOptions, create_app
 from core.deploy.versions import NamedModel, Registry
 from core.runs.config import TrainConfig
+from core.runs.run_folder import RunFolder
 from core.runs.store import RunStore
 from core.tasks import prepare_data
 from core.train.engine import TrainingJob
@@ -213,3 +215,26 @@ def test_promotion_under_load_drops_nothing_and_switches_each_client_once(runs, 
     assert "serves reviews:2 (was reviews:1)" in capsys.readouterr().out
     assert cli.main(["promote", "--model", "other", "--version", "1", "--server", url]) == 2
     assert "serves 'reviews:2', not the model 'other'" in capsys.readouterr().err
+
+
+def test_feedback_on_a_prediction_made_before_a_promotion_reaches_its_own_models_log(runs):
+    def truths(run) -> dict:
+        deadline = time.time() + 10  # the request log writes every half second
+        while time.time() < deadline:
+            with sqlite3.connect(run / RunFolder.MONITOR_DB) as db:
+                found = dict(db.execute("SELECT id, truth FROM feedback"))
+            if found:
+                return found
+            time.sleep(0.1)
+        return {}
+
+    app = create_app(runs["v1"], monitor_options=MonitorOptions(log_inputs=True, run_dir=runs["v1"]))
+    with TestClient(app) as client:
+        before = client.post("/v1/predict", json={"inputs": ["this is good number 1"]}).json()["predictions"][0]["id"]
+        app.state.monitor.log.flush()
+        assert client.post("/v1/promote", json={"run": str(runs["v2"])}).status_code == 200
+        after = client.post("/v1/predict", json={"inputs": ["this is bad"]}).json()["predictions"][0]["id"]
+        app.state.monitor.log.flush()
+        for prediction_id, label in ((before, "pos"), (after, "neg")):
+            assert client.post("/v1/feedback", json={"id": prediction_id, "label": label}).status_code == 202
+        assert truths(runs["v1"]) == {before: '"pos"'} and truths(runs["v2"]) == {after: '"neg"'}

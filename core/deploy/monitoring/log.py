@@ -190,6 +190,12 @@ def write_feedback(conn, answers: list[tuple[str, float, object]]) -> None:
         conn.execute(FEEDBACK.insert(), {"id": prediction_id, "time": when, "truth": json.dumps(truth)})
 
 
+def logged(engine: sa.Engine, prediction_id: str) -> bool:
+    """Whether the log holds the prediction ``prediction_id``."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(PREDICTIONS.c.id).where(PREDICTIONS.c.id == prediction_id)).first() is not None
+
+
 def read_meta(engine: sa.Engine) -> dict:
     with engine.connect() as conn:
         return {key: json.loads(value) for key, value in conn.execute(sa.select(META.c.key, META.c.value))}
