@@ -1,6 +1,7 @@
 """Which part of a picture decided an image classifier's prediction: occlusion (captum's Occlusion). A grey patch,
 an eighth of the model's input side, slides over the picture half a patch at a time; how much the predicted class's
-probability drops while a patch hides a pixel, averaged over those patches, is that pixel's heat, scaled to [0, 1].
+log-probability drops while a patch hides a pixel, averaged over those patches, is that pixel's heat, scaled to
+[0, 1]. The log keeps the map alive on a nearly certain model, whose probability hardly moves (0.9999 -> 0.999).
 A faithful map: greying its hottest patches lowers the probability more than greying random ones
 (bench/explain_images.py).
 """
@@ -48,13 +49,14 @@ class Saliency:
         return np.round(picture * (1 - alpha) + RED * alpha).astype(np.uint8)
 
 
-def occlusion(probabilities: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor, target: int, patch: int) -> np.ndarray:
+def occlusion(scores: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor, target: int,
+              patch: int) -> np.ndarray:
     """Heat (side x side, in [0, 1]) of one picture (1 x 3 x side x side, in [0, 1]) for class ``target``:
-    ``probabilities`` maps such pictures to class probabilities."""
+    ``scores`` maps such pictures to per-class scores (log-probabilities)."""
     from captum.attr import Occlusion
 
     stride = max(1, patch // 2)
-    drops = Occlusion(probabilities).attribute(pixels, sliding_window_shapes=(3, patch, patch),
+    drops = Occlusion(scores).attribute(pixels, sliding_window_shapes=(3, patch, patch),
                                                strides=(3, stride, stride), baselines=GREY, target=target,
                                                perturbations_per_eval=32)
     heat = drops[0].mean(0).clamp(min=0).cpu().numpy()
@@ -67,25 +69,25 @@ def model_pixels(predictor: Predictor, images: list) -> torch.Tensor:
     return predictor.task.encode_inputs(predictor.tokenizer, rows, predictor.max_length)["pixel_values"].float() / 255
 
 
-def class_probabilities(predictor: Predictor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Pictures in [0, 1] -> class probabilities, through the task's own scaling (from uint8, as in prediction)."""
+def class_log_probabilities(predictor: Predictor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Pictures in [0, 1] -> class log-probabilities, through the task's own scaling (from uint8, as in prediction)."""
     task, tokenizer = predictor.task, predictor.tokenizer
 
-    def probabilities(x: torch.Tensor) -> torch.Tensor:
+    def log_probabilities(x: torch.Tensor) -> torch.Tensor:
         features = {"pixel_values": (x * 255).round().to(torch.uint8)}
         _, batch = next(task.feature_batches(tokenizer, features, len(x)))
-        return predictor.model(**batch.to(predictor.device)).logits.float().softmax(-1)
+        return predictor.model(**batch.to(predictor.device)).logits.float().log_softmax(-1)
 
-    return probabilities
+    return log_probabilities
 
 
 def saliency(predictor: Predictor, images: list) -> list[Saliency]:
     """One occlusion map per image (a path or bytes), for the class the predictor gives it."""
     predictions = predictor.predict({predictor.inputs[0]: images})
-    probabilities, found = class_probabilities(predictor), []
+    scores, found = class_log_probabilities(predictor), []
     with predictor._lock, torch.inference_mode():
         for picture, prediction in zip(model_pixels(predictor, images), predictions):
             target = predictor.label_names.index(prediction.label)
-            heat = occlusion(probabilities, picture[None], target, max(1, picture.shape[-1] // PATCHES))
+            heat = occlusion(scores, picture[None], target, max(1, picture.shape[-1] // PATCHES))
             found.append(Saliency(prediction.label, heat))
     return found

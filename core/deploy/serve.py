@@ -154,6 +154,9 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
+    def unreadable_log(exc: Exception) -> JSONResponse:
+        return error(503, f"Could not read the request log: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+
     app = guarded_app("SFT Studio prediction server",
                       f"{predictor.task.name} model from {Path(folder).name}; inputs: {', '.join(inputs)}.",
                       token, limits, error, '{"inputs": ["a text", ...]}')
@@ -232,7 +235,7 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
         try:
             return monitor.report(max(1, last), time.time() - since_s if since_s else None)
         except Exception as exc:  # the database may be locked or gone
-            return error(503, f"Could not read the request log: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+            return unreadable_log(exc)
 
     @app.get("/v1/review")
     def review(size: int = 40):
@@ -245,6 +248,8 @@ def create_app(folder: str | Path, token: str | None = None, limits: ServeLimits
             return review_queue(monitor.view(), min(max(1, size), 500)).to_dict()
         except StudioError as exc:  # inputs not logged, or not a one-label classifier
             return error(422, exc.message)
+        except Exception as exc:  # the database may be locked or gone
+            return unreadable_log(exc)
 
     @app.get("/metrics")
     def metrics():
