@@ -14,7 +14,7 @@ VADER_SDIST := vaderSentiment==3.3.2
 HOST ?= 127.0.0.1
 PORT ?= 7860
 
-.PHONY: run test test-fast bench-estimate wordnet speech bench-speech fuzz bench bench-images bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-preference bench-packing bench-parallel browser clean
+.PHONY: run test test-fast bench-estimate wordnet speech bench-speech fuzz bench bench-images bench-search bench-monitor bench-augment bench-quality-vs-classical bench-tasks bench-lora bench-zh bench-zh-e5 bench-export bench-quality bench-prune bench-gen bench-preference bench-packing bench-parallel bench-few-shot browser clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -99,6 +99,9 @@ bench-gen: $(VENV)/.installed
 bench-preference: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) -m bench.preference_speed
+
+bench-few-shot: $(VENV)/.installed
+	$(PY) -m bench.few_shot --seeds 2
 
 bench-packing: $(VENV)/.installed
 	$(PY) -m bench.packing

@@ -8,6 +8,7 @@ import gradio as gr
 
 from core.common.errors import StudioError
 from core.models.registry import cache_root
+from core.runs.run_folder import RunFolder
 
 from . import api, chat_tab, data_tab, evaluate_tab, monitor_tab, predict_tab, runs_tab, search_panel, train_tab
 from .context import AppContext, error_md, viewer_of
@@ -46,16 +47,32 @@ def build_app(ctx: AppContext | None = None) -> gr.Blocks:
         runs_page.select(runs["show"], [runs["run"], user], runs["outputs"], api_visibility="private")
         chat_page.select(chat["choose"], [chat["run"], user], chat["run"], api_visibility="private")
         monitor_page.select(monitor["choose"], [monitor["run"], user], monitor["run"], api_visibility="private")
-        def train_on_feedback(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
-            """Chat tab -> the run's preferences loaded in the Data tab, the run chosen as base model, Train tab."""
+
+        def to_training(load) -> tuple:
+            """A table loaded in the Data tab by ``load()``, then the Train tab; or the reason it could not be."""
             try:
-                loaded = data["on_feedback"](chat["run_dir_of"](run_id, browser_id, request))
+                return (*load(), "", gr.Tabs(selected="train"))
             except StudioError as exc:
                 return (*(gr.skip(),) * len(data["outputs"]), error_md(exc.message), gr.skip())
-            return (*loaded, "", gr.Tabs(selected="train"))
+
+        def train_on_feedback(run_id: str | None, browser_id: str | None = None, request: gr.Request = None):
+            """Chat tab -> the run's preferences loaded in the Data tab, the run chosen as base model, Train tab."""
+            return to_training(lambda: data["on_feedback"](chat["run_dir_of"](run_id, browser_id, request)))
+
+        def train_on_reviewed(run_id: str | None, files, browser_id: str | None = None, request: gr.Request = None):
+            """Monitor tab -> the reviewed-rows table loaded in the Data tab, the served run as base model, Train tab."""
+            def load():
+                table = next((str(f) for f in files or [] if not str(f).endswith("_held_out.csv")), None)
+                if not run_id or not table:
+                    raise StudioError("Make the training table from the reviewed rows first.")
+                run_dir = ctx.store.path_of(run_id, viewer_of(request, browser_id))
+                return data["on_run_table"](table, Path(table).name, str(run_dir), RunFolder(run_dir).config().task)
+            return to_training(load)
 
         chat["train_feedback"].click(train_on_feedback, [chat["run"], user], [*data["outputs"], chat["message"], tabs],
                                      api_visibility="private")
+        monitor["train_on"].click(train_on_reviewed, [monitor["run"], monitor["review_files"], user],
+                                  [*data["outputs"], monitor["review_message"], tabs], api_visibility="private")
 
         def base_model_for(state: dict | None, browser_id: str | None = None, request: gr.Request = None):
             return train_tab.base_model_update(ctx, state, viewer_of(request, browser_id))

@@ -135,10 +135,15 @@ def build(ctx: AppContext) -> dict:
                     error_md(exc.message))
         return analyse(ctx, str(path), path.name, task=SAMPLES[name].task)
 
+    def on_run_table(path: str, name: str, run_dir: str, kind: str):
+        """A table made from a run (the Chat tab's preferences, the Monitor tab's reviewed rows) as the table to train
+        on, with that run as the base model."""
+        loaded = analyse(ctx, path, name, task=kind)
+        return ({**loaded[0], "base_run": run_dir} if loaded[0] else loaded[0], *loaded[1:])
+
     def on_feedback(run_dir: str):
         """The Chat tab's preferences of a run as the table to train on, with that run as the base model."""
-        loaded = analyse(ctx, str(feedback_table(run_dir)), "chat-feedback.csv", task="preference")
-        return ({**loaded[0], "base_run": run_dir} if loaded[0] else loaded[0], *loaded[1:])
+        return on_run_table(str(feedback_table(run_dir)), "chat-feedback.csv", run_dir, "preference")
 
     def on_change(state, kind, *chosen):
         """A column or the task changed: check the data again (columns are guessed anew for a new task)."""
@@ -178,5 +183,6 @@ def build(ctx: AppContext) -> dict:
     check.click(check_data, data_state, [report, *fixes], api_name="check_data")
     for name, button in zip(FIX_TITLES, fixes):
         button.click(fix_with(name), data_state, [*outputs, report, *fixes], api_name=f"fix_{name}")
-    return {"state": data_state, "on_sample": on_sample, "on_feedback": on_feedback, "sample": sample,
+    return {"state": data_state, "on_sample": on_sample, "on_feedback": on_feedback, "on_run_table": on_run_table,
+            "sample": sample,
             "outputs": outputs}

@@ -103,5 +103,7 @@ def build(ctx: AppContext, user: gr.BrowserState) -> dict:
 
     refresh.click(show, [run, database, window, user], [summary, checks, traffic, mix], api_visibility="private")
     make_table.click(make, [run, database, user], [table_file, table_message], api_visibility="private")
-    promote_panel.build(ctx, run, review_panel.build(log_of, [run, database], user), user)
-    return {"run": run, "choose": choose}
+    review_files, train_on, review_message = review_panel.build(log_of, [run, database], user)
+    promote_panel.build(ctx, run, review_files, user)
+    return {"run": run, "choose": choose, "review_files": review_files, "train_on": train_on,
+            "review_message": review_message}

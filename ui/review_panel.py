@@ -40,9 +40,10 @@ def shown(items: list[dict], position: int, labels: list[str]):
     return item_html(items, position), gr.update(choices=labels, value=current)
 
 
-def build(log_of: Callable[..., LogView], sources: list, user: gr.BrowserState) -> gr.File:
+def build(log_of: Callable[..., LogView], sources: list, user: gr.BrowserState) -> tuple[gr.File, gr.Button, gr.HTML]:
     """The panel; ``log_of(*sources, browser_id, request)`` opens the request log the tab has chosen. Returns the
-    component holding the training table and the held-out rows it makes."""
+    component holding the training table and the held-out rows it makes, the button that trains on from the served
+    run with that table (the app wires it to the Data and Train tabs) and the panel's message."""
     with gr.Accordion(t("review_title"), open=False, elem_id="review-panel"):
         load = gr.Button(t("review_load"), elem_id="review-load")
         item = gr.HTML(elem_id="review-item")
@@ -55,6 +56,7 @@ def build(log_of: Callable[..., LogView], sources: list, user: gr.BrowserState) 
             make_table = gr.Button(t("review_make_table"), elem_id="review-make-table")
             table_files = gr.File(label=t("review_table_files"), file_count="multiple", interactive=False,
                                   elem_id="review-table-file")
+        train_on = gr.Button(t("review_train_on"), variant="primary", elem_id="review-train-on")
         message = gr.HTML(elem_id="review-message")
     items, position, labels = gr.State([]), gr.State(0), gr.State([])
 
@@ -96,4 +98,4 @@ def build(log_of: Callable[..., LogView], sources: list, user: gr.BrowserState) 
                api_visibility="private")
     skip.click(next_one, [items, position, labels], [position, item, label], api_visibility="private")
     make_table.click(make, [*sources, user], [table_files, message], api_visibility="private")
-    return table_files
+    return table_files, train_on, message

@@ -37,6 +37,7 @@ STRINGS = {
     "review_skip": ("Skip (S)", "跳过（S）"),
     "review_make_table": ("Make a training table from reviewed rows", "用已审核的行生成训练表"),
     "review_table_files": ("Training table and held-out reviewed rows", "训练表与留出的已审核行"),
+    "review_train_on": ("Train on from the served run with the reviewed rows", "用已审核的行在已部署的运行上继续训练"),
     "promote_title": ("Compare and promote: a new run against the served one on the same held-out rows",
                       "比较并上线：新运行与已部署的模型在相同留出数据上比较"),
     "promote_new_run": ("New run", "新运行"),

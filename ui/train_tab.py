@@ -18,7 +18,8 @@ from core.train.base_run import runs_to_train_on
 from core.train.estimate import estimate as estimate_run
 from core.train.parallel.launch import describe_devices, max_processes
 from core.train.render import cross_validation_line, event_line
-from core.train.schedule import expected_train_rows, plan_schedule
+from core.train.few_shot import few_shot_mode
+from core.train.schedule import expected_train_rows
 
 from . import charts
 from .context import AppContext, error_md, ok_md, viewer_of
@@ -196,15 +197,18 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     data_state.change(suggested_values, [preset, data_state, suggested_for],
                       [*(controls[name] for name in SUGGESTED_FIELDS), suggested_for], api_visibility="private")
 
-    def show_schedule(state, n_epochs, steps_floor, batch_size, frac, workers):
-        """The epochs and optimizer steps this table will get, before Start."""
+    schedule_fields = ["epochs", "min_steps", "batch_size", "val_fraction", "processes", "few_shot"]
+
+    def show_schedule(state, model_key, path, *values):
+        """The epochs and optimizer steps this table will get (the few-shot mode's pairs where it is chosen, and
+        why), before Start."""
         if not state or not state.get("rows"):
             return ""
         try:
-            config = TrainConfig(epochs=float(n_epochs or 0), min_steps=int(steps_floor or 0),
-                                 batch_size=int(batch_size), val_fraction=float(frac))
-            plan = plan_schedule(config, expected_train_rows(config, state["rows"]), int(workers))
-        except (TypeError, ValueError):
+            config = TrainConfig.from_dict(page_settings(state, model_key, path, schedule_fields, values))
+            plan = few_shot_mode(config, ctx.table(state)).schedule(
+                config, expected_train_rows(config, state["rows"]), config.processes)
+        except (StudioError, OSError, TypeError, ValueError):
             return ""
         return f"<div class='sft-note'>{html.escape(plan.describe())}</div>"
 
@@ -240,8 +244,7 @@ def build(ctx: AppContext, data_state: gr.State, user: gr.BrowserState) -> dict:
     gr.on([c.change for c in estimate_inputs] + [estimate_timer.tick], show_estimate, estimate_inputs,
           [estimate, estimate_timer], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
 
-    schedule_inputs = [data_state] + [controls[name] for name in
-                                      ("epochs", "min_steps", "batch_size", "val_fraction", "processes")]
+    schedule_inputs = [data_state, model, local_path] + [controls[name] for name in schedule_fields]
     for control in schedule_inputs:
         control.change(show_schedule, schedule_inputs, schedule, api_visibility="private", show_progress="hidden")
 

@@ -18,7 +18,8 @@ COPYING_AUGMENTATIONS = ("eda", "synonyms", "entities")  # add augment_copies ne
 PREFERENCE_LOSSES = ("dpo", "orpo")  # of the preference task (core/tasks/preference.py)
 DEFAULT_TASK = "classification"  # what a table is trained for when nothing else is known
 FEW_SHOT_MODES = ("auto", "on", "off")  # core/train/few_shot.py
-FEW_SHOT_ROWS = 32  # auto: the few-shot mode below this many training rows per class (the median class)
+FEW_SHOT_ROWS = 32  # auto: the few-shot mode below this many training rows per class (the median class); at 32 the
+# plain fine-tune led on Chinese reviews and the mode took 9-13x its time (bench/RESULTS.md, few-shot)
 
 
 @dataclass

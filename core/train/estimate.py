@@ -33,8 +33,9 @@ from ..tasks import get_task
 from ..tasks.classical import MAX_TRAIN_ROWS
 from ..tasks.types import TaskData
 from .engine import TrainingJob
+from .few_shot import few_shot_mode
 from .model_setup import activation_bytes, length_grouped_batches
-from .schedule import Schedule, expected_train_rows, plan_schedule
+from .schedule import Schedule, expected_train_rows
 
 SPEED_FILE = "machine_speed.json"
 TRAIN_BATCHES = 4  # training rows of the short run, in batches
@@ -153,7 +154,7 @@ def measure(config: TrainConfig, data: TaskData, on_job: Callable[[TrainingJob],
         except StudioError:
             sample = data
     trial = replace(config, max_steps=MEASURE_STEPS, eval_every_steps=MEASURE_STEPS, early_stopping_patience=0,
-                    processes=1, mlflow="", augment="off", deduplicate=False,
+                    processes=1, mlflow="", augment="off", deduplicate=False, few_shot="off",
                     val_fraction=min(0.5, val_rows / len(sample)) if len(sample) < len(data) else config.val_fraction)
     resolve_model_path(config.base_model)  # a first use converts the model once: not part of any later load
     with tempfile.TemporaryDirectory(prefix="sft-speed-") as folder:
@@ -194,14 +195,16 @@ def classical_seconds(speed: Speed, train_rows: int) -> float:
 def estimate(config: TrainConfig, data: TaskData, speed: Speed, correction: float = 1.0) -> Estimate:
     """The run's time (load, steps, evaluations; times ``correction``, what real runs here took against their
     estimate) and memory (weights, gradients, AdamW states, activations). Cross-validation: one run per fold, each
-    holding out 1/folds of the rows."""
+    holding out 1/folds of the rows. A few-shot run's step reads a pair of rows per row of its batch."""
     if config.folds > 1:
         one = estimate(replace(config, folds=1, fold=0, val_fraction=1 / config.folds), data, speed, correction)
         return Estimate(one.seconds * config.folds, one.memory_bytes)
     lengths = table_tokens(config, data)
     train_rows = expected_train_rows(config, len(data))
-    schedule = plan_schedule(config, train_rows, config.processes)
-    step_tokens = padded_tokens_per_row(lengths, config.batch_size, config.group_by_length) * config.batch_size
+    mode = few_shot_mode(config, data)
+    schedule = mode.schedule(config, train_rows, config.processes)
+    step_tokens = (padded_tokens_per_row(lengths, config.batch_size, config.group_by_length) * config.batch_size
+                   * (2 if mode.on else 1))
     val_tokens = max(1, round(config.val_fraction * len(data))) * statistics.mean(lengths)
     per_evaluation = speed.eval_fixed_s + val_tokens * FORWARD_SHARE * speed.train_s_per_token
     seconds = (speed.load_s + schedule.total_steps * config.processes * step_tokens * speed.train_s_per_token

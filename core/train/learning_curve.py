@@ -14,13 +14,14 @@ from ..runs.run_folder import RunFolder
 from ..runs.store import RunStore
 from ..tasks import get_task
 from .engine import TrainingJob, run_rows
+from .few_shot import few_shot_mode
 
 SHARES = (0.25, 0.5, 0.75)  # besides the run itself (all of its training rows)
 
 
 def curve_jobs(run_dir: str | Path, store: RunStore | None, owner: str | None = None,
                shares: tuple[float, ...] = SHARES) -> list[TrainingJob]:
-    """One job per share of the run's training rows (not started)."""
+    """One job per share of the run's training rows (not started), trained as the run was (few-shot or not)."""
     folder = RunFolder(run_dir)
     config, name = folder.config(), folder.data()["name"]
     if config.folds > 1 or config.train_share < 1:
@@ -28,6 +29,7 @@ def curve_jobs(run_dir: str | Path, store: RunStore | None, owner: str | None = 
     if not folder.metrics():
         raise StudioError(f"The run '{folder.path.name}' has not finished.")
     data = run_rows(folder)
+    config = replace(config, few_shot="on" if few_shot_mode(config, data).on else "off")
     return [TrainingJob(replace(config, train_share=share), data, store, data_name=f"{name}-{round(share * 100)}pct",
                         owner=owner, tags={"learning_curve": folder.path.name, "share": share}) for share in shares]
 

@@ -23,6 +23,7 @@ from .base_run import check_base_model
 from .callbacks import TrainerCallback
 from .crossval import CrossValidationJob, small_table_hint
 from .engine import TrainingJob
+from .few_shot import few_shot_mode
 
 
 @dataclass
@@ -36,7 +37,7 @@ class RunPlan:
     detected_task: bool = False  # the task was detected from the table, not given
 
     def describe(self) -> str:
-        """One plain line: the task, what was kept and the model, e.g. for the CLI."""
+        """Plain lines: the task, what was kept, the model and the few-shot mode when chosen, e.g. for the CLI."""
         task = get_task(self.config.task)
         found = task.describe(self.data).replace("<b>", "'").replace("</b>", "'")
         model = (f"{self.suggestion.message()} Training {self.config.base_model}." if self.suggestion
@@ -44,7 +45,8 @@ class RunPlan:
         how = " (detected from the table)" if self.detected_task else ""
         hint = (small_table_hint(len(self.data), self.config.val_fraction)
                 if self.config.folds == 1 and get_task(self.config.task).classical_name else None)
-        return f"{self.config.task}{how}: {found}\n{model}" + (f"\n{hint}" if hint else "")
+        few_shot = few_shot_mode(self.config, self.data).reason
+        return f"{self.config.task}{how}: {found}\n{model}" + "".join(f"\n{line}" for line in (few_shot, hint) if line)
 
 
 def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, columns: dict | None = None, *,
@@ -71,6 +73,7 @@ def plan_run(table: str | Path | pd.DataFrame, settings: dict | None = None, col
         config = replace(config, base_model=suggestion.model)
     check_config(config)  # with the task's own checks (its augmentations, a model of its modality)
     check_base_model(config)  # a missing local folder or a run of another task is refused now, not in training
+    few_shot_mode(config, data)  # few-shot "on" where it cannot train is refused now
     name = data_name or (Path(table).stem if not isinstance(table, pd.DataFrame) else "data")
     return RunPlan(config, data, name, suggestion, detected)
 

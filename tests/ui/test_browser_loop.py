@@ -8,13 +8,13 @@ import json
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
 from test_browser import browser, page, shot  # noqa: F401 (fixtures)
 
-from core.cli import main as cli
 from core.data.samples import sample_path
 from core.deploy.held_out_check import compare_held_out
 from core.deploy.serve import MonitorOptions, create_app
@@ -78,12 +78,40 @@ def review_in_browser(page, run, truth: dict[str, str], labels: list[str]) -> No
     shot(page, "loop-review-done")
 
 
-def compare_in_browser(page, new_run, held_out, url: str) -> None:
-    """The Monitor tab's Compare and promote panel: the new run against the served one on the same held-out rows."""
+def train_on_in_browser(page, served_run, store: RunStore):
+    """The review panel's table, then "Train on from the served run": the Data tab holds the table, the Train tab
+    has the served run as base model; Start with the defaults. Returns the new run and the held-out rows' file."""
+    page.locator("#review-make-table").click()
+    page.wait_for_function("document.querySelector('#review-message')?.innerText.includes('reviewed rows held out')",
+                           timeout=60_000)
+    page.locator("#review-train-on").click()
+    page.wait_for_function("document.querySelector('#data-message')?.innerText.includes('rows kept')", timeout=60_000)
+    page.wait_for_function(f"document.querySelector('#base-model input')?.value.includes('{served_run.name}')",
+                           timeout=60_000)
+    before = {r.run_id for r in store.list()}
+    page.locator("#start-train").click()
+    page.wait_for_function("document.querySelector('#train-outcome')?.innerText.includes('Finished')", timeout=600_000)
+    shot(page, "loop-trained-on")
+    new_run = next(r.path for r in store.list() if r.run_id not in before)
+    assert Path(RunFolder(new_run).config().base_model).resolve() == served_run.resolve()  # trained on from it
+    page.get_by_role("tab", name="Monitor").click()
+    held_out = page.locator("#review-table-file a").nth(1).get_attribute("href")
+    return new_run, Path(served_files(page, held_out))
+
+
+def served_files(page, href: str) -> str:
+    """The server-side path of a file the page links to (Gradio serves it as /gradio_api/file=PATH)."""
+    from urllib.parse import unquote
+
+    return unquote(href.split("file=", 1)[1])
+
+
+def compare_in_browser(page, new_run, url: str) -> None:
+    """The Monitor tab's Compare and promote panel: the new run against the served one on the same held-out rows
+    (the review panel's held-out file, passed on by the page)."""
     page.locator("#promote-panel .label-wrap").first.click()
     page.wait_for_function(f"document.querySelector('#promote-new-run input')?.value == '{new_run.name}'",
                            timeout=30_000)
-    page.locator("#promote-held-out input[type=file]").set_input_files(str(held_out))
     page.locator("#promote-server input, #promote-server textarea").first.fill(url)
     page.locator("#promote-held-out a").first.wait_for(timeout=30_000)
     page.locator("#promote-compare").click()
@@ -93,7 +121,7 @@ def compare_in_browser(page, new_run, held_out, url: str) -> None:
     shot(page, "loop-compare")
 
 
-def test_the_loop_from_shifted_traffic_to_a_better_model_without_a_failed_request(page, app, tmp_path, capsys):
+def test_the_loop_from_shifted_traffic_to_a_better_model_without_a_failed_request(page, app, capsys):
     store, registry = RunStore(app.runs), Registry(app.runs)
     tweets = pd.read_csv(sample_path("tweet_sentiment"))  # served early, on few labels: 60 tweets a class
     tweets = tweets[tweets["label"] != "neutral"].groupby("label").sample(60, random_state=0)
@@ -118,15 +146,13 @@ def test_the_loop_from_shifted_traffic_to_a_better_model_without_a_failed_reques
         assert len(answered) == LABELLED_ELSEWHERE + REVIEWED_IN_BROWSER
         assert all(json.loads(label) == truth[i] for i, label in answered.items())
 
-        table = tmp_path / "next.csv"
-        assert cli.main(["review", "--run", str(served_run), "--table", str(table)]) == 0
-        new_run = trained(str(table), store, base_model=str(served_run))
-        report = compare_held_out(served_run, new_run, tmp_path / "next_held_out.csv")
+        new_run, held_out = train_on_in_browser(page, served_run, store)
+        report = compare_held_out(served_run, new_run, held_out)
         with capsys.disabled():
             print("\n" + "\n".join(report.lines()))
         shifted = report.comparisons[-1].metrics[0]
         assert shifted.new > shifted.served, report.lines()  # better on the held-out share of the shifted traffic
-        compare_in_browser(page, new_run, tmp_path / "next_held_out.csv", url)
+        compare_in_browser(page, new_run, url)
 
         errors, seen = [], [[] for _ in range(CLIENTS)]
         stop = threading.Event()

@@ -39,6 +39,7 @@ def test_search_fills_live_prunes_and_the_best_beats_the_page_settings(page, sam
 
     page.get_by_role("tab", name="Train").click()
     open_advanced(page)
+    page.locator("#few-shot").get_by_label("off", exact=True).check()  # 24 rows a class: auto would pick few-shot
     set_number(page, "#epochs", "2")
     set_number(page, "#max-length", "32")
     page.wait_for_function("document.querySelector('#train-schedule')?.innerText.includes('2 epochs (as set)')")
