@@ -11,15 +11,20 @@ from ..runs.store import RunStore
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 
+def key_value_flags(pairs: list[str], flag: str, form: str, example: str) -> dict[str, str]:
+    """Repeated ``flag KEY=VALUE`` flags as {key: value}; ``form`` (ROLE=COLUMN) and ``example`` shape the refusal."""
+    found = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key or not value:
+            raise DataError(f"{flag} takes {form}, e.g. {flag} {example} (got '{pair}').")
+        found[key] = value
+    return found
+
+
 def role_flags(pairs: list[str]) -> dict[str, str]:
     """``--col ROLE=COLUMN`` flags as {role: column}."""
-    columns = {}
-    for pair in pairs:
-        role, _, column = pair.partition("=")
-        if not role or not column:
-            raise DataError(f"--col takes ROLE=COLUMN, e.g. --col text_a=question1 (got '{pair}').")
-        columns[role] = column
-    return columns
+    return key_value_flags(pairs, "--col", "ROLE=COLUMN", "text_a=question1")
 
 
 def run_path(args: argparse.Namespace, name: str | None = None) -> Path:

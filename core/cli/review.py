@@ -14,18 +14,9 @@ from ..deploy.monitoring.report import LogView, open_log
 from ..deploy.monitoring.review import (ReviewItem, ReviewQueue, record_answers, review_accuracy, review_queue,
                                         reviewed_table)
 from ..runs.run_folder import RunFolder
-from .args import EXIT_OK, run_path
+from .args import EXIT_OK, key_value_flags, run_path
 
 
-def answer_flags(pairs: list[str]) -> dict[str, str]:
-    """``--answer ID=LABEL`` flags as {id: label}."""
-    answers = {}
-    for pair in pairs:
-        prediction_id, _, label = pair.partition("=")
-        if not prediction_id or not label:
-            raise DataError(f"--answer takes ID=LABEL, e.g. --answer 3f2a...=sport (got '{pair}').")
-        answers[prediction_id] = label
-    return answers
 
 
 def shown(item: ReviewItem, n: int | None = None) -> str:
@@ -76,7 +67,8 @@ def cmd_review(args: argparse.Namespace) -> int:
         raise DataError("Give --run RUN (the run served with the monitor) or --db URL (a request-log database).")
     view = open_log(args.db or run_path(args) / RunFolder.MONITOR_DB)
     if args.answer:
-        print(f"recorded {record_answers(view, answer_flags(args.answer))} answer(s)")
+        answers = key_value_flags(args.answer, "--answer", "ID=LABEL", "3f2a...=sport")
+        print(f"recorded {record_answers(view, answers)} answer(s)")
     if args.table:
         table = reviewed_table(view, args.table)
         print(f"wrote {table.path} ({table.rows:,} rows: {table.added:,} reviewed) and {table.held_out_path} "

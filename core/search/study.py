@@ -26,6 +26,7 @@ from ..runs.store import RunStore
 from ..tasks import get_task
 from ..train import service
 from ..train.callbacks import Evaluated, LoopState, TrainerCallback, TrainerControl
+from ..train.few_shot import few_shot_mode
 from ..train.schedule import Schedule, expected_train_rows, plan_schedule
 from .space import PARAMS, SearchSettings
 
@@ -127,6 +128,10 @@ def create_study(data: str | Path, settings: dict, columns: dict, search: Search
                  text_column: str | None = None, label_column: str | None = None) -> tuple[Study, optuna.Study]:
     """Check the data and the search, then create the study in its storage (or refuse with a message)."""
     plan = service.plan_run(data, settings, columns, text_column=text_column, label_column=label_column)
+    if (mode := few_shot_mode(plan.config, plan.data)).on:
+        raise ConfigError(f"This table trains in the few-shot mode ({mode.reason.split(':')[0]}), whose schedule is "
+                          "fixed: every trial would be the same run. Set Few-shot mode to off to search the plain "
+                          "fine-tune's settings.")
     task = get_task(plan.config.task)
     search = search.checked(tuple(task.modality.search_models(task, plan.data)))
     schedule = plan_schedule(plan.config, expected_train_rows(plan.config, len(plan.data)))

@@ -149,3 +149,15 @@ def test_minilm_with_8_rows_per_class_beats_tfidf(tmp_path):
     few_shot = classification_metrics(truth.targets, [names.index(p) for p in predicted], names).macro_f1
     tfidf = task.classical_baseline(held_out(task, plan.data, plan.config)[0], truth, {})["macro_f1"]
     assert few_shot > tfidf, (few_shot, tfidf)
+
+
+def test_a_search_on_a_few_shot_table_is_refused_with_the_way_out(tmp_path):
+    from core.search.space import SearchSettings
+    from core.search.study import create_study
+
+    path = tmp_path / "small.csv"
+    table(10).to_csv(path, index=False)
+    with pytest.raises(ConfigError, match="few-shot mode .*24 training rows, 8 per class.*Set Few-shot mode to off"):
+        create_study(path, {}, {}, SearchSettings(trials=2), tmp_path / "runs")
+    record, _ = create_study(path, {"few_shot": "off"}, {}, SearchSettings(trials=2), tmp_path / "runs")
+    assert record.settings["few_shot"] == "off"
