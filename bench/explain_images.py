@@ -15,7 +15,7 @@ import torch
 
 from core.data.samples import sample_path
 from core.deploy.predict import Predictor
-from core.deploy.saliency import GREY, PATCHES, class_log_probabilities, model_pixels, saliency
+from core.deploy.saliency import GREY, PATCHES, class_scores, model_pixels, saliency
 from core.runs.run_folder import RunFolder
 from core.runs.store import RunStore
 from core.train import service
@@ -57,10 +57,7 @@ def measure(sample: str, images: int, steps: int, seed: int = 0) -> dict:
         predictor = Predictor(job.run_dir)
         files = RunFolder(job.run_dir).predictions()["image"].head(images).tolist()
         maps, pictures = saliency(predictor, files), model_pixels(predictor, files)
-        scores, rng = class_log_probabilities(predictor), np.random.default_rng(seed)
-
-        def probabilities(x: torch.Tensor) -> torch.Tensor:
-            return scores(x).exp()
+        probabilities, rng = class_scores(predictor, lambda logits: logits.softmax(-1)), np.random.default_rng(seed)
 
         drops = np.array([deletion(probabilities, picture, found.heat, predictor.label_names.index(found.label), rng)
                           for picture, found in zip(pictures, maps)])

@@ -1,7 +1,8 @@
 """Which part of a picture decided an image classifier's prediction: occlusion (captum's Occlusion). A grey patch,
 an eighth of the model's input side, slides over the picture half a patch at a time; how much the predicted class's
-log-probability drops while a patch hides a pixel, averaged over those patches, is that pixel's heat, scaled to
-[0, 1]. The log keeps the map alive on a nearly certain model, whose probability hardly moves (0.9999 -> 0.999).
+log-odds (its logit less the log-sum-exp of the others') drops while a patch hides a pixel, averaged over those
+patches, is that pixel's heat, scaled to [0, 1]. Log-odds keep the map alive on a nearly certain model, whose
+probability (and, in float32, log-probability) does not move at all.
 A faithful map: greying its hottest patches lowers the probability more than greying random ones
 (bench/explain_images.py).
 """
@@ -52,7 +53,7 @@ class Saliency:
 def occlusion(scores: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor, target: int,
               patch: int) -> np.ndarray:
     """Heat (side x side, in [0, 1]) of one picture (1 x 3 x side x side, in [0, 1]) for class ``target``:
-    ``scores`` maps such pictures to per-class scores (log-probabilities)."""
+    ``scores`` maps such pictures to per-class scores (log-odds)."""
     from captum.attr import Occlusion
 
     stride = max(1, patch // 2)
@@ -69,22 +70,31 @@ def model_pixels(predictor: Predictor, images: list) -> torch.Tensor:
     return predictor.task.encode_inputs(predictor.tokenizer, rows, predictor.max_length)["pixel_values"].float() / 255
 
 
-def class_log_probabilities(predictor: Predictor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Pictures in [0, 1] -> class log-probabilities, through the task's own scaling (from uint8, as in prediction)."""
+def log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """Each class's log-odds, log(p / (1 - p)) = its logit less the log-sum-exp of the other classes' logits."""
+    others = logits.unsqueeze(1).expand(-1, logits.shape[-1], -1).masked_fill(
+        torch.eye(logits.shape[-1], dtype=torch.bool, device=logits.device), float("-inf"))
+    return logits - others.logsumexp(-1)
+
+
+def class_scores(predictor: Predictor, score: Callable[[torch.Tensor], torch.Tensor] = log_odds
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Pictures in [0, 1] -> ``score`` of the model's logits (log-odds; ``softmax`` gives probabilities), through the
+    task's own scaling (from uint8, as in prediction)."""
     task, tokenizer = predictor.task, predictor.tokenizer
 
-    def log_probabilities(x: torch.Tensor) -> torch.Tensor:
+    def scores(x: torch.Tensor) -> torch.Tensor:
         features = {"pixel_values": (x * 255).round().to(torch.uint8)}
         _, batch = next(task.feature_batches(tokenizer, features, len(x)))
-        return predictor.model(**batch.to(predictor.device)).logits.float().log_softmax(-1)
+        return score(predictor.model(**batch.to(predictor.device)).logits.float())
 
-    return log_probabilities
+    return scores
 
 
 def saliency(predictor: Predictor, images: list) -> list[Saliency]:
     """One occlusion map per image (a path or bytes), for the class the predictor gives it."""
     predictions = predictor.predict({predictor.inputs[0]: images})
-    scores, found = class_log_probabilities(predictor), []
+    scores, found = class_scores(predictor), []
     with predictor._lock, torch.inference_mode():
         for picture, prediction in zip(model_pixels(predictor, images), predictions):
             target = predictor.label_names.index(prediction.label)

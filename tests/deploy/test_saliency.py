@@ -46,20 +46,21 @@ def square_model():
 
 def test_the_heat_sits_on_the_deciding_square_and_beats_random_deletion(square_model):
     from bench.explain_images import deletion
+    from core.deploy import saliency
     from core.deploy.saliency import PATCHES, occlusion
 
     def probabilities(x: torch.Tensor) -> torch.Tensor:
         return square_model(x).softmax(-1)
 
-    def log_probabilities(x: torch.Tensor) -> torch.Tensor:  # what the maps are made of (core.deploy.saliency)
-        return square_model(x).log_softmax(-1)
+    def log_odds(x: torch.Tensor) -> torch.Tensor:  # what the maps are made of (core.deploy.saliency)
+        return saliency.log_odds(square_model(x))
 
     x, _, corners = pictures(10, seed=2)
     rng, top, random = np.random.default_rng(0), [], []
     with torch.no_grad():
         targets = square_model(x).argmax(-1).tolist()
     for picture, target, (r, c) in zip(x, targets, corners):
-        heat = occlusion(log_probabilities, picture[None], target, SIDE // PATCHES)
+        heat = occlusion(log_odds, picture[None], target, SIDE // PATCHES)
         assert heat.shape == (SIDE, SIDE) and heat.max() == pytest.approx(1.0)
         hottest = np.unravel_index(heat.argmax(), heat.shape)
         assert r - 2 <= hottest[0] < r + SQUARE + 2 and c - 2 <= hottest[1] < c + SQUARE + 2

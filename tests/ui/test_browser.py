@@ -77,6 +77,16 @@ def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def predicted_label(page, timeout_ms: int = 60_000) -> tuple[str, str]:
+    """(the predicted label, the whole text) of the Predict tab's label, once shown and no longer marked as processing
+    (the explanation that follows a prediction updates the page after it)."""
+    page.wait_for_function("(t => t.includes('%') && !t.includes('processing'))"
+                           "(document.querySelector('#predict-label')?.innerText || '')", timeout=timeout_ms)
+    text = page.locator("#predict-label").inner_text()
+    lines = text.split("\n")
+    return lines[lines.index("Prediction") + 1], text  # "Prediction", the top label, then each label's share
+
+
 def test_upload_train_evaluate_predict(page, sample_cache):
     from core.data.samples import sample_path
 
@@ -218,9 +228,8 @@ def test_chinese_reviews_preselect_multilingual_e5_which_learns_them(page, sampl
     page.get_by_role("tab", name="Predict").click()
     page.locator("#predict-text textarea").fill("这是一个非常好的产品")
     page.locator("#predict-button").click()
-    page.wait_for_function("document.querySelector('#predict-label')?.innerText.includes('%')", timeout=60_000)
-    label_text = page.locator("#predict-label").inner_text()
-    assert label_text.split("\n")[1] == "pos", label_text  # "Prediction", the top label, then each label's share
+    label, label_text = predicted_label(page)
+    assert label == "pos", label_text
     shot(page, "e5-2-predict")
 
 

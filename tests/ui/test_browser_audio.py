@@ -8,7 +8,8 @@ import subprocess
 import time
 
 import pytest
-from test_browser import browser, check_estimate, classical_on_page, page, settled_estimate, shot, wait_for_sample  # noqa: F401
+from test_browser import (browser, check_estimate, classical_on_page, page, predicted_label,  # noqa: F401
+                          settled_estimate, shot, wait_for_sample)
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +67,6 @@ def test_spoken_commands_zip_trains_beats_the_log_mel_baseline_and_predicts_an_u
     spoken = tmp_path / "stop.wav"  # a voice and speed the sample's random draw may not hold
     subprocess.run(["espeak-ng", "-v", "en-us+f4", "-s", "150", "-w", str(spoken), "stop"], check=True)
     page.locator("#predict-audio input[type=file]").set_input_files(str(spoken))
-    page.wait_for_function("document.querySelector('#predict-label')?.innerText.includes('%')", timeout=60_000)
-    label_text = page.locator("#predict-label").inner_text()
-    assert label_text.split("\n")[1] == "stop", label_text
+    label, label_text = predicted_label(page)
+    assert label == "stop", label_text
     shot(page, "audio-5-predict")
