@@ -41,10 +41,12 @@ class AppContext:
         return [r for r in self.store.list(viewer) if r.has_model and chat in (None, get_task(r.task).generative)]
 
     def pick_run(self, selected: str | None, viewer: str | None, chat: bool | None = None) -> tuple[dict, str | None]:
-        """A dropdown update listing the viewer's runs (newest first), keeping ``selected`` when still there."""
+        """A dropdown update listing the viewer's runs (newest first), keeping ``selected`` when still there, else the
+        newest that is not a point of another run's learning curve."""
         choices = self.run_choices(viewer, chat)
         ids = [c[1] for c in choices]
-        value = selected if selected in ids else (ids[0] if ids else None)
+        whole = [r.run_id for r in self.runs_with_model(viewer, chat) if not r.learning_curve_of]  # not a curve's point
+        value = selected if selected in ids else next(iter(whole), ids[0] if ids else None)
         return gr.update(choices=choices, value=value), value
 
     def run_choices(self, viewer: str | None, chat: bool | None = None) -> list[tuple[str, str]]:

@@ -43,6 +43,7 @@ class RunInfo:
     task: str = DEFAULT_TASK
     study: str | None = None  # the search study this run is a trial of
     trial: int | None = None
+    learning_curve_of: str | None = None  # the run whose learning curve this run is a point of
 
     def visible_to(self, viewer: str | None) -> bool:
         """Runs without an owner (CLI, API) or marked shared are visible to everyone."""
@@ -96,6 +97,7 @@ class RunStore:
             metrics=folder.metrics(),
             owner=status.get("owner"), shared=bool(status.get("shared")),
             task=config.get("task", DEFAULT_TASK), study=status.get("study"), trial=status.get("trial"),
+            learning_curve_of=status.get("learning_curve"),
         )
 
     def list(self, viewer: str | None = None) -> list[RunInfo]:
